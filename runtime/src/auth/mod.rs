@@ -1,0 +1,125 @@
+//! Who is calling: credentials from the request envelope, resolved against
+//! the session table into a [`Caller`].
+
+pub mod password;
+pub mod session;
+pub mod token;
+
+use std::net::IpAddr;
+
+use crate::error::{Error, Result};
+use crate::store::{SessionRecord, Store};
+
+use self::session::{SessionPolicy, Validity};
+use crate::clock::Millis;
+
+/// What a request claims, after the envelope checked app id and keys.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    /// The master key was presented, matched, and came from an allowed address.
+    pub master: bool,
+    pub session_token: Option<String>,
+    pub installation_id: Option<String>,
+    pub ip: Option<IpAddr>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("master", &self.master)
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("installation_id", &self.installation_id)
+            .field("ip", &self.ip)
+            .finish()
+    }
+}
+
+/// The authenticated caller of one request.
+#[derive(Clone, Default)]
+pub struct Caller {
+    pub master: bool,
+    /// The caller's live session and the raw token that proved it. The token
+    /// is kept only to echo it back to its owner (`/users/me`, `/sessions/me`).
+    pub session: Option<(SessionRecord, String)>,
+    pub installation_id: Option<String>,
+    pub ip: Option<IpAddr>,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("master", &self.master)
+            .field("user", &self.user_id())
+            .field("session", &self.session_id())
+            .finish()
+    }
+}
+
+impl Caller {
+    pub fn user_id(&self) -> Option<&str> {
+        self.session.as_ref().map(|(s, _)| s.user_id.as_str())
+    }
+
+    pub fn session_id(&self) -> Option<&str> {
+        self.session.as_ref().map(|(s, _)| s.object_id.as_str())
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.session.as_ref().map(|(_, t)| t.as_str())
+    }
+
+    /// The caller's user id, or 209 for anonymous and master-only calls.
+    pub fn require_user(&self) -> Result<&str> {
+        self.user_id().ok_or_else(Error::invalid_session)
+    }
+}
+
+/// Resolves credentials into a caller. With the master key the session token
+/// is ignored, as in Parse. A token that is malformed, unknown, revoked or
+/// expired is refused with the same 209.
+pub fn resolve(
+    store: &Store,
+    policy: &SessionPolicy,
+    now: Millis,
+    credentials: &Credentials,
+) -> Result<Caller> {
+    let mut caller = Caller {
+        master: credentials.master,
+        session: None,
+        installation_id: credentials.installation_id.clone(),
+        ip: credentials.ip,
+    };
+    if credentials.master {
+        return Ok(caller);
+    }
+    if let Some(raw) = &credentials.session_token {
+        let session = validate(store, policy, now, raw)?;
+        caller.session = Some((session, raw.clone()));
+    }
+    Ok(caller)
+}
+
+/// Looks a raw token up and checks it is alive, recording the use.
+pub fn validate(
+    store: &Store,
+    policy: &SessionPolicy,
+    now: Millis,
+    raw: &str,
+) -> Result<SessionRecord> {
+    let hash = token::parse(raw).ok_or_else(Error::invalid_session)?;
+    let mut session = store
+        .session_by_token(&hash)?
+        .ok_or_else(Error::invalid_session)?;
+    match policy.check(session.lifetime(), now) {
+        Validity::Expired => Err(Error::invalid_session()),
+        Validity::Alive => Ok(session),
+        Validity::AliveTouch => {
+            store.touch_session(&session.object_id, now)?;
+            session.last_used_at = now;
+            Ok(session)
+        }
+    }
+}

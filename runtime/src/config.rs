@@ -1,0 +1,335 @@
+//! Server configuration: flags with environment fallbacks (Parse Server's
+//! names where they exist), validated once at start-up.
+
+use std::fs;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+
+use crate::auth::session::SessionPolicy;
+use crate::clock::Millis;
+
+#[derive(Debug, clap::Args, Clone)]
+pub struct ServeArgs {
+    /// Application id clients must send.
+    #[arg(long, env = "PARSE_SERVER_APPLICATION_ID", default_value = "cloudcode")]
+    pub app_id: String,
+    /// Master key. Default: random, generated on first start and kept in the data directory.
+    #[arg(long, env = "PARSE_SERVER_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// Addresses (IPs or CIDR ranges, comma-separated) allowed to use the master key.
+    #[arg(
+        long,
+        env = "PARSE_SERVER_MASTER_KEY_IPS",
+        value_delimiter = ',',
+        default_value = "127.0.0.1/8,::1/128"
+    )]
+    pub master_key_ips: Vec<String>,
+    /// JavaScript key; when any client key is set, clients must present one.
+    #[arg(long, env = "PARSE_SERVER_JAVASCRIPT_KEY", hide_env_values = true)]
+    pub javascript_key: Option<String>,
+    /// REST API key.
+    #[arg(long, env = "PARSE_SERVER_REST_API_KEY", hide_env_values = true)]
+    pub rest_api_key: Option<String>,
+    /// Client key (iOS/Android SDKs).
+    #[arg(long, env = "PARSE_SERVER_CLIENT_KEY", hide_env_values = true)]
+    pub client_key: Option<String>,
+    /// Address to listen on.
+    #[arg(long, env = "PARSE_SERVER_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 1337)]
+    pub port: u16,
+    /// Path the API is mounted at.
+    #[arg(long, env = "PARSE_SERVER_MOUNT_PATH", default_value = "/parse")]
+    pub mount_path: String,
+    /// Directory for the database and the generated master key.
+    #[arg(long, env = "CLOUDCODE_DATA_DIR", default_value = "cloudcode-data")]
+    pub data_dir: PathBuf,
+    /// Database: `sqlite:<path>` or a file path. Default: `<data-dir>/cloudcode.db`.
+    #[arg(long, env = "PARSE_SERVER_DATABASE_URI")]
+    pub database_uri: Option<String>,
+    /// Absolute session lifetime in seconds (default 30 days).
+    #[arg(
+        long,
+        env = "PARSE_SERVER_SESSION_LENGTH",
+        default_value_t = 2_592_000.0
+    )]
+    pub session_length: f64,
+    /// Inactivity timeout of a session in seconds (default 7 days).
+    #[arg(
+        long,
+        env = "CLOUDCODE_SESSION_IDLE_TIMEOUT",
+        default_value_t = 604_800.0
+    )]
+    pub session_idle_timeout: f64,
+    /// How often expired sessions are purged, in seconds.
+    #[arg(long, env = "CLOUDCODE_SESSION_SWEEP_INTERVAL", default_value_t = 60.0)]
+    pub session_sweep_interval: f64,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "CLOUDCODE_MAX_BODY_BYTES", default_value_t = 20 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Client keys of the app; a request must match one if any is set.
+#[derive(Clone, Default)]
+pub struct ClientKeys(Vec<String>);
+
+impl ClientKeys {
+    pub fn required(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    pub fn accepts(&self, key: &str) -> bool {
+        self.0.iter().any(|k| crate::secret_eq(k, key))
+    }
+}
+
+/// Validated configuration. Not `Debug`: it holds the master key.
+#[derive(Clone)]
+pub struct Config {
+    pub app_id: String,
+    pub master_key: String,
+    pub master_key_ips: Vec<IpNet>,
+    pub client_keys: ClientKeys,
+    pub listen: SocketAddr,
+    pub mount_path: String,
+    pub database: PathBuf,
+    pub master_key_file: Option<PathBuf>,
+    pub session_policy: SessionPolicy,
+    pub sweep_interval: Millis,
+    pub max_body_bytes: usize,
+}
+
+fn seconds(name: &str, value: f64) -> Result<Millis, ConfigError> {
+    if value.is_finite() && value > 0.0 && value * 1000.0 < Millis::MAX as f64 {
+        Ok(((value * 1000.0).round() as Millis).max(1))
+    } else {
+        Err(ConfigError::Invalid(format!(
+            "{name} must be a positive number of seconds"
+        )))
+    }
+}
+
+impl ServeArgs {
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let master_key_ips = self
+            .master_key_ips
+            .iter()
+            .map(|ip| parse_ip_range(ip.trim()))
+            .collect::<Result<_, _>>()?;
+        let mount_path = normalize_mount(&self.mount_path)?;
+        let database = match self.database_uri {
+            Some(uri) => sqlite_path(&uri)?,
+            None => self.data_dir.join("cloudcode.db"),
+        };
+        let session_policy = SessionPolicy::new(
+            seconds("session length", self.session_length)?,
+            seconds("session idle timeout", self.session_idle_timeout)?,
+        );
+        let sweep_interval = seconds("session sweep interval", self.session_sweep_interval)?;
+        // Only now touch the file system: every check above is pure.
+        let (master_key, master_key_file) = match self.master_key {
+            Some(key) if key.len() >= 16 => (key, None),
+            Some(_) => {
+                return Err(ConfigError::Invalid(
+                    "the master key must be at least 16 characters".into(),
+                ));
+            }
+            None => {
+                let path = self.data_dir.join("master.key");
+                (load_or_create_master_key(&path)?, Some(path))
+            }
+        };
+        if let Some(parent) = database.parent().filter(|p| !p.as_os_str().is_empty()) {
+            create_private_dir(parent)?;
+        }
+        let client_keys = ClientKeys(
+            [self.javascript_key, self.rest_api_key, self.client_key]
+                .into_iter()
+                .flatten()
+                .collect(),
+        );
+        Ok(Config {
+            app_id: self.app_id,
+            master_key,
+            master_key_ips,
+            client_keys,
+            listen: SocketAddr::new(self.host, self.port),
+            mount_path,
+            database,
+            master_key_file,
+            session_policy,
+            sweep_interval,
+            max_body_bytes: self.max_body_bytes,
+        })
+    }
+}
+
+fn parse_ip_range(text: &str) -> Result<IpNet, ConfigError> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| ConfigError::Invalid(format!("not an IP address or range: {text:?}")))
+}
+
+fn normalize_mount(path: &str) -> Result<String, ConfigError> {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    if !trimmed.starts_with('/') || trimmed.contains("//") {
+        return Err(ConfigError::Invalid(format!(
+            "mount path must start with '/': {path:?}"
+        )));
+    }
+    Ok(trimmed.to_string())
+}
+
+fn sqlite_path(uri: &str) -> Result<PathBuf, ConfigError> {
+    if let Some(path) = uri
+        .strip_prefix("sqlite://")
+        .or_else(|| uri.strip_prefix("sqlite:"))
+    {
+        return Ok(PathBuf::from(path));
+    }
+    if uri.contains("://") {
+        return Err(ConfigError::Invalid(format!(
+            "unsupported database URI scheme in {:?}: only SQLite (sqlite:<path>) is supported",
+            uri.split("://").next().unwrap_or_default()
+        )));
+    }
+    Ok(PathBuf::from(uri))
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError + '_ {
+    move |source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), ConfigError> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(io_error(dir))
+}
+
+/// Reads the master key kept in the data directory, or creates a random one
+/// readable by the owner only.
+fn load_or_create_master_key(path: &Path) -> Result<String, ConfigError> {
+    if let Ok(existing) = fs::read_to_string(path) {
+        let key = existing.trim().to_string();
+        if key.len() >= 16 {
+            return Ok(key);
+        }
+        return Err(ConfigError::Invalid(format!(
+            "{} holds no usable master key",
+            path.display()
+        )));
+    }
+    if let Some(dir) = path.parent() {
+        create_private_dir(dir)?;
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let key = hex::encode(bytes);
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(io_error(path))?;
+    file.write_all(format!("{key}\n").as_bytes())
+        .map_err(io_error(path))?;
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn args(extra: &[&str]) -> ServeArgs {
+        let mut argv = vec!["cloudcode"];
+        argv.extend_from_slice(extra);
+        Cli::parse_from(argv).args
+    }
+
+    #[test]
+    fn first_start_generates_a_private_random_master_key_and_reuses_it() {
+        let dir = std::env::temp_dir().join(format!(
+            "cloudcode-config-{}",
+            crate::auth::token::object_id()
+        ));
+        let dir_arg = dir.to_str().unwrap();
+        let first = args(&["--data-dir", dir_arg]).into_config().unwrap();
+        let second = args(&["--data-dir", dir_arg]).into_config().unwrap();
+        assert_eq!(first.master_key.len(), 64);
+        assert_eq!(first.master_key, second.master_key);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.join("master.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let other_dir = dir.join("other");
+        let third = args(&["--data-dir", other_dir.to_str().unwrap()])
+            .into_config()
+            .unwrap();
+        assert_ne!(first.master_key, third.master_key);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_a_reason() {
+        for bad in [
+            vec!["--master-key", "short"],
+            vec!["--master-key-ips", "not-an-ip"],
+            vec!["--database-uri", "postgres://db/app"],
+            vec!["--session-length", "0"],
+            vec!["--mount-path", "parse"],
+        ] {
+            let mut argv = vec!["--data-dir", "/nonexistent/never-created"];
+            argv.extend(bad.iter());
+            let err = args(&argv).into_config().err().expect("must be refused");
+            assert!(!err.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn mount_paths_and_database_uris() {
+        assert_eq!(normalize_mount("/parse/").unwrap(), "/parse");
+        assert_eq!(normalize_mount("/").unwrap(), "");
+        assert_eq!(
+            sqlite_path("sqlite:/tmp/x.db").unwrap(),
+            PathBuf::from("/tmp/x.db")
+        );
+        assert_eq!(
+            sqlite_path("data/x.db").unwrap(),
+            PathBuf::from("data/x.db")
+        );
+    }
+}

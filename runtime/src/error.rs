@@ -1,0 +1,95 @@
+//! The one error type of the API. Every failure a request can meet ends up
+//! here; `http::error` alone turns it into Parse's JSON and HTTP status.
+
+use crate::auth::password::PasswordError;
+use crate::store::StoreError;
+
+/// Parse error codes (values from the Parse SDKs' `ParseError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Code {
+    InternalServerError = 1,
+    ObjectNotFound = 101,
+    InvalidQuery = 102,
+    InvalidClassName = 103,
+    InvalidKeyName = 105,
+    InvalidJson = 107,
+    IncorrectType = 111,
+    OperationForbidden = 119,
+    InvalidAcl = 123,
+    InvalidEmailAddress = 125,
+    ScriptFailed = 141,
+    UsernameMissing = 200,
+    PasswordMissing = 201,
+    UsernameTaken = 202,
+    EmailTaken = 203,
+    SessionMissing = 206,
+    InvalidSessionToken = 209,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Wrong application id, client key or master key: Parse answers 403
+    /// `{"error":"unauthorized"}` without a code.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// An ordinary Parse error: a code and a message safe to show the client.
+    #[error("{message}")]
+    Parse { code: Code, message: String },
+    #[error("request body too large")]
+    BodyTooLarge,
+    /// A fault of the server, not of the request: logged, never detailed to the client.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn parse(code: Code, message: impl Into<String>) -> Self {
+        Error::Parse {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The one answer for unknown, malformed, expired and revoked tokens.
+    pub fn invalid_session() -> Self {
+        Self::parse(Code::InvalidSessionToken, "Invalid session token")
+    }
+
+    pub fn session_required() -> Self {
+        Self::parse(Code::InvalidSessionToken, "Session token required.")
+    }
+
+    pub fn not_found() -> Self {
+        Self::parse(Code::ObjectNotFound, "Object not found.")
+    }
+
+    pub fn invalid_json(message: impl Into<String>) -> Self {
+        Self::parse(Code::InvalidJson, message)
+    }
+
+    pub fn invalid_key(key: &str) -> Self {
+        Self::parse(Code::InvalidKeyName, format!("Invalid field name: {key}."))
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::parse(Code::OperationForbidden, message)
+    }
+
+    pub fn incorrect_type(message: impl Into<String>) -> Self {
+        Self::parse(Code::IncorrectType, message)
+    }
+
+    /// The Parse code this error is reported with, if it has one.
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            Error::Unauthorized | Error::BodyTooLarge => None,
+            Error::Parse { code, .. } => Some(*code),
+            Error::Store(_) | Error::Password(_) => Some(Code::InternalServerError),
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! HTTP: the router, the Parse envelope, and thin handlers that extract a
+//! request's parts and delegate to [`crate::service`].
+
+mod classes;
+mod envelope;
+mod error;
+mod sessions;
+mod users;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tower::Layer;
+use tower_http::cors::{Any, CorsLayer};
+
+pub use envelope::Envelope;
+
+use crate::Core;
+use crate::error::{Code, Error};
+
+/// The complete HTTP service: CORS, then the envelope (before routing, since
+/// the SDK's `_method` decides the route), then the router.
+pub fn app(
+    core: Core,
+) -> impl tower::Service<
+    Request,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    let envelope = axum::middleware::from_fn_with_state(core.clone(), envelope::layer);
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods(Any)
+        .allow_headers(Any)
+        .max_age(std::time::Duration::from_secs(86_400));
+    cors.layer(envelope.layer(router(core)))
+}
+
+fn router(core: Core) -> Router {
+    let api = Router::new()
+        .route("/health", get(health))
+        .route("/users", post(users::signup).get(users::find))
+        .route("/users/me", get(users::me))
+        .route(
+            "/users/{id}",
+            get(users::get).put(users::update).delete(users::delete),
+        )
+        .route("/login", post(users::login).get(users::login))
+        .route("/logout", post(users::logout))
+        .route("/sessions", get(sessions::find).post(sessions::create))
+        .route("/sessions/me", get(sessions::me))
+        .route(
+            "/sessions/{id}",
+            get(sessions::get)
+                .put(sessions::update)
+                .delete(sessions::delete),
+        )
+        .route("/classes/{class}", get(classes::find).post(classes::create))
+        .route(
+            "/classes/{class}/{id}",
+            get(classes::get)
+                .put(classes::update)
+                .delete(classes::delete),
+        )
+        .method_not_allowed_fallback(method_not_allowed);
+    let mount = core.config.mount_path.clone();
+    let app = if mount.is_empty() {
+        api
+    } else {
+        Router::new().nest(&mount, api)
+    };
+    app.fallback(unknown_route).with_state(core)
+}
+
+async fn health(State(_): State<Core>) -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+async fn unknown_route(request: Request) -> Error {
+    Error::parse(
+        Code::ObjectNotFound,
+        format!(
+            "Unknown route: {} {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> impl IntoResponse {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(json!({
+            "code": Code::InvalidJson as u32,
+            "error": format!("Method {} is not allowed on {}", request.method(), request.uri().path()),
+        })),
+    )
+}

@@ -1,0 +1,69 @@
+//! cloudcode runtime: a Parse-compatible REST server with host-enforced
+//! session security.
+//!
+//! Layers, outside in: [`http`] (routing, the Parse request envelope, errors
+//! as Parse JSON) → [`service`] (one function per operation, synchronous,
+//! testable without HTTP) → [`auth`] (tokens, passwords, session policy) and
+//! [`store`] (SQLite).
+
+pub mod acl;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod fields;
+pub mod http;
+pub mod query;
+pub mod server;
+pub mod service;
+pub mod store;
+
+use std::sync::Arc;
+
+use crate::auth::{Caller, Credentials};
+use crate::clock::{Clock, Millis};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::store::{Store, StoreError};
+
+/// Everything an operation needs: storage, configuration and time.
+#[derive(Clone)]
+pub struct Core {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Core {
+    pub fn now(&self) -> Millis {
+        self.clock.now()
+    }
+
+    /// Resolves request credentials against the session table.
+    pub fn caller(&self, credentials: &Credentials) -> Result<Caller> {
+        auth::resolve(
+            &self.store,
+            &self.config.session_policy,
+            self.now(),
+            credentials,
+        )
+    }
+
+    /// Runs blocking work (SQLite, password hashing) off the async executor.
+    pub async fn call<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Core) -> Result<T> + Send + 'static,
+    {
+        let core = self.clone();
+        tokio::task::spawn_blocking(move || work(&core))
+            .await
+            .map_err(|e| Error::from(StoreError::Task(e.to_string())))?
+    }
+}
+
+/// Compares two secrets in time independent of where they differ.
+pub fn secret_eq(expected: &str, given: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    expected.len() == given.len() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
+}

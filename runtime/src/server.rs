@@ -1,0 +1,119 @@
+//! Start-up: open the store, bind, serve, and sweep dead sessions.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::ServiceExt;
+use tokio::net::TcpListener;
+
+use crate::Core;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot open the database {path}: {source}")]
+    Store { path: String, source: StoreError },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn serve(config: Config) -> Result<(), ServeError> {
+    let store = Store::open(&config.database).map_err(|source| ServeError::Store {
+        path: config.database.display().to_string(),
+        source,
+    })?;
+    let core = Core {
+        store,
+        config: Arc::new(config),
+        clock: Arc::new(SystemClock),
+    };
+    let listener = TcpListener::bind(core.config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: core.config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    announce(&core, addr);
+    tokio::spawn(sweep_sessions(core.clone()));
+    let app = crate::http::app(core);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    Ok(())
+}
+
+/// Tells the operator (and test harnesses) where to connect. Never prints a secret.
+fn announce(core: &Core, addr: SocketAddr) {
+    let config = &core.config;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "cloudcode listening on http://{addr}{}",
+        config.mount_path
+    );
+    let _ = writeln!(out, "  application id: {}", config.app_id);
+    match &config.master_key_file {
+        Some(path) => {
+            let _ = writeln!(out, "  master key: in {}", path.display());
+        }
+        None => {
+            let _ = writeln!(out, "  master key: from configuration");
+        }
+    }
+    let _ = writeln!(out, "  database: {}", config.database.display());
+    let _ = out.flush();
+}
+
+/// Purges expired sessions now and then; validation already refuses them,
+/// this only keeps the table small.
+async fn sweep_sessions(core: Core) {
+    let mut ticker =
+        tokio::time::interval(Duration::from_millis(core.config.sweep_interval as u64));
+    loop {
+        ticker.tick().await;
+        let now = SystemClock.now();
+        let idle = core.config.session_policy.idle_timeout;
+        let store = core.store.clone();
+        match tokio::task::spawn_blocking(move || store.sweep_expired_sessions(now, idle)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(purged)) => tracing::info!(purged, "expired sessions purged"),
+            Ok(Err(error)) => tracing::warn!(%error, "session sweep failed"),
+            Err(error) => tracing::warn!(%error, "session sweep task failed"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,136 @@
+//! Application classes: objects stored as JSON, guarded by their ACLs.
+
+use serde_json::{Map, Value, json};
+
+use super::Reply;
+use super::render;
+use crate::Core;
+use crate::acl::{self, Access};
+use crate::auth::{Caller, Credentials, token};
+use crate::clock::to_iso;
+use crate::error::{Code, Error, Result};
+use crate::fields;
+use crate::query::FindOptions;
+use crate::store::ObjectRecord;
+
+/// Checks an application class name; system classes other than `_User` and
+/// `_Session` (which have their own services) are not offered.
+pub fn check_class(class: &str) -> Result<()> {
+    if class.starts_with('_') {
+        return Err(Error::forbidden(format!(
+            "{class} is not supported by this server."
+        )));
+    }
+    if !fields::is_valid_key(class) {
+        return Err(Error::parse(
+            Code::InvalidClassName,
+            format!("Invalid class name: {class}"),
+        ));
+    }
+    Ok(())
+}
+
+fn allowed(caller: &Caller, object: &ObjectRecord, access: Access) -> bool {
+    caller.master || acl::allows(&object.fields, caller.user_id(), access)
+}
+
+pub fn create(core: &Core, credentials: &Credentials, class: &str, body: Value) -> Result<Reply> {
+    check_class(class)?;
+    core.caller(credentials)?;
+    let mut object_fields = Map::new();
+    fields::apply(&mut object_fields, fields::body_object(body)?)?;
+    let now = core.now();
+    let object = ObjectRecord {
+        object_id: token::object_id(),
+        fields: object_fields,
+        created_at: now,
+        updated_at: now,
+    };
+    core.store.create_object(class, &object)?;
+    let location = format!(
+        "{}/classes/{class}/{}",
+        core.config.mount_path, object.object_id
+    );
+    Ok(Reply::created(
+        location,
+        json!({"objectId": object.object_id, "createdAt": to_iso(now)}),
+    ))
+}
+
+pub fn get(core: &Core, credentials: &Credentials, class: &str, object_id: &str) -> Result<Reply> {
+    check_class(class)?;
+    let caller = core.caller(credentials)?;
+    let object = core
+        .store
+        .object(class, object_id)?
+        .filter(|o| allowed(&caller, o, Access::Read))
+        .ok_or_else(Error::not_found)?;
+    Ok(Reply::ok(Value::Object(render::object(&object))))
+}
+
+pub fn find(
+    core: &Core,
+    credentials: &Credentials,
+    class: &str,
+    params: Map<String, Value>,
+) -> Result<Reply> {
+    check_class(class)?;
+    let caller = core.caller(credentials)?;
+    let options = FindOptions::from_params(params)?;
+    let objects = core.store.objects(class)?;
+    let visible = objects
+        .iter()
+        .filter(|o| allowed(&caller, o, Access::Read))
+        .map(render::object);
+    Ok(Reply::ok(options.run(visible)))
+}
+
+pub fn update(
+    core: &Core,
+    credentials: &Credentials,
+    class: &str,
+    object_id: &str,
+    body: Value,
+) -> Result<Reply> {
+    check_class(class)?;
+    let caller = core.caller(credentials)?;
+    let changes = fields::body_object(body)?;
+    let now = core.now();
+    let mut computed = Vec::new();
+    let object = core
+        .store
+        .update_object(class, object_id, |object| {
+            if !allowed(&caller, object, Access::Write) {
+                return Err(Error::not_found());
+            }
+            computed = fields::apply(&mut object.fields, changes)?;
+            object.updated_at = now;
+            Ok(())
+        })?
+        .ok_or_else(Error::not_found)?;
+    Ok(Reply::ok(render::update_answer(
+        object.updated_at,
+        &object.fields,
+        &computed,
+    )))
+}
+
+pub fn delete(
+    core: &Core,
+    credentials: &Credentials,
+    class: &str,
+    object_id: &str,
+) -> Result<Reply> {
+    check_class(class)?;
+    let caller = core.caller(credentials)?;
+    core.store
+        .delete_object(class, object_id, |object| {
+            if allowed(&caller, object, Access::Write) {
+                Ok(())
+            } else {
+                Err(Error::not_found())
+            }
+        })?
+        .ok_or_else(Error::not_found)?;
+    Ok(Reply::empty())
+}

@@ -1,0 +1,369 @@
+//! `_User`: signup, login, logout, the current user, and user CRUD.
+
+use serde_json::{Map, Value, json};
+
+use super::Reply;
+use super::render;
+use super::sessions::new_session;
+use crate::Core;
+use crate::acl::{self, Access};
+use crate::auth::{Caller, Credentials, password, token};
+use crate::error::{Code, Error, Result};
+use crate::fields;
+use crate::query::FindOptions;
+use crate::store::{Revoke, StoreError, UniqueField, UserRecord};
+
+/// Keys of `_User` that clients may not write directly.
+const RESERVED: &[&str] = &["sessionToken", "authData", "emailVerified"];
+
+fn invalid_login() -> Error {
+    Error::parse(Code::ObjectNotFound, "Invalid username/password.")
+}
+
+fn map_unique(err: StoreError) -> Error {
+    match err {
+        StoreError::Duplicate(UniqueField::Username) => Error::parse(
+            Code::UsernameTaken,
+            "Account already exists for this username.",
+        ),
+        StoreError::Duplicate(UniqueField::Email) => Error::parse(
+            Code::EmailTaken,
+            "Account already exists for this email address.",
+        ),
+        other => other.into(),
+    }
+}
+
+/// The account fields of a user write, checked and separated from the
+/// ordinary fields (which stay in the map).
+#[derive(Default)]
+struct AccountChanges {
+    username: Option<String>,
+    email: Option<Option<String>>,
+    password: Option<String>,
+}
+
+fn take_account_changes(body: &mut Map<String, Value>) -> Result<AccountChanges> {
+    if let Some(key) = RESERVED.iter().find(|k| body.contains_key(**k)) {
+        return Err(Error::invalid_key(key));
+    }
+    let mut changes = AccountChanges::default();
+    if let Some(username) = body.remove("username") {
+        match username {
+            Value::String(s) if !s.is_empty() && s.len() <= 256 => changes.username = Some(s),
+            _ => {
+                return Err(Error::parse(
+                    Code::UsernameMissing,
+                    "bad or missing username",
+                ));
+            }
+        }
+    }
+    if let Some(email) = body.remove("email") {
+        changes.email = Some(match email {
+            Value::Null => None,
+            Value::String(s) if looks_like_email(&s) => Some(s),
+            _ => {
+                return Err(Error::parse(
+                    Code::InvalidEmailAddress,
+                    "Email address format is invalid.",
+                ));
+            }
+        });
+    }
+    if let Some(password) = body.remove("password") {
+        match password {
+            Value::String(s) if !s.is_empty() && s.len() <= 4096 => changes.password = Some(s),
+            _ => return Err(Error::parse(Code::PasswordMissing, "password is required")),
+        }
+    }
+    Ok(changes)
+}
+
+fn looks_like_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    s.len() <= 254
+        && !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !domain.contains('@')
+}
+
+/// `POST /users`: creates the account and, unless the master key signs the
+/// user up, logs them in on the calling installation.
+pub fn signup(core: &Core, credentials: &Credentials, body: Value) -> Result<Reply> {
+    let caller = core.caller(credentials)?;
+    let mut body = fields::body_object(body)?;
+    let changes = take_account_changes(&mut body)?;
+    let username = changes
+        .username
+        .ok_or_else(|| Error::parse(Code::UsernameMissing, "bad or missing username"))?;
+    let password = changes
+        .password
+        .ok_or_else(|| Error::parse(Code::PasswordMissing, "password is required"))?;
+    let object_id = token::object_id();
+    let mut user_fields = Map::new();
+    fields::apply(&mut user_fields, body)?;
+    user_fields
+        .entry("ACL")
+        .or_insert_with(|| json!({ object_id.clone(): {"read": true, "write": true} }));
+    let now = core.now();
+    let user = UserRecord {
+        object_id,
+        username,
+        email: changes.email.flatten(),
+        password_hash: Some(password::hash(&password)?),
+        fields: user_fields,
+        created_at: now,
+        updated_at: now,
+    };
+    let session = (!caller.master).then(|| {
+        new_session(
+            core,
+            &user.object_id,
+            caller.installation_id.clone(),
+            json!({"action": "signup", "authProvider": "password"}),
+        )
+    });
+    core.store
+        .create_user(&user, session.as_ref().map(|(s, t)| (s, &t.hash)))
+        .map_err(map_unique)?;
+    let mut answer = json!({
+        "objectId": user.object_id,
+        "createdAt": crate::clock::to_iso(user.created_at),
+    });
+    if let Some((_, minted)) = &session {
+        answer["sessionToken"] = minted.raw.clone().into();
+    }
+    let location = format!("{}/users/{}", core.config.mount_path, user.object_id);
+    Ok(Reply::created(location, answer))
+}
+
+/// `POST /login`: verifies the password and starts a new session. Unknown
+/// accounts cost the same hashing work and get the same answer as wrong
+/// passwords.
+pub fn login(core: &Core, credentials: &Credentials, body: Value) -> Result<Reply> {
+    let body = fields::body_object(body)?;
+    let username = body.get("username");
+    let email = body.get("email");
+    if username.is_none() && email.is_none() {
+        return Err(Error::parse(
+            Code::UsernameMissing,
+            "username/email is required.",
+        ));
+    }
+    let Some(given) = body.get("password") else {
+        return Err(Error::parse(Code::PasswordMissing, "password is required."));
+    };
+    let (username, email, given) = match (username, email, given) {
+        (u, e, Value::String(p))
+            if u.is_none_or(Value::is_string) && e.is_none_or(Value::is_string) =>
+        {
+            (
+                u.and_then(Value::as_str),
+                e.and_then(Value::as_str),
+                p.as_str(),
+            )
+        }
+        _ => return Err(invalid_login()),
+    };
+    let found = core.store.user_by_login(username, email)?;
+    let Some((user, stored)) = found.and_then(|u| u.password_hash.clone().map(|h| (u, h))) else {
+        password::verify_against_dummy(given);
+        return Err(invalid_login());
+    };
+    let verdict = password::verify(given, &stored);
+    if !verdict.is_correct() {
+        return Err(invalid_login());
+    }
+    if verdict == password::Verdict::CorrectNeedsRehash {
+        core.store
+            .replace_password_hash(&user.object_id, &stored, &password::hash(given)?)?;
+    }
+    let (session, minted) = new_session(
+        core,
+        &user.object_id,
+        credentials.installation_id.clone(),
+        json!({"action": "login", "authProvider": "password"}),
+    );
+    core.store.create_session(&session, &minted.hash)?;
+    Ok(Reply::ok(Value::Object(render::user(
+        &user,
+        Some(&minted.raw),
+    ))))
+}
+
+/// `POST /logout`: deletes the caller's session. Without a token it is a no-op.
+pub fn logout(core: &Core, credentials: &Credentials) -> Result<Reply> {
+    let caller = core.caller(credentials)?;
+    if let Some(session) = caller.session_id() {
+        core.store.delete_session(session)?;
+    }
+    Ok(Reply::empty())
+}
+
+/// `GET /users/me`.
+pub fn me(core: &Core, credentials: &Credentials) -> Result<Reply> {
+    let caller = core.caller(credentials)?;
+    let user_id = caller.require_user()?;
+    let user = core
+        .store
+        .user(user_id)?
+        .ok_or_else(Error::invalid_session)?;
+    Ok(Reply::ok(Value::Object(render::user(
+        &user,
+        caller.token(),
+    ))))
+}
+
+fn readable(caller: &Caller, user: &UserRecord) -> bool {
+    caller.master || acl::allows(&user.fields, caller.user_id(), Access::Read)
+}
+
+fn own_token<'a>(caller: &'a Caller, user: &UserRecord) -> Option<&'a str> {
+    (caller.user_id() == Some(user.object_id.as_str()))
+        .then(|| caller.token())
+        .flatten()
+}
+
+/// `GET /users/:id`; the session token is included only for the caller's own record.
+pub fn get(core: &Core, credentials: &Credentials, object_id: &str) -> Result<Reply> {
+    let caller = core.caller(credentials)?;
+    let user = core
+        .store
+        .user(object_id)?
+        .filter(|u| readable(&caller, u))
+        .ok_or_else(Error::not_found)?;
+    Ok(Reply::ok(Value::Object(render::user(
+        &user,
+        own_token(&caller, &user),
+    ))))
+}
+
+/// `GET /users`.
+pub fn find(core: &Core, credentials: &Credentials, params: Map<String, Value>) -> Result<Reply> {
+    let caller = core.caller(credentials)?;
+    let options = FindOptions::from_params(params)?;
+    let users = core.store.users()?;
+    let visible = users
+        .iter()
+        .filter(|u| readable(&caller, u))
+        .map(|u| render::user(u, None));
+    Ok(Reply::ok(options.run(visible)))
+}
+
+/// `PUT /users/:id`. A password change revokes, in the same transaction,
+/// every other session of the user; a change by the master key (or by
+/// anyone but the user) revokes all of them.
+pub fn update(
+    core: &Core,
+    credentials: &Credentials,
+    object_id: &str,
+    body: Value,
+) -> Result<Reply> {
+    let caller = core.caller(credentials)?;
+    if !caller.master && caller.user_id().is_none() {
+        return Err(Error::parse(
+            Code::SessionMissing,
+            format!("Cannot modify user {object_id}."),
+        ));
+    }
+    let mut body = fields::body_object(body)?;
+    let changes = take_account_changes(&mut body)?;
+    // Hash outside the write transaction: it is the slow part.
+    let new_hash = changes
+        .password
+        .as_deref()
+        .map(password::hash)
+        .transpose()?;
+    let now = core.now();
+    let mut computed = Vec::new();
+    let updated = core
+        .store
+        .update_user(object_id, |user| {
+            if !caller.master && !acl::allows(&user.fields, caller.user_id(), Access::Write) {
+                return Err(Error::parse(
+                    Code::SessionMissing,
+                    format!("Cannot modify user {object_id}."),
+                ));
+            }
+            computed = fields::apply(&mut user.fields, std::mem::take(&mut body))?;
+            if let Some(username) = changes.username.clone() {
+                user.username = username;
+            }
+            if let Some(email) = changes.email.clone() {
+                user.email = email;
+            }
+            user.updated_at = now;
+            Ok(match &new_hash {
+                None => Revoke::Nothing,
+                Some(hash) => {
+                    user.password_hash = Some(hash.clone());
+                    let keep = (caller.user_id() == Some(object_id))
+                        .then(|| caller.session_id().map(String::from))
+                        .flatten();
+                    Revoke::AllExcept(keep)
+                }
+            })
+        })
+        .map_err(|e| match e {
+            Error::Store(s) => map_unique(s),
+            other => other,
+        })?;
+    let (user, _revoked) = updated.ok_or_else(Error::not_found)?;
+    Ok(Reply::ok(render::update_answer(
+        user.updated_at,
+        &user.fields,
+        &computed,
+    )))
+}
+
+/// `DELETE /users/:id`; the user's sessions die with the account.
+pub fn delete(core: &Core, credentials: &Credentials, object_id: &str) -> Result<Reply> {
+    let caller = core.caller(credentials)?;
+    if !caller.master && caller.user_id().is_none() {
+        return Err(Error::parse(
+            Code::SessionMissing,
+            "Insufficient auth to delete user",
+        ));
+    }
+    let user = core.store.user(object_id)?.ok_or_else(Error::not_found)?;
+    if !caller.master && !acl::allows(&user.fields, caller.user_id(), Access::Write) {
+        return Err(Error::parse(
+            Code::SessionMissing,
+            "Insufficient auth to delete user",
+        ));
+    }
+    if !core.store.delete_user(object_id)? {
+        return Err(Error::not_found());
+    }
+    Ok(Reply::empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_shapes() {
+        for ok in ["a@example.com", "first.last+tag@sub.example.org"] {
+            assert!(looks_like_email(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@example.com",
+            "a@.com",
+            "a b@example.com",
+            "a@example.com.",
+            "a@b@c.com",
+        ] {
+            assert!(!looks_like_email(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Persistent state: users, sessions and class objects in SQLite (WAL mode).
+//!
+//! Every method is synchronous; async callers run them on the blocking pool
+//! (see [`Store::run`]). Writes that read before they write open `IMMEDIATE`
+//! transactions, so concurrent writers queue on SQLite's lock instead of
+//! failing with a stale snapshot.
+
+mod objects;
+mod schema;
+mod sessions;
+mod users;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use r2d2_sqlite::SqliteConnectionManager;
+use r2d2_sqlite::rusqlite::{self, OpenFlags};
+use serde_json::{Map, Value};
+
+use crate::auth::token::TokenHash;
+use crate::clock::Millis;
+
+pub type Fields = Map<String, Value>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a {0} with that value already exists")]
+    Duplicate(UniqueField),
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("connection pool error: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("stored JSON is corrupt: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("the blocking task running a store call failed: {0}")]
+    Task(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UniqueField {
+    Username,
+    Email,
+    ObjectId,
+}
+
+impl std::fmt::Display for UniqueField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            UniqueField::Username => "username",
+            UniqueField::Email => "email",
+            UniqueField::ObjectId => "objectId",
+        })
+    }
+}
+
+/// A `_User` row. `fields` holds the ACL and every custom field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub object_id: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub password_hash: Option<String>,
+    pub fields: Fields,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A `_Session` row. The token itself is never stored, only its hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    pub object_id: String,
+    pub user_id: String,
+    pub installation_id: Option<String>,
+    pub created_with: Value,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub last_used_at: Millis,
+    pub absolute_expires_at: Millis,
+}
+
+/// An object of an application class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectRecord {
+    pub object_id: String,
+    pub fields: Fields,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// Which of a user's sessions a user write revokes, in the same transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoke {
+    Nothing,
+    /// Every session of the user except the given one (if any).
+    AllExcept(Option<String>),
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: r2d2::Pool<SqliteConnectionManager>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+fn configure(conn: &mut rusqlite::Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         PRAGMA synchronous = NORMAL;",
+    )
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let manager = SqliteConnectionManager::file(path).with_init(configure);
+        let pool = r2d2::Pool::builder().max_size(16).build(manager)?;
+        let mut conn = pool.get()?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        schema::migrate(&mut conn)?;
+        drop(conn);
+        Ok(Self { pool })
+    }
+
+    /// A private in-memory database (tests and the hook testkit).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "file:cloudcode-mem-{}-{}?mode=memory&cache=shared",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let manager = SqliteConnectionManager::file(name)
+            .with_flags(
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .with_init(configure);
+        // One connection: an in-memory database lives as long as its last
+        // connection, and shared-cache locking does not honour busy timeouts.
+        let pool = r2d2::Pool::builder().max_size(1).build(manager)?;
+        let mut conn = pool.get()?;
+        schema::migrate(&mut conn)?;
+        drop(conn);
+        Ok(Self { pool })
+    }
+
+    fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, StoreError> {
+        Ok(self.pool.get()?)
+    }
+}
+
+fn to_json(fields: &Fields) -> String {
+    Value::Object(fields.clone()).to_string()
+}
+
+fn from_json(text: &str) -> Result<Fields, StoreError> {
+    Ok(serde_json::from_str(text)?)
+}
+
+fn unique_violation(err: rusqlite::Error) -> StoreError {
+    let field = match &err {
+        rusqlite::Error::SqliteFailure(code, Some(msg))
+            if code.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            [
+                (".username", UniqueField::Username),
+                (".email", UniqueField::Email),
+                (".object_id", UniqueField::ObjectId),
+            ]
+            .into_iter()
+            .find(|(column, _)| msg.contains(column))
+            .map(|(_, field)| field)
+        }
+        _ => None,
+    };
+    match field {
+        Some(field) => StoreError::Duplicate(field),
+        None => StoreError::Database(err),
+    }
+}
+
+fn hash_bytes(hash: &TokenHash) -> &[u8] {
+    &hash.0
+}
+
+impl SessionRecord {
+    pub fn lifetime(&self) -> crate::auth::session::Lifetime {
+        crate::auth::session::Lifetime {
+            last_used_at: self.last_used_at,
+            absolute_expires_at: self.absolute_expires_at,
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Numbered migrations, applied in order and recorded in `PRAGMA user_version`.
+
+use r2d2_sqlite::rusqlite::Connection;
+
+use super::StoreError;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: users, sessions and class objects.
+    "CREATE TABLE users (
+        object_id     TEXT PRIMARY KEY,
+        username      TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        email         TEXT UNIQUE COLLATE NOCASE,
+        password_hash TEXT,
+        fields        TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL
+    );
+    CREATE TABLE sessions (
+        object_id           TEXT PRIMARY KEY,
+        token_hash          BLOB NOT NULL UNIQUE,
+        user_id             TEXT NOT NULL REFERENCES users(object_id) ON DELETE CASCADE,
+        installation_id     TEXT,
+        created_with        TEXT NOT NULL,
+        created_at          INTEGER NOT NULL,
+        updated_at          INTEGER NOT NULL,
+        last_used_at        INTEGER NOT NULL,
+        absolute_expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX sessions_by_user ON sessions(user_id, installation_id);
+    CREATE TABLE objects (
+        class_name TEXT NOT NULL,
+        object_id  TEXT NOT NULL,
+        fields     TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (class_name, object_id)
+    ) WITHOUT ROWID;",
+];
+
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx =
+        conn.transaction_with_behavior(r2d2_sqlite::rusqlite::TransactionBehavior::Immediate)?;
+    let applied: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    for (version, sql) in (1..).zip(MIGRATIONS).skip(applied.max(0) as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version as i64)?;
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,181 @@
+use r2d2_sqlite::rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
+
+use super::{SessionRecord, Store, StoreError, hash_bytes};
+use crate::auth::token::TokenHash;
+use crate::clock::Millis;
+
+const SESSION_COLUMNS: &str = "object_id, user_id, installation_id, created_with, created_at, \
+                               updated_at, last_used_at, absolute_expires_at";
+
+fn session_from_row(row: &Row<'_>) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        object_id: row.get(0)?,
+        user_id: row.get(1)?,
+        installation_id: row.get(2)?,
+        created_with: serde_json::from_str(&row.get::<_, String>(3)?)?,
+        created_at: row.get(4)?,
+        updated_at: row.get(5)?,
+        last_used_at: row.get(6)?,
+        absolute_expires_at: row.get(7)?,
+    })
+}
+
+/// Inserts a session after deleting the user's other sessions on the same
+/// installation: one session per (user, installation), as Parse does.
+pub(super) fn insert_session(
+    tx: &Transaction<'_>,
+    s: &SessionRecord,
+    hash: &TokenHash,
+) -> Result<(), StoreError> {
+    if let Some(installation) = &s.installation_id {
+        tx.execute(
+            "DELETE FROM sessions WHERE user_id = ?1 AND installation_id = ?2",
+            params![s.user_id, installation],
+        )?;
+    }
+    tx.execute(
+        "INSERT INTO sessions (object_id, token_hash, user_id, installation_id, created_with,
+                               created_at, updated_at, last_used_at, absolute_expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            s.object_id,
+            hash_bytes(hash),
+            s.user_id,
+            s.installation_id,
+            s.created_with.to_string(),
+            s.created_at,
+            s.updated_at,
+            s.last_used_at,
+            s.absolute_expires_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub(super) fn delete_user_sessions(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    keep: Option<&str>,
+) -> Result<usize, StoreError> {
+    Ok(tx.execute(
+        "DELETE FROM sessions WHERE user_id = ?1 AND object_id IS NOT ?2",
+        params![user_id, keep],
+    )?)
+}
+
+impl Store {
+    pub fn create_session(
+        &self,
+        session: &SessionRecord,
+        hash: &TokenHash,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        insert_session(&tx, session, hash)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn session_by_token(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ?1"
+        ))?;
+        stmt.query_row([hash_bytes(hash)], |row| Ok(session_from_row(row)))
+            .optional()?
+            .transpose()
+    }
+
+    pub fn session(&self, object_id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE object_id = ?1"
+        ))?;
+        stmt.query_row([object_id], |row| Ok(session_from_row(row)))
+            .optional()?
+            .transpose()
+    }
+
+    /// All sessions, or those of one user.
+    pub fn sessions(&self, user_id: Option<&str>) -> Result<Vec<SessionRecord>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE ?1 IS NULL OR user_id = ?1
+             ORDER BY created_at, object_id"
+        ))?;
+        let rows = stmt.query_map([user_id], |row| Ok(session_from_row(row)))?;
+        rows.map(|r| r?).collect()
+    }
+
+    /// Records a use of the session. Never moves the time backwards and never
+    /// touches a row that was deleted meanwhile.
+    pub fn touch_session(&self, object_id: &str, now: Millis) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "UPDATE sessions SET last_used_at = ?2 WHERE object_id = ?1 AND last_used_at < ?2",
+        )?;
+        stmt.execute(params![object_id, now])?;
+        Ok(())
+    }
+
+    pub fn delete_session(&self, object_id: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn()?
+            .execute("DELETE FROM sessions WHERE object_id = ?1", [object_id])?;
+        Ok(n > 0)
+    }
+
+    /// Revokes every session of a user, except `keep` if given; returns how many.
+    pub fn delete_sessions_of_user(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = delete_user_sessions(&tx, user_id, keep)?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Moves a session's absolute expiry, never later than it already is.
+    pub fn shorten_session(
+        &self,
+        object_id: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let n = self.conn()?.execute(
+            "UPDATE sessions SET absolute_expires_at = MIN(absolute_expires_at, ?2), updated_at = ?3
+             WHERE object_id = ?1",
+            params![object_id, expires_at, now],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Gives a live session a new token; the old one stops working at once.
+    pub fn rotate_session_token(
+        &self,
+        object_id: &str,
+        hash: &TokenHash,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let n = self.conn()?.execute(
+            "UPDATE sessions SET token_hash = ?2, updated_at = ?3 WHERE object_id = ?1",
+            params![object_id, hash_bytes(hash), now],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Purges sessions that are past their absolute or idle expiry.
+    pub fn sweep_expired_sessions(
+        &self,
+        now: Millis,
+        idle_timeout: Millis,
+    ) -> Result<usize, StoreError> {
+        Ok(self.conn()?.execute(
+            "DELETE FROM sessions WHERE absolute_expires_at <= ?1 OR last_used_at <= ?1 - ?2",
+            params![now, idle_timeout],
+        )?)
+    }
+}

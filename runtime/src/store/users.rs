@@ -1,0 +1,154 @@
+use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::{
+    Revoke, SessionRecord, Store, StoreError, UserRecord, from_json, to_json, unique_violation,
+};
+use crate::auth::token::TokenHash;
+
+const USER_COLUMNS: &str =
+    "object_id, username, email, password_hash, fields, created_at, updated_at";
+
+fn user_from_row(row: &Row<'_>) -> Result<UserRecord, StoreError> {
+    Ok(UserRecord {
+        object_id: row.get(0)?,
+        username: row.get(1)?,
+        email: row.get(2)?,
+        password_hash: row.get(3)?,
+        fields: from_json(&row.get::<_, String>(4)?)?,
+        created_at: row.get(5)?,
+        updated_at: row.get(6)?,
+    })
+}
+
+impl Store {
+    /// Inserts a new user and, for a signup that logs in, its first session.
+    pub fn create_user(
+        &self,
+        user: &UserRecord,
+        session: Option<(&SessionRecord, &TokenHash)>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO users (object_id, username, email, password_hash, fields, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                user.object_id,
+                user.username,
+                user.email,
+                user.password_hash,
+                to_json(&user.fields),
+                user.created_at,
+                user.updated_at
+            ],
+        )
+        .map_err(unique_violation)?;
+        if let Some((session, hash)) = session {
+            super::sessions::insert_session(&tx, session, hash)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn user(&self, object_id: &str) -> Result<Option<UserRecord>, StoreError> {
+        let conn = self.conn()?;
+        load_user(&conn, object_id)
+    }
+
+    /// The user whose username or email (case-insensitively) is `login`.
+    pub fn user_by_login(
+        &self,
+        username: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username = ?1 OR email = ?2 LIMIT 1"
+        ))?;
+        stmt.query_row(params![username, email], |row| Ok(user_from_row(row)))
+            .optional()?
+            .transpose()
+    }
+
+    pub fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {USER_COLUMNS} FROM users ORDER BY created_at, object_id"
+        ))?;
+        let rows = stmt.query_map([], |row| Ok(user_from_row(row)))?;
+        rows.map(|r| r?).collect()
+    }
+
+    /// Reads, changes and writes a user in one transaction, revoking sessions
+    /// as the change demands. `change` sees the current row and may refuse.
+    /// Returns `None` when the user does not exist.
+    pub fn update_user<E>(
+        &self,
+        object_id: &str,
+        change: impl FnOnce(&mut UserRecord) -> Result<Revoke, E>,
+    ) -> Result<Option<(UserRecord, usize)>, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let Some(mut user) = load_user(&tx, object_id)? else {
+            return Ok(None);
+        };
+        let revoke = change(&mut user)?;
+        tx.execute(
+            "UPDATE users SET username = ?2, email = ?3, password_hash = ?4, fields = ?5, updated_at = ?6
+             WHERE object_id = ?1",
+            params![
+                user.object_id,
+                user.username,
+                user.email,
+                user.password_hash,
+                to_json(&user.fields),
+                user.updated_at
+            ],
+        )
+        .map_err(unique_violation)?;
+        let revoked = match revoke {
+            Revoke::Nothing => 0,
+            Revoke::AllExcept(keep) => {
+                super::sessions::delete_user_sessions(&tx, object_id, keep.as_deref())?
+            }
+        };
+        tx.commit().map_err(StoreError::from)?;
+        Ok(Some((user, revoked)))
+    }
+
+    /// Replaces a password hash (re-hash on login) unless the hash changed meanwhile.
+    pub fn replace_password_hash(
+        &self,
+        object_id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<(), StoreError> {
+        self.conn()?.execute(
+            "UPDATE users SET password_hash = ?3 WHERE object_id = ?1 AND password_hash = ?2",
+            params![object_id, old, new],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes a user; their sessions go with them (foreign-key cascade).
+    pub fn delete_user(&self, object_id: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn()?
+            .execute("DELETE FROM users WHERE object_id = ?1", [object_id])?;
+        Ok(n > 0)
+    }
+}
+
+fn load_user(conn: &Connection, object_id: &str) -> Result<Option<UserRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE object_id = ?1"
+    ))?;
+    stmt.query_row([object_id], |row| Ok(user_from_row(row)))
+        .optional()?
+        .transpose()
+}
