@@ -1,2 +1,10 @@
-#[test]
-fn t() {}
+//! Black-box tests: the real `cloudcode` binary on 127.0.0.1, real HTTP.
+
+mod harness;
+
+mod classes;
+mod envelope;
+mod expiry;
+mod sessions;
+mod storage;
+mod users;

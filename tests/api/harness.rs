@@ -1,0 +1,248 @@
+//! A real `cloudcode` process on 127.0.0.1 and a small HTTP client for it.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub const APP_ID: &str = "test-app";
+pub const MASTER_KEY: &str = "test-master-key-0123456789";
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub dir: PathBuf,
+}
+
+impl Server {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts the binary with a fresh data directory and extra flags.
+    pub fn start_with(extra: &[&str]) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "cloudcode-api-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = std::fs::File::create(dir.join("server.log")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cloudcode"))
+            .arg("serve")
+            .args([
+                "--port",
+                "0",
+                "--app-id",
+                APP_ID,
+                "--master-key",
+                MASTER_KEY,
+            ])
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(extra)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start cloudcode");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("cloudcode listening on ") {
+                        break url.trim().to_string();
+                    }
+                }
+                _ => {
+                    let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+                    panic!("server did not start: {log}");
+                }
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, base, dir }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.join("data").join("cloudcode.db")
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    pub fn req(&self, method: &str, path: &str) -> Req {
+        Req {
+            method: method.to_string(),
+            url: format!("{}{}", self.base, path),
+            headers: vec![("X-Parse-Application-Id".into(), APP_ID.into())],
+            body: None,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Req {
+        self.req("GET", path)
+    }
+    pub fn post(&self, path: &str) -> Req {
+        self.req("POST", path)
+    }
+    pub fn put(&self, path: &str) -> Req {
+        self.req("PUT", path)
+    }
+    pub fn delete(&self, path: &str) -> Req {
+        self.req("DELETE", path)
+    }
+
+    /// The JS SDK's way: a `text/plain` POST whose body carries the envelope.
+    pub fn sdk(&self, path: &str, body: Value) -> Resp {
+        Req {
+            method: "POST".into(),
+            url: format!("{}{}", self.base, path),
+            headers: vec![("Content-Type".into(), "text/plain".into())],
+            body: Some(body.to_string().into_bytes()),
+        }
+        .send()
+    }
+
+    pub fn signup(&self, username: &str) -> (String, String) {
+        let r = self
+            .post("/users")
+            .json(json!({"username": username, "password": "pw-".to_string() + username}))
+            .send();
+        assert_eq!(r.status, 201, "{}", r.json);
+        (r.str("objectId"), r.str("sessionToken"))
+    }
+
+    pub fn login(&self, username: &str, installation: &str) -> String {
+        let r = self
+            .post("/login")
+            .installation(installation)
+            .json(json!({"username": username, "password": "pw-".to_string() + username}))
+            .send();
+        assert_eq!(r.status, 200, "{}", r.json);
+        r.str("sessionToken")
+    }
+
+    /// Status of `GET /users/me` with the token: 200 alive, 400 (209) dead.
+    pub fn me_status(&self, token: &str) -> u16 {
+        self.get("/users/me").token(token).send().status
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub struct Req {
+    method: String,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
+
+impl Req {
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+    pub fn token(self, token: &str) -> Self {
+        self.header("X-Parse-Session-Token", token)
+    }
+    pub fn master(self) -> Self {
+        self.header("X-Parse-Master-Key", MASTER_KEY)
+    }
+    pub fn installation(self, id: &str) -> Self {
+        self.header("X-Parse-Installation-Id", id)
+    }
+    pub fn no_app_id(mut self) -> Self {
+        self.headers.retain(|(n, _)| n != "X-Parse-Application-Id");
+        self
+    }
+    pub fn json(mut self, body: Value) -> Self {
+        self.body = Some(body.to_string().into_bytes());
+        self.header("Content-Type", "application/json")
+    }
+    pub fn raw(mut self, body: &[u8]) -> Self {
+        self.body = Some(body.to_vec());
+        self
+    }
+
+    pub fn send(self) -> Resp {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(30))
+            .build();
+        let mut request = agent.request(&self.method, &self.url);
+        for (name, value) in &self.headers {
+            request = request.set(name, value);
+        }
+        let result = match &self.body {
+            Some(body) => request.send_bytes(body),
+            None => request.call(),
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{} {}: {e}", self.method, self.url),
+        };
+        let status = response.status();
+        let location = response.header("location").map(String::from);
+        let text = response.into_string().unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Resp {
+            status,
+            json,
+            location,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub json: Value,
+    pub location: Option<String>,
+}
+
+impl Resp {
+    pub fn str(&self, key: &str) -> String {
+        self.json[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string {key} in {}", self.json))
+            .to_string()
+    }
+
+    /// Asserts a Parse error: HTTP status and `code`.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: u64) {
+        assert_eq!(
+            (self.status, self.json["code"].as_u64()),
+            (status, Some(code)),
+            "body: {}",
+            self.json
+        );
+        assert!(self.json["error"].is_string(), "{}", self.json);
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) {
+        assert!(
+            self.status == 200 || self.status == 201,
+            "status {}: {}",
+            self.status,
+            self.json
+        );
+    }
+}

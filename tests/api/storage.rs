@@ -1,0 +1,99 @@
+//! What is on disk and in the logs: hashes, never tokens or passwords.
+
+use r2d2_sqlite::rusqlite::Connection;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::harness::Server;
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn the_database_holds_only_token_hashes_and_password_hashes() {
+    let srv = Server::start();
+    let (id, signup_token) = srv.signup("sam");
+    let tokens = [signup_token, srv.login("sam", "a"), srv.login("sam", "b")];
+    srv.put(&format!("/users/{id}"))
+        .token(&tokens[1])
+        .json(json!({"nick": "s"}))
+        .send()
+        .assert_ok();
+    let db = Connection::open(srv.db_path()).unwrap();
+    let hashes: Vec<Vec<u8>> = db
+        .prepare("SELECT token_hash FROM sessions")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for token in &tokens {
+        let digest = Sha256::digest(token.as_bytes()).to_vec();
+        assert!(
+            hashes.contains(&digest),
+            "sessions are looked up by SHA-256"
+        );
+    }
+    drop(db);
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(srv.db_path().parent().unwrap()).unwrap() {
+        files.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    for token in &tokens {
+        assert!(!contains(&files, token.as_bytes()), "raw token on disk");
+        assert!(
+            !contains(&files, &token.as_bytes()[2..]),
+            "token payload on disk"
+        );
+        let hex = hex::encode(Sha256::digest(token.as_bytes()));
+        assert!(!contains(&files, hex.as_bytes()));
+    }
+    assert!(!contains(&files, b"pw-sam"), "raw password on disk");
+}
+
+#[test]
+fn stored_hashes_cannot_be_replayed_as_tokens() {
+    let srv = Server::start();
+    let (_, token) = srv.signup("tia");
+    let db = Connection::open(srv.db_path()).unwrap();
+    let stored: Vec<u8> = db
+        .query_row("SELECT token_hash FROM sessions", [], |r| r.get(0))
+        .unwrap();
+    for candidate in [format!("r:{}", hex::encode(&stored)), hex::encode(&stored)] {
+        assert_eq!(srv.me_status(&candidate), 400);
+    }
+    assert_eq!(srv.me_status(&token), 200);
+}
+
+#[test]
+fn logs_never_contain_tokens_or_passwords() {
+    let srv = Server::start();
+    let (id, token) = srv.signup("uma");
+    let other = srv.login("uma", "x");
+    srv.post("/login")
+        .json(json!({"username": "uma", "password": "wrong-guess"}))
+        .send();
+    srv.put(&format!("/users/{id}"))
+        .token(&token)
+        .json(json!({"password": "next-pass"}))
+        .send()
+        .assert_ok();
+    srv.get("/users/me").token(&other).send();
+    srv.post("/logout").token(&token).send();
+    srv.get("/sessions")
+        .header("X-Parse-Master-Key", "a-wrong-master-key")
+        .send();
+    let logs = srv.logs();
+    for secret in [
+        token.as_str(),
+        other.as_str(),
+        "pw-uma",
+        "wrong-guess",
+        "next-pass",
+        crate::harness::MASTER_KEY,
+        "a-wrong-master-key",
+    ] {
+        assert!(!logs.contains(secret), "log leaks {secret}");
+    }
+}
