@@ -10,6 +10,7 @@ use ipnet::IpNet;
 
 use crate::auth::session::SessionPolicy;
 use crate::clock::Millis;
+use crate::sandbox::SandboxConfig;
 
 #[derive(Debug, clap::Args, Clone)]
 pub struct ServeArgs {
@@ -71,6 +72,27 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "CLOUDCODE_MAX_BODY_BYTES", default_value_t = 20 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Directory of extra hook components (`*.wasm`) to load.
+    #[arg(long, env = "CLOUDCODE_HOOKS_DIR")]
+    pub hooks_dir: Option<PathBuf>,
+    /// Do not load the built-in hooks (logoutFromAllDevices, rotate-on-password-change).
+    #[arg(long, env = "CLOUDCODE_NO_BUILTIN_HOOKS")]
+    pub no_builtin_hooks: bool,
+    /// Where compiled hooks are cached. Default: `<data-dir>/hook-cache`.
+    #[arg(long, env = "CLOUDCODE_HOOKS_CACHE_DIR")]
+    pub hooks_cache_dir: Option<PathBuf>,
+    /// Memory limit of one hook invocation, in MiB.
+    #[arg(long, env = "CLOUDCODE_HOOK_MEMORY_MIB", default_value_t = 32)]
+    pub hook_memory_mib: usize,
+    /// Time budget of a cloud function, in seconds.
+    #[arg(long, env = "CLOUDCODE_HOOK_FUNCTION_TIMEOUT", default_value_t = 5.0)]
+    pub hook_function_timeout: f64,
+    /// Time budget of an afterSave hook, in seconds.
+    #[arg(long, env = "CLOUDCODE_HOOK_AFTER_SAVE_TIMEOUT", default_value_t = 1.0)]
+    pub hook_after_save_timeout: f64,
+    /// Hook invocations that may run at once (the instance pool size).
+    #[arg(long, env = "CLOUDCODE_HOOK_CONCURRENCY", default_value_t = 32)]
+    pub hook_concurrency: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +134,9 @@ pub struct Config {
     pub session_policy: SessionPolicy,
     pub sweep_interval: Millis,
     pub max_body_bytes: usize,
+    pub sandbox: SandboxConfig,
+    pub builtin_hooks: bool,
+    pub hooks_dir: Option<PathBuf>,
 }
 
 fn seconds(name: &str, value: f64) -> Result<Millis, ConfigError> {
@@ -141,6 +166,26 @@ impl ServeArgs {
             seconds("session idle timeout", self.session_idle_timeout)?,
         );
         let sweep_interval = seconds("session sweep interval", self.session_sweep_interval)?;
+        if !(1..=4096).contains(&self.hook_memory_mib) {
+            return Err(ConfigError::Invalid(
+                "hook memory must be 1 to 4096 MiB".into(),
+            ));
+        }
+        if !(1..=10_000).contains(&self.hook_concurrency) {
+            return Err(ConfigError::Invalid(
+                "hook concurrency must be 1 to 10000".into(),
+            ));
+        }
+        let sandbox = SandboxConfig {
+            memory_limit: self.hook_memory_mib << 20,
+            function_timeout: duration("hook function timeout", self.hook_function_timeout)?,
+            after_save_timeout: duration("hook afterSave timeout", self.hook_after_save_timeout)?,
+            concurrency: self.hook_concurrency,
+            cache_dir: Some(
+                self.hooks_cache_dir
+                    .unwrap_or_else(|| self.data_dir.join("hook-cache")),
+            ),
+        };
         // Only now touch the file system: every check above is pure.
         let (master_key, master_key_file) = match self.master_key {
             Some(key) if key.len() >= 16 => (key, None),
@@ -175,8 +220,15 @@ impl ServeArgs {
             session_policy,
             sweep_interval,
             max_body_bytes: self.max_body_bytes,
+            sandbox,
+            builtin_hooks: !self.no_builtin_hooks,
+            hooks_dir: self.hooks_dir,
         })
     }
+}
+
+fn duration(name: &str, value: f64) -> Result<std::time::Duration, ConfigError> {
+    seconds(name, value).map(|ms| std::time::Duration::from_millis(ms as u64))
 }
 
 fn parse_ip_range(text: &str) -> Result<IpNet, ConfigError> {

@@ -2,6 +2,7 @@
 //! here; `http::error` alone turns it into Parse's JSON and HTTP status.
 
 use crate::auth::password::PasswordError;
+use crate::sandbox::SandboxError;
 use crate::store::StoreError;
 
 /// Parse error codes (values from the Parse SDKs' `ParseError`).
@@ -39,6 +40,13 @@ pub enum Error {
     #[error("request body too large")]
     BodyTooLarge,
     /// A fault of the server, not of the request: logged, never detailed to the client.
+    /// An error a hook returned on purpose: its code and message go to the client.
+    #[error("{message}")]
+    Hook { code: u32, message: String },
+    /// A hook that trapped, timed out, ran out of memory or returned garbage:
+    /// 141 with a generic message; the detail is logged.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -84,12 +92,30 @@ impl Error {
         Self::parse(Code::IncorrectType, message)
     }
 
-    /// The Parse code this error is reported with, if it has one.
-    pub fn code(&self) -> Option<Code> {
+    /// A hook's own error. Code 1 is the server's (and would make the SDKs
+    /// retry), so a hook using it is reported as 141.
+    pub fn hook(code: u32, message: impl Into<String>) -> Self {
+        let code = if code == Code::InternalServerError as u32 {
+            Code::ScriptFailed as u32
+        } else {
+            code
+        };
+        let message = message.into();
+        let message =
+            crate::sandbox::truncate(&message, crate::sandbox::MAX_ERROR_MESSAGE).to_string();
+        Error::Hook { code, message }
+    }
+
+    /// The Parse code this error is reported with (`None` for the plain
+    /// 403 `unauthorized`).
+    pub fn code(&self) -> Option<u32> {
         match self {
-            Error::Unauthorized | Error::BodyTooLarge => None,
-            Error::Parse { code, .. } => Some(*code),
-            Error::Store(_) | Error::Password(_) => Some(Code::InternalServerError),
+            Error::Unauthorized => None,
+            Error::BodyTooLarge => Some(Code::InvalidJson as u32),
+            Error::Parse { code, .. } => Some(*code as u32),
+            Error::Hook { code, .. } => Some(*code),
+            Error::Sandbox(_) => Some(Code::ScriptFailed as u32),
+            Error::Store(_) | Error::Password(_) => Some(Code::InternalServerError as u32),
         }
     }
 }

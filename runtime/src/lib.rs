@@ -14,6 +14,7 @@ pub mod error;
 pub mod fields;
 pub mod http;
 pub mod query;
+pub mod sandbox;
 pub mod server;
 pub mod service;
 pub mod store;
@@ -24,14 +25,16 @@ use crate::auth::{Caller, Credentials};
 use crate::clock::{Clock, Millis};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::sandbox::Sandbox;
 use crate::store::{Store, StoreError};
 
-/// Everything an operation needs: storage, configuration and time.
+/// Everything an operation needs: storage, configuration, time and hooks.
 #[derive(Clone)]
 pub struct Core {
     pub store: Store,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
+    pub sandbox: Arc<Sandbox>,
 }
 
 impl Core {

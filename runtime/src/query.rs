@@ -423,7 +423,7 @@ mod tests {
             (json!({"where": [1]}), Code::InvalidJson),
         ] {
             let err = FindOptions::from_params(params.as_object().unwrap().clone()).unwrap_err();
-            assert_eq!(err.code(), Some(code), "{params}");
+            assert_eq!(err.code(), Some(code as u32), "{params}");
         }
     }
 }

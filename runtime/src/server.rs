@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use crate::Core;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::sandbox::{HookSource, LoadError, Sandbox};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,8 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Hooks(#[from] LoadError),
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -32,10 +35,12 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         path: config.database.display().to_string(),
         source,
     })?;
+    let sandbox = load_hooks(&config).await?;
     let core = Core {
         store,
         config: Arc::new(config),
         clock: Arc::new(SystemClock),
+        sandbox: Arc::new(sandbox),
     };
     let listener = TcpListener::bind(core.config.listen)
         .await
@@ -54,6 +59,21 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     Ok(())
+}
+
+/// Compiles (or loads from the cache) the built-in hooks and those of `--hooks-dir`.
+async fn load_hooks(config: &Config) -> Result<Sandbox, LoadError> {
+    let mut sources = Vec::new();
+    if config.builtin_hooks {
+        sources.extend(crate::sandbox::builtin_sources());
+    }
+    if let Some(dir) = &config.hooks_dir {
+        sources.extend(HookSource::from_dir(dir)?);
+    }
+    let sandbox_config = config.sandbox.clone();
+    tokio::task::spawn_blocking(move || Sandbox::new(sandbox_config, sources))
+        .await
+        .map_err(|e| LoadError::Engine(e.to_string()))?
 }
 
 /// Tells the operator (and test harnesses) where to connect. Never prints a secret.
@@ -75,6 +95,13 @@ fn announce(core: &Core, addr: SocketAddr) {
         }
     }
     let _ = writeln!(out, "  database: {}", config.database.display());
+    for (hook, manifest) in core.sandbox.hooks() {
+        let _ = writeln!(
+            out,
+            "  hook {hook}: functions {:?}, afterSave {:?}",
+            manifest.functions, manifest.after_save
+        );
+    }
     let _ = out.flush();
 }
 

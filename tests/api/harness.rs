@@ -1,7 +1,7 @@
 //! A real `cloudcode` process on 127.0.0.1 and a small HTTP client for it.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -22,8 +22,15 @@ impl Server {
         Self::start_with(&[])
     }
 
-    /// Starts the binary with a fresh data directory and extra flags.
+    /// Starts the binary with a fresh data directory and extra flags. All
+    /// servers share one compiled-hook cache, warmed once per test process.
     pub fn start_with(extra: &[&str]) -> Self {
+        static WARM: std::sync::Once = std::sync::Once::new();
+        WARM.call_once(|| drop(Self::spawn(&[])));
+        Self::spawn(extra)
+    }
+
+    fn spawn(extra: &[&str]) -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "cloudcode-api-test-{}-{}",
@@ -45,6 +52,8 @@ impl Server {
             ])
             .arg("--data-dir")
             .arg(dir.join("data"))
+            .arg("--hooks-cache-dir")
+            .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("hook-cache"))
             .args(extra)
             .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())

@@ -263,9 +263,10 @@ fn users_update_only_themselves() {
     assert_eq!(me.json["nick"], "al");
 }
 
+/// The host's own rule, without hooks: the caller's session survives as is.
 #[test]
 fn a_password_change_kills_the_other_sessions_and_keeps_the_callers() {
-    let srv = Server::start();
+    let srv = Server::start_with(&["--no-builtin-hooks"]);
     let (id, _) = srv.signup("erin");
     let laptop = srv.login("erin", "laptop");
     let phone = srv.login("erin", "phone");
@@ -277,6 +278,10 @@ fn a_password_change_kills_the_other_sessions_and_keeps_the_callers() {
         .send();
     assert_eq!(r.status, 200, "{}", r.json);
     assert!(r.json.get("password").is_none());
+    assert!(
+        r.json.get("sessionToken").is_none(),
+        "rotation is the hook's job"
+    );
     assert_eq!(srv.me_status(&laptop), 200);
     assert_eq!(srv.me_status(&phone), 400);
     assert_eq!(srv.me_status(&tablet), 400);

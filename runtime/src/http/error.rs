@@ -10,30 +10,29 @@ use crate::service::Reply;
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let (status, body) = match &self {
-            Error::Unauthorized => (StatusCode::FORBIDDEN, json!({"error": "unauthorized"})),
-            Error::BodyTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                json!({"code": Code::InvalidJson as u32, "error": "Request body too large."}),
-            ),
-            Error::Parse { code, message } => {
-                let status = match code {
-                    Code::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
-                    Code::ObjectNotFound => StatusCode::NOT_FOUND,
-                    _ => StatusCode::BAD_REQUEST,
-                };
-                (status, json!({"code": *code as u32, "error": message}))
-            }
+        let Some(code) = self.code() else {
+            return (
+                StatusCode::FORBIDDEN,
+                Json(json!({"error": "unauthorized"})),
+            )
+                .into_response();
+        };
+        let message = match &self {
             Error::Store(_) | Error::Password(_) => {
                 // Details stay in the log; the client learns only that it was our fault.
                 tracing::error!(error = %self, "internal error");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({"code": Code::InternalServerError as u32, "error": "Internal server error."}),
-                )
+                "Internal server error.".to_string()
             }
+            Error::Sandbox(_) => "Cloud Code failed.".to_string(),
+            other => other.to_string(),
         };
-        (status, Json(body)).into_response()
+        let status = match &self {
+            Error::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            _ if code == Code::InternalServerError as u32 => StatusCode::INTERNAL_SERVER_ERROR,
+            _ if code == Code::ObjectNotFound as u32 => StatusCode::NOT_FOUND,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        (status, Json(json!({"code": code, "error": message}))).into_response()
     }
 }
 

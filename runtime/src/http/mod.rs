@@ -4,6 +4,7 @@
 mod classes;
 mod envelope;
 mod error;
+mod functions;
 mod sessions;
 mod users;
 
@@ -60,6 +61,10 @@ fn router(core: Core) -> Router {
             get(sessions::get)
                 .put(sessions::update)
                 .delete(sessions::delete),
+        )
+        .route(
+            "/functions/{name}",
+            post(functions::call).get(functions::call),
         )
         .route("/classes/{class}", get(classes::find).post(classes::create))
         .route(

@@ -2,12 +2,42 @@
 //! pool), takes the resolved caller and the request's JSON, and returns a
 //! [`Reply`] or a Parse error. HTTP handlers only extract and delegate.
 
+pub mod functions;
 pub mod objects;
 pub mod render;
 pub mod sessions;
 pub mod users;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+use crate::Core;
+use crate::auth::Caller;
+use crate::sandbox::{AfterSave, SaveEvent};
+
+/// Runs the afterSave hooks of `class`, if any. `render` gives the saved
+/// object and the original (before an update), and is called only when a
+/// hook will read them.
+pub(crate) fn after_save(
+    core: &Core,
+    caller: &Caller,
+    class_name: &str,
+    changed: Vec<String>,
+    render: impl FnOnce() -> (Map<String, Value>, Option<Map<String, Value>>),
+) -> AfterSave {
+    if !core.sandbox.has_after_save(class_name) {
+        return AfterSave::default();
+    }
+    let (object, original) = render();
+    let object = Value::Object(object);
+    let original = original.map(Value::Object);
+    let event = SaveEvent {
+        class_name,
+        object: &object,
+        original: original.as_ref(),
+        changed,
+    };
+    core.sandbox.after_save(core, caller, &event)
+}
 
 /// A successful answer: a JSON body, and for creates the new object's path.
 #[derive(Debug, Clone, PartialEq)]

@@ -36,9 +36,11 @@ fn allowed(caller: &Caller, object: &ObjectRecord, access: Access) -> bool {
 
 pub fn create(core: &Core, credentials: &Credentials, class: &str, body: Value) -> Result<Reply> {
     check_class(class)?;
-    core.caller(credentials)?;
+    let caller = core.caller(credentials)?;
+    let body = fields::body_object(body)?;
+    let changed: Vec<String> = body.keys().cloned().collect();
     let mut object_fields = Map::new();
-    fields::apply(&mut object_fields, fields::body_object(body)?)?;
+    fields::apply(&mut object_fields, body)?;
     let now = core.now();
     let object = ObjectRecord {
         object_id: token::object_id(),
@@ -47,6 +49,9 @@ pub fn create(core: &Core, credentials: &Credentials, class: &str, body: Value) 
         updated_at: now,
     };
     core.store.create_object(class, &object)?;
+    super::after_save(core, &caller, class, changed, || {
+        (render::object(&object), None)
+    });
     let location = format!(
         "{}/classes/{class}/{}",
         core.config.mount_path, object.object_id
@@ -95,19 +100,28 @@ pub fn update(
     check_class(class)?;
     let caller = core.caller(credentials)?;
     let changes = fields::body_object(body)?;
+    let changed: Vec<String> = changes.keys().cloned().collect();
     let now = core.now();
     let mut computed = Vec::new();
+    let mut original = None;
     let object = core
         .store
         .update_object(class, object_id, |object| {
             if !allowed(&caller, object, Access::Write) {
                 return Err(Error::not_found());
             }
+            original = Some(object.clone());
             computed = fields::apply(&mut object.fields, changes)?;
             object.updated_at = now;
             Ok(())
         })?
         .ok_or_else(Error::not_found)?;
+    super::after_save(core, &caller, class, changed, || {
+        (
+            render::object(&object),
+            original.as_ref().map(render::object),
+        )
+    });
     Ok(Reply::ok(render::update_answer(
         object.updated_at,
         &object.fields,

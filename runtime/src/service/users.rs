@@ -98,6 +98,7 @@ fn looks_like_email(s: &str) -> bool {
 pub fn signup(core: &Core, credentials: &Credentials, body: Value) -> Result<Reply> {
     let caller = core.caller(credentials)?;
     let mut body = fields::body_object(body)?;
+    let changed: Vec<String> = body.keys().cloned().collect();
     let changes = take_account_changes(&mut body)?;
     let username = changes
         .username
@@ -132,6 +133,9 @@ pub fn signup(core: &Core, credentials: &Credentials, body: Value) -> Result<Rep
     core.store
         .create_user(&user, session.as_ref().map(|(s, t)| (s, &t.hash)))
         .map_err(map_unique)?;
+    super::after_save(core, &caller, "_User", changed, || {
+        (render::user(&user, None), None)
+    });
     let mut answer = json!({
         "objectId": user.object_id,
         "createdAt": crate::clock::to_iso(user.created_at),
@@ -273,6 +277,7 @@ pub fn update(
         ));
     }
     let mut body = fields::body_object(body)?;
+    let changed: Vec<String> = body.keys().cloned().collect();
     let changes = take_account_changes(&mut body)?;
     // Hash outside the write transaction: it is the slow part.
     let new_hash = changes
@@ -282,6 +287,7 @@ pub fn update(
         .transpose()?;
     let now = core.now();
     let mut computed = Vec::new();
+    let mut original = None;
     let updated = core
         .store
         .update_user(object_id, |user| {
@@ -291,6 +297,7 @@ pub fn update(
                     format!("Cannot modify user {object_id}."),
                 ));
             }
+            original = Some(user.clone());
             computed = fields::apply(&mut user.fields, std::mem::take(&mut body))?;
             if let Some(username) = changes.username.clone() {
                 user.username = username;
@@ -315,11 +322,17 @@ pub fn update(
             other => other,
         })?;
     let (user, _revoked) = updated.ok_or_else(Error::not_found)?;
-    Ok(Reply::ok(render::update_answer(
-        user.updated_at,
-        &user.fields,
-        &computed,
-    )))
+    let hooks = super::after_save(core, &caller, "_User", changed, || {
+        (
+            render::user(&user, None),
+            original.as_ref().map(|o| render::user(o, None)),
+        )
+    });
+    let mut answer = render::update_answer(user.updated_at, &user.fields, &computed);
+    if let Some(token) = hooks.rotated_token {
+        answer["sessionToken"] = token.into();
+    }
+    Ok(Reply::ok(answer))
 }
 
 /// `DELETE /users/:id`; the user's sessions die with the account.

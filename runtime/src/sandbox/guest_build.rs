@@ -1,0 +1,111 @@
+//! Builds hook crates into WebAssembly components with a nested
+//! `cargo build --target wasm32-wasip2`.
+//!
+//! Shared by the runtime's build script (the built-in hooks), the testkit
+//! and the tests (hostile guests), so it depends on `std` only. The nested
+//! build gets its own target directory, since the outer Cargo holds the lock
+//! on its own, and a cleaned environment, since flags meant for the host
+//! build (RUSTFLAGS, wrappers such as clippy-driver, a build dir) would break
+//! or slow the guest build.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The WebAssembly target hooks are built for.
+pub const TARGET: &str = "wasm32-wasip2";
+
+/// Variables of the outer build that must not reach the nested one.
+const INHERITED_VARIABLES_TO_DROP: &[&str] = &[
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_BUILD_RUSTFLAGS",
+    "RUSTC_WRAPPER",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "CARGO_BUILD_BUILD_DIR",
+    "CARGO_BUILD_TARGET_DIR",
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_TARGET",
+    "CARGO_MAKEFLAGS",
+    "MAKEFLAGS",
+    "MFLAGS",
+    "RUSTC",
+    "RUSTDOC",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_LLVM_COV",
+    "LLVM_PROFILE_FILE",
+];
+
+/// Builds the packages (by name) of the workspace at `workspace` in release
+/// mode into `target_dir`; returns the component of each, in order.
+pub fn build_packages(
+    workspace: &Path,
+    packages: &[&str],
+    target_dir: &Path,
+) -> Result<Vec<PathBuf>, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace)
+        .arg("build")
+        .arg("--release")
+        .args(["--target", TARGET])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .arg("--manifest-path")
+        .arg(workspace.join("Cargo.toml"));
+    for package in packages {
+        cmd.args(["-p", package]);
+    }
+    for var in INHERITED_VARIABLES_TO_DROP {
+        cmd.env_remove(var);
+    }
+    let output = cmd
+        .output()
+        .map_err(|e| format!("cannot run cargo to build hooks: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "building {} for {TARGET} failed (is the target installed? `rustup target add {TARGET}`):\n{}",
+            packages.join(", "),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(packages
+        .iter()
+        .map(|p| component_path(target_dir, p))
+        .collect())
+}
+
+/// Where the component of package `package` lands in `target_dir`.
+pub fn component_path(target_dir: &Path, package: &str) -> PathBuf {
+    target_dir
+        .join(TARGET)
+        .join("release")
+        .join(format!("{}.wasm", package.replace('-', "_")))
+}
+
+/// The package name in a crate's `Cargo.toml` (its first `name = "..."` line).
+pub fn package_name(crate_dir: &Path) -> Result<String, String> {
+    let manifest = crate_dir.join("Cargo.toml");
+    let text =
+        std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    text.lines()
+        .map(str::trim)
+        .find_map(|line| {
+            let value = line.strip_prefix("name")?.trim_start().strip_prefix('=')?;
+            Some(value.trim().trim_matches('"').to_string())
+        })
+        .ok_or_else(|| format!("no package name in {}", manifest.display()))
+}
+
+/// The workspace root above a crate directory (the nearest ancestor whose
+/// `Cargo.toml` declares `[workspace]`).
+pub fn workspace_of(crate_dir: &Path) -> Result<PathBuf, String> {
+    crate_dir
+        .ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .map(|t| t.lines().any(|l| l.trim() == "[workspace]"))
+                .unwrap_or(false)
+        })
+        .map(Path::to_path_buf)
+        .ok_or_else(|| format!("{} is not inside a Cargo workspace", crate_dir.display()))
+}

@@ -1,0 +1,281 @@
+//! What the host gives a hook instance: an empty WASI context (no files,
+//! environment, clock tricks or network beyond wasmtime-wasi's defaults,
+//! output captured), and the `sessions` and `log` imports, each checked
+//! against the caller stored for this invocation, never against guest input.
+
+use std::sync::Arc;
+
+use wasmtime::StoreLimits;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::Core;
+use crate::auth::session::{SessionPolicy, Validity};
+use crate::auth::{Caller, token};
+use crate::clock::to_iso;
+use crate::store::SessionRecord;
+
+wasmtime::component::bindgen!({
+    world: "cloud-code",
+    path: "../sdk/wit",
+    imports: { default: trappable },
+});
+
+pub use cloudcode::hooks::log::Level;
+pub use cloudcode::hooks::sessions::SessionInfo;
+pub use cloudcode::hooks::types::{Caller as WitCaller, HookError as WitHookError};
+
+/// Lines and bytes a hook may log per invocation.
+const MAX_LOG_LINES: u32 = 100;
+const MAX_LOG_LINE: usize = 2048;
+/// Captured stdout/stderr per invocation.
+pub const OUTPUT_CAPACITY: usize = 16 * 1024;
+
+/// The data of one hook invocation's `Store`.
+pub struct HookState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub limits: StoreLimits,
+    /// The server's state; `None` while loading (reading manifests), when
+    /// no request is being served and the session imports are unavailable.
+    core: Option<Core>,
+    caller: Caller,
+    hook: Arc<str>,
+    /// Whether `rotate-current` can deliver a token (afterSave of `_User`).
+    may_rotate: bool,
+    /// Set by `rotate-current`: the new token, for the host to deliver.
+    pub rotated_token: Option<String>,
+    log_lines: u32,
+    pub stdout: MemoryOutputPipe,
+    pub stderr: MemoryOutputPipe,
+}
+
+impl HookState {
+    pub fn new(
+        core: Option<Core>,
+        caller: Caller,
+        hook: Arc<str>,
+        limits: StoreLimits,
+        may_rotate: bool,
+    ) -> Self {
+        let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limits,
+            core,
+            caller,
+            hook,
+            may_rotate,
+            rotated_token: None,
+            log_lines: 0,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The WIT view of the caller: ids only, never a token.
+    pub fn wit_caller(caller: &Caller) -> WitCaller {
+        WitCaller {
+            user_id: caller.user_id().map(String::from),
+            session_id: caller.session_id().map(String::from),
+            installation_id: caller.installation_id.clone(),
+            master: caller.master,
+        }
+    }
+
+    /// Copies what the guest printed into the log (debug level, truncated).
+    pub fn forward_output(&self) {
+        for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            let bytes = pipe.contents();
+            if !bytes.is_empty() {
+                let text = String::from_utf8_lossy(&bytes);
+                tracing::debug!(hook = %self.hook, stream, "{}", truncate(&text, MAX_LOG_LINE));
+            }
+        }
+    }
+
+    fn core(&self) -> wasmtime::Result<&Core> {
+        self.core
+            .as_ref()
+            .ok_or_else(|| wasmtime::Error::msg("session calls are not available while loading"))
+    }
+
+    /// Hooks act on the caller's own sessions, or on anyone's with the
+    /// master key. Anything else is a capability violation: it stops the hook.
+    fn authorize_user(&self, user_id: &str) -> wasmtime::Result<()> {
+        if self.caller.master || self.caller.user_id() == Some(user_id) {
+            Ok(())
+        } else {
+            tracing::warn!(hook = %self.hook, caller = ?self.caller.user_id(), "hook tried to reach another user's sessions");
+            Err(wasmtime::Error::msg(
+                "capability violation: sessions of another user",
+            ))
+        }
+    }
+
+    fn info(&self, policy: &SessionPolicy, s: &SessionRecord) -> SessionInfo {
+        SessionInfo {
+            object_id: s.object_id.clone(),
+            user_id: s.user_id.clone(),
+            created_at: to_iso(s.created_at),
+            expires_at: to_iso(policy.expires_at(s.lifetime())),
+            installation_id: s.installation_id.clone(),
+            created_with: s
+                .created_with
+                .get("action")
+                .and_then(|a| a.as_str())
+                .unwrap_or_default()
+                .to_string(),
+            current: self.caller.session_id() == Some(s.object_id.as_str()),
+        }
+    }
+}
+
+fn store_failure(error: impl std::fmt::Display) -> WitHookError {
+    tracing::error!(%error, "session store failed during a hook call");
+    WitHookError {
+        code: 141,
+        message: "The session store failed.".into(),
+    }
+}
+
+impl WasiView for HookState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl cloudcode::hooks::types::Host for HookState {}
+
+impl cloudcode::hooks::sessions::Host for HookState {
+    fn list_for_user(
+        &mut self,
+        user_id: String,
+    ) -> wasmtime::Result<Result<Vec<SessionInfo>, WitHookError>> {
+        self.authorize_user(&user_id)?;
+        let core = self.core()?;
+        let now = core.now();
+        let policy = core.config.session_policy;
+        Ok(match core.store.sessions(Some(&user_id)) {
+            Ok(sessions) => Ok(sessions
+                .iter()
+                .filter(|s| policy.check(s.lifetime(), now) != Validity::Expired)
+                .map(|s| self.info(&policy, s))
+                .collect()),
+            Err(e) => Err(store_failure(e)),
+        })
+    }
+
+    fn revoke(&mut self, session_id: String) -> wasmtime::Result<Result<bool, WitHookError>> {
+        let store = &self.core()?.store;
+        let session = match store.session(&session_id) {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok(Ok(false)),
+            Err(e) => return Ok(Err(store_failure(e))),
+        };
+        self.authorize_user(&session.user_id)?;
+        Ok(store.delete_session(&session_id).map_err(store_failure))
+    }
+
+    fn revoke_all_for_user(
+        &mut self,
+        user_id: String,
+        keep_current: bool,
+    ) -> wasmtime::Result<Result<u32, WitHookError>> {
+        self.authorize_user(&user_id)?;
+        let keep = keep_current
+            .then_some(self.caller.session.as_ref())
+            .flatten()
+            .filter(|(s, _)| s.user_id == user_id)
+            .map(|(s, _)| s.object_id.as_str());
+        Ok(self
+            .core()?
+            .store
+            .delete_sessions_of_user(&user_id, keep)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+            .map_err(store_failure))
+    }
+
+    fn rotate_current(&mut self) -> wasmtime::Result<Result<(), WitHookError>> {
+        if !self.may_rotate {
+            return Ok(Err(WitHookError {
+                code: 119,
+                message: "rotate-current is only available in afterSave of _User.".into(),
+            }));
+        }
+        let Some(session_id) = self.caller.session_id().map(String::from) else {
+            return Ok(Err(WitHookError {
+                code: 209,
+                message: "There is no current session to rotate.".into(),
+            }));
+        };
+        let minted = token::mint();
+        let core = self.core()?;
+        Ok(
+            match core
+                .store
+                .rotate_session_token(&session_id, &minted.hash, core.now())
+            {
+                Ok(true) => {
+                    self.rotated_token = Some(minted.raw);
+                    Ok(())
+                }
+                Ok(false) => Err(WitHookError {
+                    code: 209,
+                    message: "The current session no longer exists.".into(),
+                }),
+                Err(e) => Err(store_failure(e)),
+            },
+        )
+    }
+}
+
+impl cloudcode::hooks::log::Host for HookState {
+    fn write(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        self.log_lines += 1;
+        if self.log_lines > MAX_LOG_LINES {
+            return Ok(());
+        }
+        let message = truncate(&message, MAX_LOG_LINE);
+        let hook = &*self.hook;
+        match level {
+            Level::Debug => tracing::debug!(hook, "{message}"),
+            Level::Info => tracing::info!(hook, "{message}"),
+            Level::Warn => tracing::warn!(hook, "{message}"),
+            Level::Error => tracing::error!(hook, "{message}"),
+        }
+        Ok(())
+    }
+}
+
+pub fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The linker every hook is instantiated with: WASI (sync) plus our imports.
+pub fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HookState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    CloudCode::add_to_linker::<HookState, HasSelf<HookState>>(&mut linker, |state| state)?;
+    Ok(linker)
+}

@@ -1,0 +1,147 @@
+//! Turning component bytes into ready-to-instantiate hooks: compile (or load
+//! the cached compilation), check the contract version, read the manifest.
+
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use super::host::{self, CloudCodePre};
+use super::{HookSource, LoadError};
+
+/// The contract this host implements (sdk/wit).
+pub const CONTRACT_PACKAGE: &str = "cloudcode:hooks";
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    #[serde(default)]
+    pub functions: Vec<String>,
+    #[serde(default, rename = "afterSave")]
+    pub after_save: Vec<String>,
+}
+
+pub fn compile(
+    engine: &Engine,
+    source: &HookSource,
+    cache_dir: Option<&Path>,
+) -> Result<Component, LoadError> {
+    let cached = cache_dir.map(|dir| dir.join(cache_file_name(engine, &source.bytes)));
+    if let Some(path) = cached.as_deref().filter(|p| p.exists()) {
+        // SAFETY: the cache directory is private to this server (inside its
+        // data directory) and its files are written only by `serialize`
+        // below, for this engine's configuration (part of the file name).
+        match unsafe { Component::deserialize_file(engine, path) } {
+            Ok(component) => return Ok(component),
+            Err(error) => {
+                tracing::warn!(%error, path = %path.display(), "ignoring unusable cached hook")
+            }
+        }
+    }
+    let component = Component::new(engine, &source.bytes).map_err(|e| LoadError::Compile {
+        file: source.name.clone(),
+        reason: format!("{e:#}"),
+    })?;
+    if let Some(path) = cached
+        && let Err(error) = write_cache(&component, &path)
+    {
+        tracing::warn!(%error, path = %path.display(), "could not cache a compiled hook");
+    }
+    Ok(component)
+}
+
+fn cache_file_name(engine: &Engine, bytes: &[u8]) -> String {
+    let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
+    let digest = hex::encode(Sha256::digest(bytes));
+    format!("{}-{:016x}.cwasm", &digest[..32], engine_hash.finish())
+}
+
+fn write_cache(component: &Component, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = path.parent().ok_or("cache path has no directory")?;
+    std::fs::create_dir_all(dir)?;
+    let temp = dir.join(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        crate::auth::token::object_id()
+    ));
+    std::fs::write(&temp, component.serialize()?)?;
+    std::fs::rename(&temp, path)?;
+    Ok(())
+}
+
+/// Checks that the component speaks our contract, and prepares it. Imports
+/// of other packages the host does not provide (say, a socket API) become
+/// traps: the hook loads, and only the call that uses them fails.
+pub fn prepare(
+    engine: &Engine,
+    linker: &wasmtime::component::Linker<host::HookState>,
+    source: &HookSource,
+    component: &Component,
+) -> Result<CloudCodePre<host::HookState>, LoadError> {
+    let contract_error = |reason: String| LoadError::Contract {
+        file: source.name.clone(),
+        reason,
+    };
+    let ours = format!("{CONTRACT_PACKAGE}/");
+    let expected_suffix = format!("@{CONTRACT_VERSION}");
+    let ty = component.component_type();
+    for (name, _) in ty.imports(engine) {
+        if name.starts_with(&ours) && !name.ends_with(&expected_suffix) {
+            return Err(contract_error(format!(
+                "it imports {name}, but this server implements {CONTRACT_PACKAGE}@{CONTRACT_VERSION}"
+            )));
+        }
+    }
+    let hooks_export = format!("{CONTRACT_PACKAGE}/hooks{expected_suffix}");
+    if !ty.exports(engine).any(|(name, _)| name == hooks_export) {
+        let found: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
+        return Err(contract_error(format!(
+            "it does not export {hooks_export} (exports: {}); was it built against another version of the contract?",
+            if found.is_empty() {
+                "none".to_string()
+            } else {
+                found.join(", ")
+            }
+        )));
+    }
+    let mut linker = linker.clone();
+    linker
+        .define_unknown_imports_as_traps(component)
+        .and_then(|()| linker.instantiate_pre(component))
+        .and_then(CloudCodePre::new)
+        .map_err(|e| contract_error(format!("{e:#}")))
+}
+
+pub fn parse_manifest(file: &Arc<str>, json: &str) -> Result<Manifest, LoadError> {
+    let invalid = |reason: String| LoadError::Manifest {
+        file: file.to_string(),
+        reason,
+    };
+    let manifest: Manifest = serde_json::from_str(json).map_err(|e| invalid(e.to_string()))?;
+    for name in &manifest.functions {
+        if name.is_empty()
+            || name.len() > 128
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(invalid(format!("invalid function name {name:?}")));
+        }
+    }
+    for class in &manifest.after_save {
+        if class == "_Session" {
+            return Err(invalid(
+                "afterSave is not allowed on _Session (as in Parse)".into(),
+            ));
+        }
+        if class != "_User" && !crate::fields::is_valid_key(class) {
+            return Err(invalid(format!("invalid class name {class:?}")));
+        }
+    }
+    Ok(manifest)
+}

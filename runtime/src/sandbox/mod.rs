@@ -1,0 +1,453 @@
+//! Cloud Code hooks as WebAssembly components, run in a wasmtime sandbox.
+//!
+//! Each invocation gets a fresh instance (from a cached pre-instantiation),
+//! its own memory cap and time budget (epoch deadline), an empty WASI
+//! context and the `sessions`/`log` imports checked against the request's
+//! caller. Calls run synchronously on the blocking pool, at most
+//! `concurrency` at once (the size of the instance pool). Whatever goes
+//! wrong inside a hook fails only that invocation.
+
+mod builtin;
+mod engine;
+pub mod guest_build;
+mod host;
+mod loader;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap};
+
+pub use self::builtin::sources as builtin_sources;
+use self::engine::{EPOCH_TICK, EpochTicker};
+pub use self::host::truncate;
+use self::host::{CloudCode, CloudCodePre, HookState};
+pub use self::loader::{CONTRACT_PACKAGE, CONTRACT_VERSION, Manifest};
+use crate::Core;
+use crate::auth::Caller;
+use crate::error::{Code, Error, Result};
+
+/// Largest JSON result a cloud function may return.
+const MAX_RESULT_BYTES: usize = 4 << 20;
+/// Longest hook error message passed on to clients.
+pub const MAX_ERROR_MESSAGE: usize = 1024;
+
+/// A hook component to load: a display name (file path or `builtin:…`) and its bytes.
+#[derive(Clone)]
+pub struct HookSource {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+impl HookSource {
+    /// Every `*.wasm` file of a directory, in name order.
+    pub fn from_dir(dir: &std::path::Path) -> Result<Vec<Self>, LoadError> {
+        let io = |e: std::io::Error| LoadError::Io {
+            file: dir.display().to_string(),
+            reason: e.to_string(),
+        };
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|ext| ext == "wasm"))
+            .collect();
+        paths.sort();
+        paths
+            .into_iter()
+            .map(|path| {
+                let bytes = std::fs::read(&path).map_err(|e| LoadError::Io {
+                    file: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                Ok(HookSource {
+                    name: path.display().to_string(),
+                    bytes,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Limits applied to every invocation.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub memory_limit: usize,
+    pub function_timeout: Duration,
+    pub after_save_timeout: Duration,
+    /// Simultaneous invocations (and instance pool size).
+    pub concurrency: u32,
+    /// Where compiled components are cached between starts.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            memory_limit: 32 << 20,
+            function_timeout: Duration::from_secs(5),
+            after_save_timeout: Duration::from_secs(1),
+            concurrency: 32,
+            cache_dir: None,
+        }
+    }
+}
+
+/// Why a hook could not be loaded; each names the offending file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("hook {file}: cannot read it: {reason}")]
+    Io { file: String, reason: String },
+    #[error("hook {file}: not a valid WebAssembly component: {reason}")]
+    Compile { file: String, reason: String },
+    #[error("hook {file}: incompatible with this server: {reason}")]
+    Contract { file: String, reason: String },
+    #[error("hook {file}: bad manifest: {reason}")]
+    Manifest { file: String, reason: String },
+    #[error("cloud function {name:?} is defined twice: by {first} and by {second}")]
+    DuplicateFunction {
+        name: String,
+        first: String,
+        second: String,
+    },
+    #[error("cannot set up the WebAssembly engine: {0}")]
+    Engine(String),
+}
+
+/// Why an invocation failed. Clients only ever see a generic 141; this
+/// detail goes to the log.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("hook {hook} ran out of time")]
+    Timeout { hook: String },
+    #[error("hook {hook} trapped: {reason}")]
+    Trap { hook: String, reason: String },
+    #[error("hook {hook} returned an unusable result: {reason}")]
+    BadOutput { hook: String, reason: String },
+    #[error("no sandbox slot became free in time")]
+    Busy,
+}
+
+struct LoadedHook {
+    name: Arc<str>,
+    pre: CloudCodePre<HookState>,
+    manifest: Manifest,
+}
+
+/// The loaded hooks and everything needed to run them.
+pub struct Sandbox {
+    engine: Engine,
+    hooks: Vec<LoadedHook>,
+    functions: HashMap<String, usize>,
+    after_save: HashMap<String, Vec<usize>>,
+    config: SandboxConfig,
+    slots: Slots,
+    after_save_failures: AtomicU64,
+    _ticker: EpochTicker,
+}
+
+/// What running the afterSave hooks of a write produced.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AfterSave {
+    /// A new token for the caller's session (`rotate-current`), to put in the response.
+    pub rotated_token: Option<String>,
+}
+
+/// The data an afterSave hook receives.
+#[derive(Debug, Clone)]
+pub struct SaveEvent<'a> {
+    pub class_name: &'a str,
+    pub object: &'a Value,
+    pub original: Option<&'a Value>,
+    pub changed: Vec<String>,
+}
+
+impl Sandbox {
+    /// Compiles, checks and registers `sources`.
+    pub fn new(config: SandboxConfig, sources: Vec<HookSource>) -> Result<Self, LoadError> {
+        let engine = engine::new_engine(config.concurrency, config.memory_limit)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let ticker = EpochTicker::start(&engine);
+        let linker = host::linker(&engine).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let mut sandbox = Sandbox {
+            engine,
+            hooks: Vec::new(),
+            functions: HashMap::new(),
+            after_save: HashMap::new(),
+            slots: Slots::new(config.concurrency),
+            config,
+            after_save_failures: AtomicU64::new(0),
+            _ticker: ticker,
+        };
+        for source in sources {
+            sandbox.load(&linker, &source)?;
+        }
+        Ok(sandbox)
+    }
+
+    fn load(
+        &mut self,
+        linker: &wasmtime::component::Linker<HookState>,
+        source: &HookSource,
+    ) -> Result<(), LoadError> {
+        let component = loader::compile(&self.engine, source, self.config.cache_dir.as_deref())?;
+        let pre = loader::prepare(&self.engine, linker, source, &component)?;
+        let name: Arc<str> = source.name.as_str().into();
+        let json = self
+            .invoke(
+                &pre,
+                &name,
+                None,
+                &Caller::default(),
+                self.config.after_save_timeout,
+                false,
+                |hook, store| hook.cloudcode_hooks_hooks().call_manifest(store),
+            )
+            .result
+            .map_err(|e| LoadError::Manifest {
+                file: source.name.clone(),
+                reason: e.to_string(),
+            })?;
+        let manifest = loader::parse_manifest(&name, &json)?;
+        let index = self.hooks.len();
+        for function in &manifest.functions {
+            if let Some(&other) = self.functions.get(function) {
+                return Err(LoadError::DuplicateFunction {
+                    name: function.clone(),
+                    first: self.hooks[other].name.to_string(),
+                    second: source.name.clone(),
+                });
+            }
+            self.functions.insert(function.clone(), index);
+        }
+        for class in &manifest.after_save {
+            self.after_save
+                .entry(class.clone())
+                .or_default()
+                .push(index);
+        }
+        tracing::info!(hook = %name, functions = ?manifest.functions, after_save = ?manifest.after_save, "hook loaded");
+        self.hooks.push(LoadedHook {
+            name,
+            pre,
+            manifest,
+        });
+        Ok(())
+    }
+
+    /// The loaded hooks: name and manifest.
+    pub fn hooks(&self) -> impl Iterator<Item = (&str, &Manifest)> {
+        self.hooks.iter().map(|h| (&*h.name, &h.manifest))
+    }
+
+    /// How many afterSave invocations have failed since start-up.
+    pub fn after_save_failures(&self) -> u64 {
+        self.after_save_failures.load(Ordering::Relaxed)
+    }
+
+    /// Whether any hook runs after saves of `class`.
+    pub fn has_after_save(&self, class: &str) -> bool {
+        self.after_save.contains_key(class)
+    }
+
+    /// Runs cloud function `name`.
+    pub fn call_function(
+        &self,
+        core: &Core,
+        caller: &Caller,
+        name: &str,
+        params: &Value,
+    ) -> Result<Value> {
+        let Some(&index) = self.functions.get(name) else {
+            return Err(Error::parse(
+                Code::ScriptFailed,
+                format!("Invalid function: \"{name}\""),
+            ));
+        };
+        let hook = &self.hooks[index];
+        let wit_caller = HookState::wit_caller(caller);
+        let params = params.to_string();
+        let outcome = self.invoke(
+            &hook.pre,
+            &hook.name,
+            Some(core),
+            caller,
+            self.config.function_timeout,
+            false,
+            |h, store| {
+                h.cloudcode_hooks_hooks()
+                    .call_call_function(store, &wit_caller, name, &params)
+            },
+        );
+        match outcome.result {
+            Err(error) => {
+                tracing::warn!(%error, function = name, "cloud function failed");
+                Err(error.into())
+            }
+            Ok(Err(hook_error)) => Err(Error::hook(hook_error.code, hook_error.message)),
+            Ok(Ok(json)) => {
+                let bad_output = |reason: String| {
+                    let error = SandboxError::BadOutput {
+                        hook: hook.name.to_string(),
+                        reason,
+                    };
+                    tracing::warn!(%error, function = name, "cloud function failed");
+                    Error::from(error)
+                };
+                if json.len() > MAX_RESULT_BYTES {
+                    return Err(bad_output(format!("{} bytes of result", json.len())));
+                }
+                serde_json::from_str(&json).map_err(|e| bad_output(e.to_string()))
+            }
+        }
+    }
+
+    /// Runs every afterSave hook of the event's class. Failures are logged
+    /// and counted, never returned: the save stands, as in Parse.
+    pub fn after_save(&self, core: &Core, caller: &Caller, event: &SaveEvent<'_>) -> AfterSave {
+        let mut outcome = AfterSave::default();
+        let Some(indices) = self.after_save.get(event.class_name) else {
+            return outcome;
+        };
+        let wit_caller = HookState::wit_caller(caller);
+        let object = event.object.to_string();
+        let original = event.original.map(Value::to_string);
+        // Only a _User save by its owner can have a token to hand back.
+        let may_rotate = event.class_name == "_User";
+        for &index in indices {
+            let hook = &self.hooks[index];
+            let invocation = self.invoke(
+                &hook.pre,
+                &hook.name,
+                Some(core),
+                caller,
+                self.config.after_save_timeout,
+                may_rotate,
+                |h, store| {
+                    h.cloudcode_hooks_hooks().call_after_save(
+                        store,
+                        &wit_caller,
+                        event.class_name,
+                        &object,
+                        original.as_deref(),
+                        &event.changed,
+                    )
+                },
+            );
+            if let Some(token) = invocation.rotated_token {
+                outcome.rotated_token = Some(token);
+            }
+            let failure = match invocation.result {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => format!("{} (code {})", e.message, e.code),
+                Err(e) => e.to_string(),
+            };
+            self.after_save_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(hook = %hook.name, class = event.class_name, error = %failure, "afterSave hook failed; the save stands");
+        }
+        outcome
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn invoke<R>(
+        &self,
+        pre: &CloudCodePre<HookState>,
+        hook: &Arc<str>,
+        core: Option<&Core>,
+        caller: &Caller,
+        budget: Duration,
+        may_rotate: bool,
+        call: impl FnOnce(&CloudCode, &mut Store<HookState>) -> wasmtime::Result<R>,
+    ) -> Invocation<R> {
+        let Some(_slot) = self.slots.acquire(budget) else {
+            return Invocation {
+                result: Err(SandboxError::Busy),
+                rotated_token: None,
+            };
+        };
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.config.memory_limit)
+            .trap_on_grow_failure(true)
+            .build();
+        let state = HookState::new(
+            core.cloned(),
+            caller.clone(),
+            hook.clone(),
+            limits,
+            may_rotate,
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        store.set_epoch_deadline(budget.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64 + 1);
+        store.epoch_deadline_trap();
+        let result = pre
+            .instantiate(&mut store)
+            .and_then(|instance| call(&instance, &mut store));
+        let state = store.into_data();
+        state.forward_output();
+        Invocation {
+            result: result.map_err(|error| classify(hook, error)),
+            rotated_token: state.rotated_token,
+        }
+    }
+}
+
+struct Invocation<R> {
+    result: Result<R, SandboxError>,
+    rotated_token: Option<String>,
+}
+
+fn classify(hook: &str, error: wasmtime::Error) -> SandboxError {
+    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return SandboxError::Timeout {
+            hook: hook.to_string(),
+        };
+    }
+    SandboxError::Trap {
+        hook: hook.to_string(),
+        reason: format!("{error:#}"),
+    }
+}
+
+/// A counting semaphore for blocking threads: at most `n` invocations run,
+/// a caller waits at most its own time budget for a slot.
+struct Slots {
+    free: Mutex<u32>,
+    released: Condvar,
+}
+
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    fn new(n: u32) -> Self {
+        Self {
+            free: Mutex::new(n),
+            released: Condvar::new(),
+        }
+    }
+
+    fn acquire(&self, wait: Duration) -> Option<Slot<'_>> {
+        let deadline = Instant::now() + wait;
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            free = self
+                .released
+                .wait_timeout(free, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *free -= 1;
+        Some(Slot(self))
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.released.notify_one();
+    }
+}

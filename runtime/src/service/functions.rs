@@ -1,0 +1,23 @@
+//! Cloud functions: `POST /functions/:name`, served by hooks.
+
+use serde_json::{Map, Value, json};
+
+use super::Reply;
+use crate::Core;
+use crate::auth::Credentials;
+use crate::error::{Error, Result};
+
+pub fn call(core: &Core, credentials: &Credentials, name: &str, body: Value) -> Result<Reply> {
+    let caller = core.caller(credentials)?;
+    let params = match body {
+        Value::Null => Value::Object(Map::new()),
+        params @ Value::Object(_) => params,
+        _ => {
+            return Err(Error::invalid_json(
+                "Cloud function parameters must be a JSON object.",
+            ));
+        }
+    };
+    let result = core.sandbox.call_function(core, &caller, name, &params)?;
+    Ok(Reply::ok(json!({ "result": result })))
+}
