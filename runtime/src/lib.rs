@@ -18,6 +18,8 @@ pub mod sandbox;
 pub mod server;
 pub mod service;
 pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 use std::sync::Arc;
 

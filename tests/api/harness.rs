@@ -25,12 +25,17 @@ impl Server {
     /// Starts the binary with a fresh data directory and extra flags. All
     /// servers share one compiled-hook cache, warmed once per test process.
     pub fn start_with(extra: &[&str]) -> Self {
+        Self::try_start(extra).unwrap_or_else(|log| panic!("server did not start: {log}"))
+    }
+
+    /// Like `start_with`, but a server that refuses to start gives its log.
+    pub fn try_start(extra: &[&str]) -> Result<Self, String> {
         static WARM: std::sync::Once = std::sync::Once::new();
         WARM.call_once(|| drop(Self::spawn(&[])));
         Self::spawn(extra)
     }
 
-    fn spawn(extra: &[&str]) -> Self {
+    fn spawn(extra: &[&str]) -> Result<Self, String> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "cloudcode-api-test-{}-{}",
@@ -70,14 +75,16 @@ impl Server {
                     }
                 }
                 _ => {
+                    let _ = child.wait();
                     let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
-                    panic!("server did not start: {log}");
+                    let _ = std::fs::remove_dir_all(&dir);
+                    return Err(log);
                 }
             }
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, base, dir }
+        Ok(Server { child, base, dir })
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -152,6 +159,51 @@ impl Drop for Server {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The components of the test guests (`tests/guests/*`) and examples,
+/// built once per test process; `name` is the package name.
+pub fn component(name: &str) -> PathBuf {
+    use cloudcode_runtime::sandbox::guest_build;
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../debug/wasm-hooks");
+    const PACKAGES: &[&str] = &[
+        "hello-hook",
+        "guest-spin",
+        "guest-memory-bomb",
+        "guest-deep-recursion",
+        "guest-panic",
+        "guest-huge-result",
+        "guest-steal-sessions",
+        "guest-duplicate-function",
+        "guest-unknown-import",
+        "guest-future-contract",
+    ];
+    BUILT
+        .get_or_init(|| guest_build::build_packages(workspace, PACKAGES, &target).map(drop))
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{e}"));
+    guest_build::component_path(&target, name)
+}
+
+/// A fresh directory holding copies of the named components (and any extra files).
+pub fn hooks_dir(names: &[&str], extra: &[(&str, &[u8])]) -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "cloudcode-hooks-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in names {
+        std::fs::copy(component(name), dir.join(format!("{name}.wasm"))).unwrap();
+    }
+    for (file, bytes) in extra {
+        std::fs::write(dir.join(file), bytes).unwrap();
+    }
+    dir
 }
 
 pub struct Req {

@@ -5,6 +5,7 @@ mod harness;
 mod classes;
 mod envelope;
 mod expiry;
+mod hooks;
 mod sessions;
 mod storage;
 mod users;

@@ -97,26 +97,64 @@ test('logIn with usePost false sends credentials in the body, not the URL', asyn
   await Parse.User.logOut();
 });
 
-test('a password change keeps the caller logged in and kills the other devices', async () => {
+test('a password change rotates the caller\'s token and kills the other devices', async () => {
   const user = await signUp('password');
   const name = user.getUsername();
   await Parse.User.logOut();
   const phone = (await Parse.User.logIn(name, 'first-password', { installationId: 'phone' })).getSessionToken();
   const tablet = (await Parse.User.logIn(name, 'first-password', { installationId: 'tablet' })).getSessionToken();
   const laptopUser = await Parse.User.logIn(name, 'first-password', { installationId: 'laptop' });
+  const oldToken = laptopUser.getSessionToken();
 
   laptopUser.set('password', 'second-password');
   await laptopUser.save();
 
-  const current = Parse.User.current();
-  assert.equal(await isAlive(current.getSessionToken()), true, 'the device that changed it stays in');
-  const fetched = await current.fetch();
+  // The PUT response carried a new token; the SDK adopted it with no extra call.
+  const newToken = Parse.User.current().getSessionToken();
+  assert.notEqual(newToken, oldToken);
+  assert.equal(laptopUser.getSessionToken(), newToken);
+  assert.equal(await isAlive(oldToken), false, 'the old token is dead');
+  assert.equal(await isAlive(newToken), true, 'the device that changed it stays in');
+  const fetched = await Parse.User.current().fetch();
   assert.equal(fetched.getUsername(), name);
   assert.equal(await isAlive(phone), false);
   assert.equal(await isAlive(tablet), false);
   await rejectsWithCode(Parse.User.logIn(name, 'first-password'), Parse.Error.OBJECT_NOT_FOUND);
   const relogged = await Parse.User.logIn(name, 'second-password');
   assert.match(relogged.getSessionToken(), /^r:/);
+  await Parse.User.logOut();
+});
+
+test('Parse.Cloud.run(logoutFromAllDevices) kills every device and no other user', async () => {
+  const bystander = await signUp('bystander');
+  const bystanderToken = bystander.getSessionToken();
+  const user = await signUp('everywhere');
+  const name = user.getUsername();
+  const tokens = [user.getSessionToken()];
+  for (const device of ['phone', 'laptop', 'tablet']) {
+    tokens.push((await Parse.User.logIn(name, 'first-password', { installationId: device })).getSessionToken());
+  }
+  // The current user is now the tablet.
+  const revoked = await Parse.Cloud.run('logoutFromAllDevices');
+  assert.equal(revoked, 4);
+  for (const token of tokens) {
+    assert.equal(await isAlive(token), false);
+  }
+  assert.equal(await isAlive(bystanderToken), true);
+  await rejectsWithCode(Parse.Cloud.run('logoutFromAllDevices'), Parse.Error.INVALID_SESSION_TOKEN);
+  await Parse.User.logOut().catch(() => {});
+});
+
+test('Parse.Cloud.run with keepCurrent keeps this device', async () => {
+  const user = await signUp('keeper');
+  const name = user.getUsername();
+  const phone = (await Parse.User.logIn(name, 'first-password', { installationId: 'phone' })).getSessionToken();
+  const laptop = await Parse.User.logIn(name, 'first-password', { installationId: 'laptop' });
+  const revoked = await Parse.Cloud.run('logoutFromAllDevices', { keepCurrent: true });
+  assert.equal(revoked, 2, 'the signup session and the phone');
+  assert.equal(await isAlive(laptop.getSessionToken()), true);
+  assert.equal(await isAlive(phone), false);
+  await rejectsWithCode(Parse.Cloud.run('noSuchFunction'), Parse.Error.SCRIPT_FAILED);
   await Parse.User.logOut();
 });
 

@@ -200,13 +200,22 @@ impl cloudcode::hooks::sessions::Host for HookState {
             .then_some(self.caller.session.as_ref())
             .flatten()
             .filter(|(s, _)| s.user_id == user_id)
-            .map(|(s, _)| s.object_id.as_str());
-        Ok(self
-            .core()?
-            .store
-            .delete_sessions_of_user(&user_id, keep)
-            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-            .map_err(store_failure))
+            .map(|(s, _)| s.object_id.clone());
+        let core = self.core()?;
+        let now = core.now();
+        let policy = core.config.session_policy;
+        // Dead rows go too, but only live sessions count as revoked.
+        let revoked = core.store.sessions(Some(&user_id)).and_then(|sessions| {
+            let live = sessions
+                .iter()
+                .filter(|s| Some(&s.object_id) != keep.as_ref())
+                .filter(|s| policy.check(s.lifetime(), now) != Validity::Expired)
+                .count();
+            core.store
+                .delete_sessions_of_user(&user_id, keep.as_deref())?;
+            Ok(u32::try_from(live).unwrap_or(u32::MAX))
+        });
+        Ok(revoked.map_err(store_failure))
     }
 
     fn rotate_current(&mut self) -> wasmtime::Result<Result<(), WitHookError>> {

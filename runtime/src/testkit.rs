@@ -1,0 +1,277 @@
+//! Test a hook crate inside the real sandbox from plain `cargo test`.
+//!
+//! [`TestKit::for_crate`] builds the crate for `wasm32-wasip2` (a nested
+//! Cargo with its own target directory), loads the component into the same
+//! engine the server uses, over an in-memory store and a manual clock. Tests
+//! seed users and sessions, call functions and afterSave, and inspect the
+//! session table.
+//!
+//! ```no_run
+//! use cloudcode_runtime::testkit::TestKit;
+//! use serde_json::json;
+//!
+//! let kit = TestKit::for_crate(env!("CARGO_MANIFEST_DIR"));
+//! let alice = kit.create_user("alice");
+//! let phone = kit.log_in(&alice, "phone");
+//! let result = kit.call_function(&kit.caller(&phone), "hello", json!({})).unwrap();
+//! ```
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value, json};
+
+use crate::Core;
+use crate::auth::session::SessionPolicy;
+use crate::auth::{Caller, Credentials, token};
+use crate::clock::{ManualClock, Millis};
+use crate::config::{ClientKeys, Config};
+use crate::error::Error;
+use crate::sandbox::{
+    AfterSave, HookSource, LoadError, Sandbox, SandboxConfig, SaveEvent, guest_build,
+};
+use crate::store::{SessionRecord, Store, UserRecord};
+
+/// A logged-in device: its session id and raw token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestSession {
+    pub object_id: String,
+    pub token: String,
+}
+
+/// One sandbox with the hook under test, over an in-memory store.
+pub struct TestKit {
+    core: Core,
+    clock: Arc<ManualClock>,
+}
+
+/// Builds the hook crate in `crate_dir` once per test process and returns its component.
+pub fn build_component(crate_dir: &Path) -> Vec<u8> {
+    static BUILT: Mutex<Option<HashMap<PathBuf, Vec<u8>>>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let built = built.get_or_insert_with(HashMap::new);
+    if let Some(bytes) = built.get(crate_dir) {
+        return bytes.clone();
+    }
+    let package = guest_build::package_name(crate_dir).unwrap_or_else(|e| panic!("{e}"));
+    let workspace = guest_build::workspace_of(crate_dir).unwrap_or_else(|e| panic!("{e}"));
+    let target_dir = nested_target_dir();
+    let component = guest_build::build_packages(&workspace, &[package.as_str()], &target_dir)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .remove(0);
+    let bytes =
+        std::fs::read(&component).unwrap_or_else(|e| panic!("{}: {e}", component.display()));
+    built.insert(crate_dir.to_path_buf(), bytes.clone());
+    bytes
+}
+
+/// `<target>/<profile>/wasm-hooks`, shared with the runtime's build script.
+fn nested_target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    // A test executable lives in <target>/<profile>/deps/.
+    exe.ancestors()
+        .nth(2)
+        .map(|profile| profile.join("wasm-hooks"))
+        .expect("test executable inside a Cargo target directory")
+}
+
+fn test_config() -> Config {
+    Config {
+        app_id: "testkit".into(),
+        master_key: "testkit-master-key-not-used".into(),
+        master_key_ips: Vec::new(),
+        client_keys: ClientKeys::default(),
+        listen: ([127, 0, 0, 1], 0).into(),
+        mount_path: "/parse".into(),
+        database: PathBuf::from(":memory:"),
+        master_key_file: None,
+        session_policy: SessionPolicy::new(30 * DAY, 7 * DAY),
+        sweep_interval: 60_000,
+        max_body_bytes: 1 << 20,
+        sandbox: SandboxConfig {
+            cache_dir: Some(nested_target_dir().join("compiled")),
+            ..SandboxConfig::default()
+        },
+        builtin_hooks: false,
+        hooks_dir: None,
+    }
+}
+
+const DAY: Millis = 24 * 3600 * 1000;
+/// The manual clock's starting time: 2030-01-01T00:00:00Z.
+pub const START: Millis = 1_893_456_000_000;
+
+impl TestKit {
+    /// Builds the hook crate at `crate_dir` (pass `env!("CARGO_MANIFEST_DIR")`)
+    /// and loads it. Panics with the loader's message if it does not load.
+    pub fn for_crate(crate_dir: &str) -> Self {
+        // The first kit of a process compiles the component and fills the
+        // compile cache while the others wait, instead of all compiling at once.
+        static FIRST: Mutex<()> = Mutex::new(());
+        let _first = FIRST.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = Path::new(crate_dir);
+        let bytes = build_component(dir);
+        let source = HookSource {
+            name: format!(
+                "{}.wasm",
+                dir.file_name().unwrap_or_default().to_string_lossy()
+            ),
+            bytes,
+        };
+        Self::with_sources(vec![source]).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Loads the given components.
+    pub fn with_sources(sources: Vec<HookSource>) -> Result<Self, LoadError> {
+        let config = test_config();
+        let sandbox = Sandbox::new(config.sandbox.clone(), sources)?;
+        let clock = Arc::new(ManualClock::new(START));
+        let core = Core {
+            store: Store::in_memory().expect("in-memory SQLite"),
+            config: Arc::new(config),
+            clock: clock.clone(),
+            sandbox: Arc::new(sandbox),
+        };
+        Ok(Self { core, clock })
+    }
+
+    /// The clock every expiry is measured against.
+    pub fn clock(&self) -> &ManualClock {
+        &self.clock
+    }
+
+    /// The session policy in force (30 days absolute, 7 days idle).
+    pub fn policy(&self) -> SessionPolicy {
+        self.core.config.session_policy
+    }
+
+    /// The kit's server state, for tests that call services directly.
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// Creates a user (no password) and returns its id.
+    pub fn create_user(&self, username: &str) -> String {
+        let now = self.clock.now_ms();
+        let id = token::object_id();
+        let user = UserRecord {
+            object_id: id.clone(),
+            username: username.into(),
+            email: None,
+            password_hash: None,
+            fields: Map::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.core
+            .store
+            .create_user(&user, None)
+            .expect("create user");
+        id
+    }
+
+    /// Starts a session for `user_id` on `installation`, as a login would.
+    pub fn log_in(&self, user_id: &str, installation: &str) -> TestSession {
+        let (session, minted) = crate::service::sessions::new_session(
+            &self.core,
+            user_id,
+            Some(installation.to_string()),
+            json!({"action": "login", "authProvider": "password"}),
+        );
+        self.core
+            .store
+            .create_session(&session, &minted.hash)
+            .expect("create session");
+        TestSession {
+            object_id: session.object_id,
+            token: minted.raw,
+        }
+    }
+
+    /// The caller a request with this session's token resolves to.
+    pub fn caller(&self, session: &TestSession) -> Caller {
+        self.core
+            .caller(&Credentials {
+                session_token: Some(session.token.clone()),
+                installation_id: None,
+                master: false,
+                ip: None,
+            })
+            .expect("the session is alive")
+    }
+
+    /// A request with the master key.
+    pub fn master(&self) -> Caller {
+        Caller {
+            master: true,
+            ..Caller::default()
+        }
+    }
+
+    /// A request without a session.
+    pub fn anonymous(&self) -> Caller {
+        Caller::default()
+    }
+
+    /// Runs a cloud function as the server would for `POST /functions/<name>`.
+    pub fn call_function(
+        &self,
+        caller: &Caller,
+        name: &str,
+        params: Value,
+    ) -> Result<Value, Error> {
+        self.core
+            .sandbox
+            .call_function(&self.core, caller, name, &params)
+    }
+
+    /// Runs the afterSave hooks of `class_name` for a write that set `changed`.
+    pub fn after_save(
+        &self,
+        caller: &Caller,
+        class_name: &str,
+        object: Value,
+        original: Option<Value>,
+        changed: &[&str],
+    ) -> AfterSave {
+        let event = SaveEvent {
+            class_name,
+            object: &object,
+            original: original.as_ref(),
+            changed: changed.iter().map(|s| s.to_string()).collect(),
+        };
+        self.core.sandbox.after_save(&self.core, caller, &event)
+    }
+
+    /// How many afterSave invocations failed so far.
+    pub fn after_save_failures(&self) -> u64 {
+        self.core.sandbox.after_save_failures()
+    }
+
+    /// Every stored session of a user (dead or alive).
+    pub fn sessions_of(&self, user_id: &str) -> Vec<SessionRecord> {
+        self.core
+            .store
+            .sessions(Some(user_id))
+            .expect("list sessions")
+    }
+
+    /// Whether a request with `token` would be accepted now.
+    pub fn is_alive(&self, token: &str) -> bool {
+        crate::auth::validate(
+            &self.core.store,
+            &self.core.config.session_policy,
+            self.clock.now_ms(),
+            token,
+        )
+        .is_ok()
+    }
+}
+
+impl ManualClock {
+    /// The current time (same as [`crate::clock::Clock::now`]).
+    pub fn now_ms(&self) -> Millis {
+        crate::clock::Clock::now(self)
+    }
+}

@@ -1,0 +1,281 @@
+//! Cloud Code over HTTP: the built-in hooks, dispatch, and hostile guests.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::harness::{APP_ID, Server, hooks_dir};
+
+#[test]
+fn logout_from_all_devices_kills_every_device_and_no_other_user() {
+    let srv = Server::start();
+    let (_, signup) = srv.signup("amy");
+    let devices = ["phone", "laptop", "tablet"].map(|d| srv.login("amy", d));
+    let (_, other_user) = srv.signup("ben");
+    let r = srv
+        .post("/functions/logoutFromAllDevices")
+        .token(&devices[0])
+        .json(json!({}))
+        .send();
+    assert_eq!((r.status, &r.json), (200, &json!({"result": 4})));
+    for token in devices.iter().chain([&signup]) {
+        assert_eq!(srv.me_status(token), 400);
+    }
+    assert_eq!(srv.me_status(&other_user), 200);
+}
+
+#[test]
+fn logout_from_all_devices_can_keep_the_current_one() {
+    let srv = Server::start();
+    srv.signup("cat");
+    let phone = srv.login("cat", "phone");
+    let laptop = srv.login("cat", "laptop");
+    let r = srv.sdk(
+        "/functions/logoutFromAllDevices",
+        json!({"_ApplicationId": APP_ID, "_SessionToken": phone, "keepCurrent": true}),
+    );
+    assert_eq!(r.json, json!({"result": 2}));
+    assert_eq!(srv.me_status(&phone), 200);
+    assert_eq!(srv.me_status(&laptop), 400);
+}
+
+#[test]
+fn logout_from_all_devices_needs_a_session() {
+    let srv = Server::start();
+    srv.post("/functions/logoutFromAllDevices")
+        .send()
+        .assert_error(400, 209);
+    srv.post("/functions/logoutFromAllDevices")
+        .master()
+        .send()
+        .assert_error(400, 209);
+}
+
+#[test]
+fn a_password_change_rotates_the_callers_token() {
+    let srv = Server::start();
+    let (id, _) = srv.signup("dan");
+    let laptop = srv.login("dan", "laptop");
+    let phone = srv.login("dan", "phone");
+    let r = srv
+        .put(&format!("/users/{id}"))
+        .token(&laptop)
+        .json(json!({"password": "n3w"}))
+        .send();
+    assert_eq!(r.status, 200, "{}", r.json);
+    let new_token = r.str("sessionToken");
+    assert_ne!(new_token, laptop);
+    assert_eq!(srv.me_status(&laptop), 400, "the old token died");
+    assert_eq!(srv.me_status(&new_token), 200);
+    assert_eq!(srv.me_status(&phone), 400);
+    let again = srv
+        .put(&format!("/classes/_User/{id}"))
+        .token(&new_token)
+        .json(json!({"password": "n3w-again"}))
+        .send();
+    let newer = again.str("sessionToken");
+    assert_eq!(srv.me_status(&new_token), 400);
+    assert_eq!(srv.me_status(&newer), 200);
+    let session = srv.get("/sessions/me").token(&newer).send();
+    assert_eq!(
+        session.json["installationId"], "laptop",
+        "same session, new token"
+    );
+    let other_change = srv
+        .put(&format!("/users/{id}"))
+        .token(&newer)
+        .json(json!({"nick": "d"}))
+        .send();
+    assert!(
+        other_change.json.get("sessionToken").is_none(),
+        "no password, no rotation"
+    );
+}
+
+#[test]
+fn a_master_key_password_change_revokes_everything_and_returns_no_token() {
+    let srv = Server::start();
+    let (id, first) = srv.signup("eve");
+    let second = srv.login("eve", "phone");
+    let r = srv
+        .put(&format!("/users/{id}"))
+        .master()
+        .json(json!({"password": "reset"}))
+        .send();
+    assert_eq!(r.status, 200);
+    assert!(r.json.get("sessionToken").is_none());
+    assert_eq!(srv.me_status(&first), 400);
+    assert_eq!(srv.me_status(&second), 400);
+}
+
+#[test]
+fn unknown_functions_and_bad_parameters() {
+    let srv = Server::start();
+    let r = srv.post("/functions/nope").json(json!({})).send();
+    r.assert_error(400, 141);
+    assert_eq!(r.json["error"], "Invalid function: \"nope\"");
+    srv.post("/functions/logoutFromAllDevices")
+        .raw(b"[1]")
+        .send()
+        .assert_error(400, 107);
+}
+
+/// Serves the example and every misbehaving guest, with a short function budget.
+fn hostile_server() -> Server {
+    let dir = hooks_dir(
+        &[
+            "hello-hook",
+            "guest-spin",
+            "guest-memory-bomb",
+            "guest-deep-recursion",
+            "guest-panic",
+            "guest-huge-result",
+            "guest-steal-sessions",
+            "guest-unknown-import",
+        ],
+        &[],
+    );
+    let dir = dir.to_str().unwrap().to_string();
+    Server::start_with(&["--hooks-dir", &dir, "--hook-function-timeout", "0.5"])
+}
+
+#[test]
+fn each_hostile_guest_fails_only_its_own_request() {
+    let srv = hostile_server();
+    let (_, token) = srv.signup("victim-of-nothing");
+    for function in ["spin", "bomb", "recurse", "panic", "huge", "connect"] {
+        let start = Instant::now();
+        let r = srv
+            .post(&format!("/functions/{function}"))
+            .token(&token)
+            .json(json!({}))
+            .send();
+        let elapsed = start.elapsed();
+        r.assert_error(400, 141);
+        assert_eq!(
+            r.json["error"], "Cloud Code failed.",
+            "no detail leaks to the client"
+        );
+        assert!(
+            elapsed < Duration::from_secs(5),
+            "{function} took {elapsed:?}"
+        );
+        let hello = srv.post("/functions/hello").json(json!({})).send();
+        assert_eq!(
+            hello.json,
+            json!({"result": {"hello": "world"}}),
+            "after {function}"
+        );
+    }
+    let offline = srv.post("/functions/offline").send();
+    assert_eq!(
+        offline.json,
+        json!({"result": "no network needed"}),
+        "the guest with an unknown import still loads"
+    );
+    assert_eq!(srv.me_status(&token), 200);
+    let logs = srv.logs();
+    assert!(logs.contains("ran out of time"), "the detail is logged");
+}
+
+#[test]
+fn a_guest_cannot_reach_another_users_sessions() {
+    let srv = hostile_server();
+    let (_, attacker) = srv.signup("mallory");
+    let (victim, victim_token) = srv.signup("victor");
+    for function in ["steal", "peek"] {
+        let r = srv
+            .post(&format!("/functions/{function}"))
+            .token(&attacker)
+            .json(json!({"userId": victim}))
+            .send();
+        r.assert_error(400, 141);
+    }
+    assert_eq!(srv.me_status(&victim_token), 200);
+    assert_eq!(srv.me_status(&attacker), 200);
+    let rotate = srv
+        .post("/functions/rotate")
+        .token(&attacker)
+        .json(json!({}))
+        .send();
+    rotate.assert_error(400, 119);
+    assert_eq!(
+        srv.me_status(&attacker),
+        200,
+        "no rotation outside afterSave(_User)"
+    );
+    assert!(srv.logs().contains("another user's sessions"));
+}
+
+#[test]
+fn a_failing_after_save_leaves_the_save_standing() {
+    let srv = hostile_server();
+    let r = srv.post("/classes/Fragile").json(json!({"n": 1})).send();
+    assert_eq!(r.status, 201, "{}", r.json);
+    let id = r.str("objectId");
+    let update = srv
+        .put(&format!("/classes/Fragile/{id}"))
+        .json(json!({"n": 2}))
+        .send();
+    assert_eq!(update.status, 200);
+    assert_eq!(
+        srv.get(&format!("/classes/Fragile/{id}")).send().json["n"],
+        2
+    );
+    assert!(srv.logs().contains("afterSave hook failed"));
+}
+
+#[test]
+fn the_example_lists_my_devices_over_http() {
+    let srv = hostile_server();
+    srv.signup("fay");
+    let phone = srv.login("fay", "phone");
+    srv.login("fay", "laptop");
+    let r = srv
+        .post("/functions/mySessions")
+        .token(&phone)
+        .json(json!({}))
+        .send();
+    let devices = r.json["result"].as_array().unwrap();
+    assert_eq!(devices.len(), 3, "signup, phone and laptop");
+    assert!(!r.json.to_string().contains(&phone));
+}
+
+#[test]
+fn bad_hooks_stop_the_server_with_a_clear_error() {
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a [u8])], &'a [&'a str]);
+    let cases: [Case; 3] = [
+        (
+            &["guest-duplicate-function"],
+            &[],
+            &[
+                "guest-duplicate-function.wasm",
+                "logoutFromAllDevices",
+                "twice",
+            ],
+        ),
+        (
+            &["guest-future-contract"],
+            &[],
+            &[
+                "guest-future-contract.wasm",
+                "incompatible",
+                "cloudcode:hooks@0.1.0",
+            ],
+        ),
+        (
+            &[],
+            &[("broken.wasm", b"\0asm not really a component")],
+            &["broken.wasm", "not a valid WebAssembly component"],
+        ),
+    ];
+    for (components, files, expected) in cases {
+        let dir = hooks_dir(components, files);
+        let log = Server::try_start(&["--hooks-dir", dir.to_str().unwrap()])
+            .err()
+            .expect("must refuse to start");
+        for needle in expected {
+            assert!(log.contains(needle), "{needle:?} not in: {log}");
+        }
+    }
+}
