@@ -139,6 +139,30 @@ pub struct Config {
     pub hooks_dir: Option<PathBuf>,
 }
 
+impl Config {
+    /// Defaults for an embedded server over an in-memory store (the hook
+    /// testkit and benchmarks): no listener, no master key file, no built-in hooks.
+    pub fn in_memory_defaults() -> Config {
+        const DAY: Millis = 24 * 3600 * 1000;
+        Config {
+            app_id: "cloudcode".into(),
+            master_key: hex::encode(crate::auth::token::mint().hash.0),
+            master_key_ips: Vec::new(),
+            client_keys: ClientKeys::default(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            mount_path: "/parse".into(),
+            database: PathBuf::from(":memory:"),
+            master_key_file: None,
+            session_policy: SessionPolicy::new(30 * DAY, 7 * DAY),
+            sweep_interval: 60_000,
+            max_body_bytes: 1 << 20,
+            sandbox: SandboxConfig::default(),
+            builtin_hooks: false,
+            hooks_dir: None,
+        }
+    }
+}
+
 fn seconds(name: &str, value: f64) -> Result<Millis, ConfigError> {
     if value.is_finite() && value > 0.0 && value * 1000.0 < Millis::MAX as f64 {
         Ok(((value * 1000.0).round() as Millis).max(1))

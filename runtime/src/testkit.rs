@@ -26,7 +26,7 @@ use crate::Core;
 use crate::auth::session::SessionPolicy;
 use crate::auth::{Caller, Credentials, token};
 use crate::clock::{ManualClock, Millis};
-use crate::config::{ClientKeys, Config};
+use crate::config::Config;
 use crate::error::Error;
 use crate::sandbox::{
     AfterSave, HookSource, LoadError, Sandbox, SandboxConfig, SaveEvent, guest_build,
@@ -78,27 +78,14 @@ fn nested_target_dir() -> PathBuf {
 
 fn test_config() -> Config {
     Config {
-        app_id: "testkit".into(),
-        master_key: "testkit-master-key-not-used".into(),
-        master_key_ips: Vec::new(),
-        client_keys: ClientKeys::default(),
-        listen: ([127, 0, 0, 1], 0).into(),
-        mount_path: "/parse".into(),
-        database: PathBuf::from(":memory:"),
-        master_key_file: None,
-        session_policy: SessionPolicy::new(30 * DAY, 7 * DAY),
-        sweep_interval: 60_000,
-        max_body_bytes: 1 << 20,
         sandbox: SandboxConfig {
             cache_dir: Some(nested_target_dir().join("compiled")),
             ..SandboxConfig::default()
         },
-        builtin_hooks: false,
-        hooks_dir: None,
+        ..Config::in_memory_defaults()
     }
 }
 
-const DAY: Millis = 24 * 3600 * 1000;
 /// The manual clock's starting time: 2030-01-01T00:00:00Z.
 pub const START: Millis = 1_893_456_000_000;
 

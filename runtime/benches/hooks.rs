@@ -1,0 +1,74 @@
+//! One hook invocation through the real runtime path: a fresh instance from
+//! the cached pre-instantiation, the call (with or without host calls), drop.
+
+use std::sync::Arc;
+
+use cloudcode_runtime::auth::{token, Credentials};
+use cloudcode_runtime::clock::SystemClock;
+use cloudcode_runtime::config::Config;
+use cloudcode_runtime::sandbox::{builtin_sources, Sandbox, SaveEvent};
+use cloudcode_runtime::store::{Store, UserRecord};
+use cloudcode_runtime::{service, Core};
+use criterion::{criterion_group, criterion_main, Criterion};
+use serde_json::json;
+
+fn core() -> Core {
+    let config = Config::in_memory_defaults();
+    let sandbox = Sandbox::new(config.sandbox.clone(), builtin_sources()).expect("built-in hooks load");
+    Core {
+        store: Store::in_memory().unwrap(),
+        config: Arc::new(config),
+        clock: Arc::new(SystemClock),
+        sandbox: Arc::new(sandbox),
+    }
+}
+
+fn hook_invocation(c: &mut Criterion) {
+    let core = core();
+    let user_id = token::object_id();
+    let user = UserRecord {
+        object_id: user_id.clone(),
+        username: "bench".into(),
+        email: None,
+        password_hash: None,
+        fields: Default::default(),
+        created_at: 0,
+        updated_at: 0,
+    };
+    core.store.create_user(&user, None).unwrap();
+    let (session, minted) = service::sessions::new_session(&core, &user_id, Some("bench".into()), json!({"action": "login"}));
+    core.store.create_session(&session, &minted.hash).unwrap();
+    let caller = core
+        .caller(&Credentials {
+            session_token: Some(minted.raw.clone()),
+            ..Credentials::default()
+        })
+        .unwrap();
+
+    let object = json!({"objectId": user_id, "username": "bench"});
+    let mut group = c.benchmark_group("hook");
+    group.bench_function("after_save_no_host_call", |b| {
+        b.iter(|| {
+            let event = SaveEvent {
+                class_name: "_User",
+                object: &object,
+                original: Some(&object),
+                changed: vec!["nickname".into()],
+            };
+            core.sandbox.after_save(&core, &caller, &event)
+        })
+    });
+    let params = json!({"keepCurrent": true});
+    group.bench_function("function_with_host_call", |b| {
+        b.iter(|| {
+            core.sandbox
+                .call_function(&core, &caller, "logoutFromAllDevices", &params)
+                .unwrap()
+        })
+    });
+    group.finish();
+    assert_eq!(core.sandbox.after_save_failures(), 0);
+}
+
+criterion_group!(benches, hook_invocation);
+criterion_main!(benches);
