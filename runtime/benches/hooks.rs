@@ -3,18 +3,19 @@
 
 use std::sync::Arc;
 
-use cloudcode_runtime::auth::{token, Credentials};
+use cloudcode_runtime::auth::{Credentials, token};
 use cloudcode_runtime::clock::SystemClock;
 use cloudcode_runtime::config::Config;
-use cloudcode_runtime::sandbox::{builtin_sources, Sandbox, SaveEvent};
+use cloudcode_runtime::sandbox::{Sandbox, SaveEvent, builtin_sources};
 use cloudcode_runtime::store::{Store, UserRecord};
-use cloudcode_runtime::{service, Core};
-use criterion::{criterion_group, criterion_main, Criterion};
+use cloudcode_runtime::{Core, service};
+use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 
 fn core() -> Core {
     let config = Config::in_memory_defaults();
-    let sandbox = Sandbox::new(config.sandbox.clone(), builtin_sources()).expect("built-in hooks load");
+    let sandbox =
+        Sandbox::new(config.sandbox.clone(), builtin_sources()).expect("built-in hooks load");
     Core {
         store: Store::in_memory().unwrap(),
         config: Arc::new(config),
@@ -36,7 +37,12 @@ fn hook_invocation(c: &mut Criterion) {
         updated_at: 0,
     };
     core.store.create_user(&user, None).unwrap();
-    let (session, minted) = service::sessions::new_session(&core, &user_id, Some("bench".into()), json!({"action": "login"}));
+    let (session, minted) = service::sessions::new_session(
+        &core,
+        &user_id,
+        Some("bench".into()),
+        json!({"action": "login"}),
+    );
     core.store.create_session(&session, &minted.hash).unwrap();
     let caller = core
         .caller(&Credentials {
