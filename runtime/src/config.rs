@@ -66,6 +66,10 @@ pub struct ServeArgs {
         default_value_t = 604_800.0
     )]
     pub session_idle_timeout: f64,
+    /// Seconds during which a rotated-out token is only refused; presented
+    /// later, it revokes every session of its user (reuse detection).
+    #[arg(long, env = "CLOUDCODE_TOKEN_REUSE_GRACE", default_value_t = 10.0)]
+    pub token_reuse_grace: f64,
     /// How often expired sessions are purged, in seconds.
     #[arg(long, env = "CLOUDCODE_SESSION_SWEEP_INTERVAL", default_value_t = 60.0)]
     pub session_sweep_interval: f64,
@@ -185,10 +189,13 @@ impl ServeArgs {
             Some(uri) => sqlite_path(&uri)?,
             None => self.data_dir.join("cloudcode.db"),
         };
-        let session_policy = SessionPolicy::new(
-            seconds("session length", self.session_length)?,
-            seconds("session idle timeout", self.session_idle_timeout)?,
-        );
+        let session_policy = SessionPolicy {
+            reuse_grace: seconds("token reuse grace", self.token_reuse_grace)?,
+            ..SessionPolicy::new(
+                seconds("session length", self.session_length)?,
+                seconds("session idle timeout", self.session_idle_timeout)?,
+            )
+        };
         let sweep_interval = seconds("session sweep interval", self.session_sweep_interval)?;
         if !(1..=4096).contains(&self.hook_memory_mib) {
             return Err(ConfigError::Invalid(

@@ -7,6 +7,7 @@
 //! [`store`] (SQLite).
 
 pub mod acl;
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;

@@ -9,7 +9,8 @@ use axum::ServiceExt;
 use tokio::net::TcpListener;
 
 use crate::Core;
-use crate::clock::{Clock, SystemClock};
+use crate::audit::{self, Event};
+use crate::clock::{Millis, SystemClock};
 use crate::config::Config;
 use crate::sandbox::{HookSource, LoadError, Sandbox};
 use crate::store::{Store, StoreError};
@@ -105,17 +106,30 @@ fn announce(core: &Core, addr: SocketAddr) {
     let _ = out.flush();
 }
 
+/// How long the session audit trail is kept.
+const AUDIT_RETENTION: Millis = 90 * 24 * 3600 * 1000;
+
 /// Purges expired sessions now and then; validation already refuses them,
-/// this only keeps the table small.
+/// this only keeps the table small. Also forgets rotated-out tokens older
+/// than a session's lifetime and audit rows past their retention.
 async fn sweep_sessions(core: Core) {
     let mut ticker =
         tokio::time::interval(Duration::from_millis(core.config.sweep_interval as u64));
     loop {
         ticker.tick().await;
-        let now = SystemClock.now();
-        let idle = core.config.session_policy.idle_timeout;
-        let store = core.store.clone();
-        match tokio::task::spawn_blocking(move || store.sweep_expired_sessions(now, idle)).await {
+        let core = core.clone();
+        let swept = tokio::task::spawn_blocking(move || -> Result<usize, StoreError> {
+            let now = core.now();
+            let policy = core.config.session_policy;
+            let swept =
+                core.store
+                    .sweep_expired_sessions(now, policy.idle_timeout, now - policy.length)?;
+            audit::record_all(&core.store, now, Event::Expired, &swept, None);
+            core.store.purge_events(now - AUDIT_RETENTION)?;
+            Ok(swept.len())
+        })
+        .await;
+        match swept {
             Ok(Ok(0)) => {}
             Ok(Ok(purged)) => tracing::info!(purged, "expired sessions purged"),
             Ok(Err(error)) => tracing::warn!(%error, "session sweep failed"),

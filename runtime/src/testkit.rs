@@ -251,6 +251,7 @@ impl TestKit {
             &self.core.config.session_policy,
             self.clock.now_ms(),
             token,
+            None,
         )
         .is_ok()
     }

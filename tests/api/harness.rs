@@ -138,10 +138,14 @@ impl Server {
     }
 
     pub fn login(&self, username: &str, installation: &str) -> String {
+        self.login_with(username, &format!("pw-{username}"), installation)
+    }
+
+    pub fn login_with(&self, username: &str, password: &str, installation: &str) -> String {
         let r = self
             .post("/login")
             .installation(installation)
-            .json(json!({"username": username, "password": "pw-".to_string() + username}))
+            .json(json!({"username": username, "password": password}))
             .send();
         assert_eq!(r.status, 200, "{}", r.json);
         r.str("sessionToken")

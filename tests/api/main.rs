@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod audit;
 mod classes;
 mod envelope;
 mod expiry;

@@ -7,6 +7,7 @@ pub mod token;
 
 use std::net::IpAddr;
 
+use crate::audit::{self, Event};
 use crate::error::{Error, Result};
 use crate::store::{SessionRecord, Store};
 
@@ -96,7 +97,7 @@ pub fn resolve(
         return Ok(caller);
     }
     if let Some(raw) = &credentials.session_token {
-        let session = validate(store, policy, now, raw)?;
+        let session = validate(store, policy, now, raw, credentials.ip)?;
         caller.session = Some((session, raw.clone()));
     }
     Ok(caller)
@@ -108,13 +109,18 @@ pub fn validate(
     policy: &SessionPolicy,
     now: Millis,
     raw: &str,
+    ip: Option<IpAddr>,
 ) -> Result<SessionRecord> {
     let hash = token::parse(raw).ok_or_else(Error::invalid_session)?;
-    let mut session = store
-        .session_by_token(&hash)?
-        .ok_or_else(Error::invalid_session)?;
+    let Some(mut session) = store.session_by_token(&hash)? else {
+        detect_reuse(store, policy, now, &hash, ip)?;
+        return Err(Error::invalid_session());
+    };
     match policy.check(session.lifetime(), now) {
-        Validity::Expired => Err(Error::invalid_session()),
+        Validity::Expired => {
+            audit::record(store, now, Event::ExpiredTokenUsed, (&session).into(), ip);
+            Err(Error::invalid_session())
+        }
         Validity::Alive => Ok(session),
         Validity::AliveTouch => {
             store.touch_session(&session.object_id, now)?;
@@ -122,4 +128,33 @@ pub fn validate(
             Ok(session)
         }
     }
+}
+
+/// A token that was rotated out and comes back after the grace window was
+/// most likely stolen (the legitimate client switched to the new one): every
+/// session of its user is revoked. Inside the window it is only refused, so a
+/// client that lost the rotation response is not punished.
+fn detect_reuse(
+    store: &Store,
+    policy: &SessionPolicy,
+    now: Millis,
+    hash: &token::TokenHash,
+    ip: Option<IpAddr>,
+) -> Result<()> {
+    let Some((session_id, user_id, rotated_at)) = store.rotated_token(hash)? else {
+        return Ok(());
+    };
+    if now - rotated_at < policy.reuse_grace {
+        return Ok(());
+    }
+    tracing::warn!(target: "cloudcode::audit", user = %user_id, ?ip, "rotated-out session token reused: revoking every session of the user");
+    let subject = audit::Subject {
+        user_id: Some(&user_id),
+        session_id: Some(&session_id),
+        installation_id: None,
+    };
+    audit::record(store, now, Event::ReuseDetected, subject, ip);
+    let revoked = store.delete_sessions_of_user(&user_id, None)?;
+    audit::record_all(store, now, Event::RevokedByReuse, &revoked, ip);
+    Ok(())
 }

@@ -17,6 +17,9 @@ pub struct SessionPolicy {
     pub idle_timeout: Millis,
     /// Minimum age of the recorded last use before it is written again.
     pub touch_interval: Millis,
+    /// How long a rotated-out token is merely refused; after that, presenting
+    /// it revokes every session of the user (reuse detection).
+    pub reuse_grace: Millis,
 }
 
 /// The times that decide whether a session is alive.
@@ -44,6 +47,7 @@ impl SessionPolicy {
             length,
             idle_timeout,
             touch_interval,
+            reuse_grace: 10_000,
         }
     }
 

@@ -56,6 +56,7 @@ fn router(core: Core) -> Router {
         .route("/logout", post(users::logout))
         .route("/sessions", get(sessions::find).post(sessions::create))
         .route("/sessions/me", get(sessions::me))
+        .route("/sessions/audit", get(sessions::audit))
         .route(
             "/sessions/{id}",
             get(sessions::get)

@@ -44,3 +44,9 @@ pub async fn delete(
     core.call(move |core| sessions::delete(core, &env.credentials, &id))
         .await
 }
+
+pub async fn audit(State(core): State<Core>, env: Envelope) -> Result<Reply> {
+    let params = body_object(env.body)?;
+    core.call(move |core| sessions::audit_trail(core, &env.credentials, params))
+        .await
+}

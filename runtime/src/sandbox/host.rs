@@ -11,6 +11,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::Core;
+use crate::audit::{self, Event};
 use crate::auth::session::{SessionPolicy, Validity};
 use crate::auth::{Caller, token};
 use crate::clock::to_iso;
@@ -104,6 +105,12 @@ impl HookState {
         }
     }
 
+    fn audit(&self, event: Event, subject: audit::Subject<'_>) {
+        if let Some(core) = &self.core {
+            audit::record(&core.store, core.now(), event, subject, self.caller.ip);
+        }
+    }
+
     fn core(&self) -> wasmtime::Result<&Core> {
         self.core
             .as_ref()
@@ -187,7 +194,14 @@ impl cloudcode::hooks::sessions::Host for HookState {
             Err(e) => return Ok(Err(store_failure(e))),
         };
         self.authorize_user(&session.user_id)?;
-        Ok(store.delete_session(&session_id).map_err(store_failure))
+        Ok(match store.delete_session(&session_id) {
+            Ok(Some(revoked)) => {
+                self.audit(Event::RevokedByHook, (&revoked).into());
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(e) => Err(store_failure(e)),
+        })
     }
 
     fn revoke_all_for_user(
@@ -211,8 +225,16 @@ impl cloudcode::hooks::sessions::Host for HookState {
                 .filter(|s| Some(&s.object_id) != keep.as_ref())
                 .filter(|s| policy.check(s.lifetime(), now) != Validity::Expired)
                 .count();
-            core.store
+            let revoked = core
+                .store
                 .delete_sessions_of_user(&user_id, keep.as_deref())?;
+            audit::record_all(
+                &core.store,
+                now,
+                Event::RevokedByHook,
+                &revoked,
+                self.caller.ip,
+            );
             Ok(u32::try_from(live).unwrap_or(u32::MAX))
         });
         Ok(revoked.map_err(store_failure))
@@ -240,6 +262,9 @@ impl cloudcode::hooks::sessions::Host for HookState {
             {
                 Ok(true) => {
                     self.rotated_token = Some(minted.raw);
+                    if let Some((session, _)) = &self.caller.session {
+                        self.audit(Event::Rotated, session.into());
+                    }
                     Ok(())
                 }
                 Ok(false) => Err(WitHookError {

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use crate::auth::session::SessionPolicy;
 use crate::clock::{Millis, to_iso};
-use crate::store::{ObjectRecord, SessionRecord, UserRecord};
+use crate::store::{EventRecord, ObjectRecord, SessionRecord, UserRecord};
 
 pub fn date(ms: Millis) -> Value {
     json!({"__type": "Date", "iso": to_iso(ms)})
@@ -62,6 +62,25 @@ pub fn object(o: &ObjectRecord) -> Map<String, Value> {
     let mut out = base(&o.object_id, o.created_at, o.updated_at);
     for (k, v) in &o.fields {
         out.insert(k.clone(), v.clone());
+    }
+    out
+}
+
+/// An audit trail entry (never a token: the trail has none to show).
+pub fn event(e: &EventRecord) -> Map<String, Value> {
+    let mut out = base(&e.id.to_string(), e.at, e.at);
+    out.insert("event".into(), e.kind.clone().into());
+    if let Some(user) = &e.user_id {
+        out.insert("user".into(), pointer("_User", user));
+    }
+    for (key, value) in [
+        ("sessionId", &e.session_id),
+        ("installationId", &e.installation_id),
+        ("ip", &e.ip),
+    ] {
+        if let Some(value) = value {
+            out.insert(key.into(), value.clone().into());
+        }
     }
     out
 }

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use super::Reply;
 use super::render;
 use crate::Core;
+use crate::audit::{self, Event};
 use crate::auth::session::Validity;
 use crate::auth::token::{self, MintedToken};
 use crate::auth::{Caller, Credentials};
@@ -154,6 +155,13 @@ pub fn update(
     if !core.store.shorten_session(object_id, requested, now)? {
         return Err(Error::not_found());
     }
+    audit::record(
+        &core.store,
+        now,
+        Event::ShortenedByAdmin,
+        (&session).into(),
+        caller.ip,
+    );
     Ok(Reply::ok(render::update_answer(now, &Map::new(), &[])))
 }
 
@@ -162,8 +170,32 @@ pub fn delete(core: &Core, credentials: &Credentials, object_id: &str) -> Result
     let caller = caller_with_session(core, credentials)?;
     let not_found = || Error::parse(Code::ObjectNotFound, "Object not found for delete.");
     visible(core, &caller, object_id)?.ok_or_else(not_found)?;
-    if !core.store.delete_session(object_id)? {
-        return Err(not_found());
-    }
+    let revoked = core
+        .store
+        .delete_session(object_id)?
+        .ok_or_else(not_found)?;
+    let event = if caller.master {
+        Event::RevokedByAdmin
+    } else {
+        Event::RevokedByUser
+    };
+    audit::record(&core.store, core.now(), event, (&revoked).into(), caller.ip);
     Ok(Reply::empty())
+}
+
+/// `GET /sessions/audit`: the session audit trail, for the master key only.
+pub fn audit_trail(
+    core: &Core,
+    credentials: &Credentials,
+    params: Map<String, Value>,
+) -> Result<Reply> {
+    let caller = core.caller(credentials)?;
+    if !caller.master {
+        return Err(Error::forbidden(
+            "The session audit trail needs the master key.",
+        ));
+    }
+    let options = FindOptions::from_params(params)?;
+    let events = core.store.events()?;
+    Ok(Reply::ok(options.run(events.iter().map(render::event))))
 }

@@ -7,6 +7,7 @@ use super::render;
 use super::sessions::new_session;
 use crate::Core;
 use crate::acl::{self, Access};
+use crate::audit::{self, Event};
 use crate::auth::{Caller, Credentials, password, token};
 use crate::error::{Code, Error, Result};
 use crate::fields;
@@ -133,6 +134,9 @@ pub fn signup(core: &Core, credentials: &Credentials, body: Value) -> Result<Rep
     core.store
         .create_user(&user, session.as_ref().map(|(s, t)| (s, &t.hash)))
         .map_err(map_unique)?;
+    if let Some((session, _)) = &session {
+        audit::record(&core.store, now, Event::Created, session.into(), caller.ip);
+    }
     super::after_save(core, &caller, "_User", changed, || {
         (render::user(&user, None), None)
     });
@@ -194,7 +198,16 @@ pub fn login(core: &Core, credentials: &Credentials, body: Value) -> Result<Repl
         credentials.installation_id.clone(),
         json!({"action": "login", "authProvider": "password"}),
     );
-    core.store.create_session(&session, &minted.hash)?;
+    let replaced = core.store.create_session(&session, &minted.hash)?;
+    let now = core.now();
+    audit::record(
+        &core.store,
+        now,
+        Event::Created,
+        (&session).into(),
+        credentials.ip,
+    );
+    audit::record_all(&core.store, now, Event::Replaced, &replaced, credentials.ip);
     Ok(Reply::ok(Value::Object(render::user(
         &user,
         Some(&minted.raw),
@@ -204,8 +217,17 @@ pub fn login(core: &Core, credentials: &Credentials, body: Value) -> Result<Repl
 /// `POST /logout`: deletes the caller's session. Without a token it is a no-op.
 pub fn logout(core: &Core, credentials: &Credentials) -> Result<Reply> {
     let caller = core.caller(credentials)?;
-    if let Some(session) = caller.session_id() {
-        core.store.delete_session(session)?;
+    if let Some(session) = caller.session_id()
+        && let Some(revoked) = core.store.delete_session(session)?
+    {
+        let now = core.now();
+        audit::record(
+            &core.store,
+            now,
+            Event::LoggedOut,
+            (&revoked).into(),
+            caller.ip,
+        );
     }
     Ok(Reply::empty())
 }
@@ -321,7 +343,14 @@ pub fn update(
             Error::Store(s) => map_unique(s),
             other => other,
         })?;
-    let (user, _revoked) = updated.ok_or_else(Error::not_found)?;
+    let (user, revoked) = updated.ok_or_else(Error::not_found)?;
+    audit::record_all(
+        &core.store,
+        now,
+        Event::RevokedByPasswordChange,
+        &revoked,
+        caller.ip,
+    );
     let hooks = super::after_save(core, &caller, "_User", changed, || {
         (
             render::user(&user, None),
@@ -351,9 +380,17 @@ pub fn delete(core: &Core, credentials: &Credentials, object_id: &str) -> Result
             "Insufficient auth to delete user",
         ));
     }
-    if !core.store.delete_user(object_id)? {
-        return Err(Error::not_found());
-    }
+    let revoked = core
+        .store
+        .delete_user(object_id)?
+        .ok_or_else(Error::not_found)?;
+    audit::record_all(
+        &core.store,
+        core.now(),
+        Event::RevokedWithUser,
+        &revoked,
+        caller.ip,
+    );
     Ok(Reply::empty())
 }
 

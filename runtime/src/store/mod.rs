@@ -5,10 +5,14 @@
 //! transactions, so concurrent writers queue on SQLite's lock instead of
 //! failing with a stale snapshot.
 
+mod events;
 mod objects;
 mod schema;
 mod sessions;
 mod users;
+
+pub use events::EventRecord;
+pub use sessions::RevokedSession;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -35,6 +35,24 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (class_name, object_id)
     ) WITHOUT ROWID;",
+    // 2: hashes of rotated-out tokens (reuse detection) and the session audit trail.
+    "CREATE TABLE rotated_tokens (
+        token_hash BLOB PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        user_id    TEXT NOT NULL REFERENCES users(object_id) ON DELETE CASCADE,
+        rotated_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX rotated_tokens_by_user ON rotated_tokens(user_id);
+    CREATE TABLE session_events (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        at              INTEGER NOT NULL,
+        kind            TEXT NOT NULL,
+        user_id         TEXT,
+        session_id      TEXT,
+        installation_id TEXT,
+        ip              TEXT
+    );
+    CREATE INDEX session_events_by_time ON session_events(at);",
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -20,19 +20,47 @@ fn session_from_row(row: &Row<'_>) -> Result<SessionRecord, StoreError> {
     })
 }
 
+/// A session that a write removed: enough to audit it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedSession {
+    pub object_id: String,
+    pub user_id: String,
+    pub installation_id: Option<String>,
+}
+
+const RETURNING: &str = "RETURNING object_id, user_id, installation_id";
+
+fn revoked(
+    stmt: &mut r2d2_sqlite::rusqlite::CachedStatement<'_>,
+    params: impl r2d2_sqlite::rusqlite::Params,
+) -> Result<Vec<RevokedSession>, StoreError> {
+    let rows = stmt.query_map(params, |row| {
+        Ok(RevokedSession {
+            object_id: row.get(0)?,
+            user_id: row.get(1)?,
+            installation_id: row.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Inserts a session after deleting the user's other sessions on the same
 /// installation: one session per (user, installation), as Parse does.
+/// Returns the sessions it replaced.
 pub(super) fn insert_session(
     tx: &Transaction<'_>,
     s: &SessionRecord,
     hash: &TokenHash,
-) -> Result<(), StoreError> {
-    if let Some(installation) = &s.installation_id {
-        tx.execute(
-            "DELETE FROM sessions WHERE user_id = ?1 AND installation_id = ?2",
-            params![s.user_id, installation],
-        )?;
-    }
+) -> Result<Vec<RevokedSession>, StoreError> {
+    let replaced = match &s.installation_id {
+        Some(installation) => {
+            let mut stmt = tx.prepare_cached(&format!(
+                "DELETE FROM sessions WHERE user_id = ?1 AND installation_id = ?2 {RETURNING}"
+            ))?;
+            revoked(&mut stmt, params![s.user_id, installation])?
+        }
+        None => Vec::new(),
+    };
     tx.execute(
         "INSERT INTO sessions (object_id, token_hash, user_id, installation_id, created_with,
                                created_at, updated_at, last_used_at, absolute_expires_at)
@@ -49,31 +77,32 @@ pub(super) fn insert_session(
             s.absolute_expires_at
         ],
     )?;
-    Ok(())
+    Ok(replaced)
 }
 
 pub(super) fn delete_user_sessions(
     tx: &Transaction<'_>,
     user_id: &str,
     keep: Option<&str>,
-) -> Result<usize, StoreError> {
-    Ok(tx.execute(
-        "DELETE FROM sessions WHERE user_id = ?1 AND object_id IS NOT ?2",
-        params![user_id, keep],
-    )?)
+) -> Result<Vec<RevokedSession>, StoreError> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "DELETE FROM sessions WHERE user_id = ?1 AND object_id IS NOT ?2 {RETURNING}"
+    ))?;
+    revoked(&mut stmt, params![user_id, keep])
 }
 
 impl Store {
+    /// Stores a new session; returns the sessions it replaced (same user and installation).
     pub fn create_session(
         &self,
         session: &SessionRecord,
         hash: &TokenHash,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<RevokedSession>, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        insert_session(&tx, session, hash)?;
+        let replaced = insert_session(&tx, session, hash)?;
         tx.commit()?;
-        Ok(())
+        Ok(replaced)
     }
 
     pub fn session_by_token(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
@@ -118,24 +147,25 @@ impl Store {
         Ok(())
     }
 
-    pub fn delete_session(&self, object_id: &str) -> Result<bool, StoreError> {
-        let n = self
-            .conn()?
-            .execute("DELETE FROM sessions WHERE object_id = ?1", [object_id])?;
-        Ok(n > 0)
+    pub fn delete_session(&self, object_id: &str) -> Result<Option<RevokedSession>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "DELETE FROM sessions WHERE object_id = ?1 {RETURNING}"
+        ))?;
+        Ok(revoked(&mut stmt, [object_id])?.pop())
     }
 
-    /// Revokes every session of a user, except `keep` if given; returns how many.
+    /// Revokes every session of a user, except `keep` if given; returns them.
     pub fn delete_sessions_of_user(
         &self,
         user_id: &str,
         keep: Option<&str>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Vec<RevokedSession>, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let n = delete_user_sessions(&tx, user_id, keep)?;
+        let revoked = delete_user_sessions(&tx, user_id, keep)?;
         tx.commit()?;
-        Ok(n)
+        Ok(revoked)
     }
 
     /// Moves a session's absolute expiry, never later than it already is.
@@ -153,29 +183,77 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Gives a live session a new token; the old one stops working at once.
+    /// Gives a live session a new token; the old one stops working at once
+    /// and its hash is remembered, so that a later use of it can be told
+    /// apart from a garbage token (reuse detection).
     pub fn rotate_session_token(
         &self,
         object_id: &str,
         hash: &TokenHash,
         now: Millis,
     ) -> Result<bool, StoreError> {
-        let n = self.conn()?.execute(
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let old: Option<(Vec<u8>, String)> = tx
+            .query_row(
+                "SELECT token_hash, user_id FROM sessions WHERE object_id = ?1",
+                [object_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let Some((old_hash, user_id)) = old else {
+            return Ok(false);
+        };
+        tx.execute(
             "UPDATE sessions SET token_hash = ?2, updated_at = ?3 WHERE object_id = ?1",
             params![object_id, hash_bytes(hash), now],
         )?;
-        Ok(n > 0)
+        tx.execute(
+            "INSERT OR REPLACE INTO rotated_tokens (token_hash, session_id, user_id, rotated_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![old_hash, object_id, user_id, now],
+        )?;
+        tx.commit()?;
+        Ok(true)
     }
 
-    /// Purges sessions that are past their absolute or idle expiry.
+    /// A rotated-out token: its session id, user id and when it was rotated.
+    pub fn rotated_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(String, String, Millis)>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT session_id, user_id, rotated_at FROM rotated_tokens WHERE token_hash = ?1",
+        )?;
+        Ok(stmt
+            .query_row([hash_bytes(hash)], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .optional()?)
+    }
+
+    /// Purges sessions past their absolute or idle expiry (returning them),
+    /// and rotated-token records older than `forget_rotated_before`.
     pub fn sweep_expired_sessions(
         &self,
         now: Millis,
         idle_timeout: Millis,
-    ) -> Result<usize, StoreError> {
-        Ok(self.conn()?.execute(
-            "DELETE FROM sessions WHERE absolute_expires_at <= ?1 OR last_used_at <= ?1 - ?2",
-            params![now, idle_timeout],
-        )?)
+        forget_rotated_before: Millis,
+    ) -> Result<Vec<RevokedSession>, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let swept = {
+            let mut stmt = tx.prepare_cached(&format!(
+                "DELETE FROM sessions WHERE absolute_expires_at <= ?1 OR last_used_at <= ?1 - ?2 {RETURNING}"
+            ))?;
+            revoked(&mut stmt, params![now, idle_timeout])?
+        };
+        tx.execute(
+            "DELETE FROM rotated_tokens WHERE rotated_at < ?1",
+            [forget_rotated_before],
+        )?;
+        tx.commit()?;
+        Ok(swept)
     }
 }

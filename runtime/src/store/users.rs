@@ -1,7 +1,8 @@
 use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    Revoke, SessionRecord, Store, StoreError, UserRecord, from_json, to_json, unique_violation,
+    Revoke, RevokedSession, SessionRecord, Store, StoreError, UserRecord, from_json, to_json,
+    unique_violation,
 };
 use crate::auth::token::TokenHash;
 
@@ -44,6 +45,7 @@ impl Store {
         )
         .map_err(unique_violation)?;
         if let Some((session, hash)) = session {
+            // A brand-new user has no sessions for this to replace.
             super::sessions::insert_session(&tx, session, hash)?;
         }
         tx.commit()?;
@@ -86,7 +88,7 @@ impl Store {
         &self,
         object_id: &str,
         change: impl FnOnce(&mut UserRecord) -> Result<Revoke, E>,
-    ) -> Result<Option<(UserRecord, usize)>, E>
+    ) -> Result<Option<(UserRecord, Vec<RevokedSession>)>, E>
     where
         E: From<StoreError>,
     {
@@ -112,7 +114,7 @@ impl Store {
         )
         .map_err(unique_violation)?;
         let revoked = match revoke {
-            Revoke::Nothing => 0,
+            Revoke::Nothing => Vec::new(),
             Revoke::AllExcept(keep) => {
                 super::sessions::delete_user_sessions(&tx, object_id, keep.as_deref())?
             }
@@ -135,12 +137,14 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes a user; their sessions go with them (foreign-key cascade).
-    pub fn delete_user(&self, object_id: &str) -> Result<bool, StoreError> {
-        let n = self
-            .conn()?
-            .execute("DELETE FROM users WHERE object_id = ?1", [object_id])?;
-        Ok(n > 0)
+    /// Deletes a user and their sessions (returned), or `None` if absent.
+    pub fn delete_user(&self, object_id: &str) -> Result<Option<Vec<RevokedSession>>, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let sessions = super::sessions::delete_user_sessions(&tx, object_id, None)?;
+        let deleted = tx.execute("DELETE FROM users WHERE object_id = ?1", [object_id])?;
+        tx.commit()?;
+        Ok((deleted > 0).then_some(sessions))
     }
 }
 
