@@ -16,12 +16,12 @@ fn core() -> Core {
     let config = Config::in_memory_defaults();
     let sandbox =
         Sandbox::new(config.sandbox.clone(), builtin_sources()).expect("built-in hooks load");
-    Core {
-        store: Store::in_memory().unwrap(),
-        config: Arc::new(config),
-        clock: Arc::new(SystemClock),
-        sandbox: Arc::new(sandbox),
-    }
+    Core::new(
+        Store::in_memory().unwrap(),
+        config,
+        Arc::new(SystemClock),
+        sandbox,
+    )
 }
 
 fn hook_invocation(c: &mut Criterion) {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 
 use crate::auth::session::SessionPolicy;
+use crate::auth::throttle::ThrottleConfig;
 use crate::clock::Millis;
 use crate::sandbox::SandboxConfig;
 
@@ -70,9 +71,40 @@ pub struct ServeArgs {
     /// later, it revokes every session of its user (reuse detection).
     #[arg(long, env = "CLOUDCODE_TOKEN_REUSE_GRACE", default_value_t = 10.0)]
     pub token_reuse_grace: f64,
+    /// Consecutive failed logins of an account before back-off starts.
+    #[arg(long, env = "CLOUDCODE_LOGIN_FREE_FAILURES", default_value_t = 5)]
+    pub login_free_failures: u32,
+    /// Failed logins accepted per account per hour.
+    #[arg(
+        long,
+        env = "CLOUDCODE_LOGIN_MAX_FAILURES_PER_HOUR",
+        default_value_t = 100
+    )]
+    pub login_max_failures_per_hour: u32,
+    /// Failed logins accepted per client address per 15 minutes.
+    #[arg(
+        long,
+        env = "CLOUDCODE_LOGIN_MAX_FAILURES_PER_IP",
+        default_value_t = 100
+    )]
+    pub login_max_failures_per_ip: u32,
     /// How often expired sessions are purged, in seconds.
     #[arg(long, env = "CLOUDCODE_SESSION_SWEEP_INTERVAL", default_value_t = 60.0)]
     pub session_sweep_interval: f64,
+    /// TLS certificate chain (PEM). With --tls-key, the server speaks HTTPS only.
+    #[arg(long, env = "CLOUDCODE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "CLOUDCODE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Reverse proxies (IPs or CIDR ranges) whose X-Forwarded-Proto and
+    /// X-Forwarded-For are believed.
+    #[arg(long, env = "CLOUDCODE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+    /// Serve plain HTTP to non-loopback clients. Tokens and passwords then
+    /// cross the network in clear text: never in production.
+    #[arg(long, env = "CLOUDCODE_INSECURE_HTTP")]
+    pub insecure_http: bool,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "CLOUDCODE_MAX_BODY_BYTES", default_value_t = 20 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -141,6 +173,12 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     pub builtin_hooks: bool,
     pub hooks_dir: Option<PathBuf>,
+    pub login_throttle: ThrottleConfig,
+    /// Certificate and key files when serving HTTPS.
+    pub tls_files: Option<(PathBuf, PathBuf)>,
+    pub tls: bool,
+    pub trusted_proxies: Vec<IpNet>,
+    pub insecure_http: bool,
 }
 
 impl Config {
@@ -163,6 +201,11 @@ impl Config {
             sandbox: SandboxConfig::default(),
             builtin_hooks: false,
             hooks_dir: None,
+            login_throttle: ThrottleConfig::default(),
+            tls_files: None,
+            tls: false,
+            trusted_proxies: Vec::new(),
+            insecure_http: false,
         }
     }
 }
@@ -185,6 +228,23 @@ impl ServeArgs {
             .map(|ip| parse_ip_range(ip.trim()))
             .collect::<Result<_, _>>()?;
         let mount_path = normalize_mount(&self.mount_path)?;
+        let trusted_proxies: Vec<IpNet> = self
+            .trusted_proxies
+            .iter()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| parse_ip_range(p.trim()))
+            .collect::<Result<_, _>>()?;
+        let tls_files = self.tls_cert.zip(self.tls_key);
+        if tls_files.is_none()
+            && trusted_proxies.is_empty()
+            && !self.insecure_http
+            && !self.host.is_loopback()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "refusing to serve plain HTTP on {}: pass --tls-cert and --tls-key, list the TLS-terminating proxy in --trusted-proxies, or (never in production) --insecure-http",
+                self.host
+            )));
+        }
         let database = match self.database_uri {
             Some(uri) => sqlite_path(&uri)?,
             None => self.data_dir.join("cloudcode.db"),
@@ -254,6 +314,15 @@ impl ServeArgs {
             sandbox,
             builtin_hooks: !self.no_builtin_hooks,
             hooks_dir: self.hooks_dir,
+            tls: tls_files.is_some(),
+            tls_files,
+            trusted_proxies,
+            insecure_http: self.insecure_http,
+            login_throttle: ThrottleConfig {
+                free_failures: self.login_free_failures,
+                max_per_hour: self.login_max_failures_per_hour,
+                ip_max: self.login_max_failures_per_ip,
+            },
         })
     }
 }

@@ -25,6 +25,7 @@ pub enum Code {
     UsernameTaken = 202,
     EmailTaken = 203,
     SessionMissing = 206,
+    RequestLimitExceeded = 155,
     InvalidSessionToken = 209,
 }
 
@@ -39,6 +40,9 @@ pub enum Error {
     Parse { code: Code, message: String },
     #[error("request body too large")]
     BodyTooLarge,
+    /// A plain-HTTP request that the transport policy refuses.
+    #[error("HTTPS is required.")]
+    HttpsRequired,
     /// A fault of the server, not of the request: logged, never detailed to the client.
     /// An error a hook returned on purpose: its code and message go to the client.
     #[error("{message}")]
@@ -112,6 +116,7 @@ impl Error {
         match self {
             Error::Unauthorized => None,
             Error::BodyTooLarge => Some(Code::InvalidJson as u32),
+            Error::HttpsRequired => Some(Code::OperationForbidden as u32),
             Error::Parse { code, .. } => Some(*code as u32),
             Error::Hook { code, .. } => Some(*code),
             Error::Sandbox(_) => Some(Code::ScriptFailed as u32),

@@ -24,6 +24,7 @@ pub mod testkit;
 
 use std::sync::Arc;
 
+use crate::auth::throttle::LoginThrottle;
 use crate::auth::{Caller, Credentials};
 use crate::clock::{Clock, Millis};
 use crate::config::Config;
@@ -31,16 +32,28 @@ use crate::error::{Error, Result};
 use crate::sandbox::Sandbox;
 use crate::store::{Store, StoreError};
 
-/// Everything an operation needs: storage, configuration, time and hooks.
+/// Everything an operation needs: storage, configuration, time, hooks and
+/// the login throttle.
 #[derive(Clone)]
 pub struct Core {
     pub store: Store,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub sandbox: Arc<Sandbox>,
+    pub throttle: Arc<LoginThrottle>,
 }
 
 impl Core {
+    pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>, sandbox: Sandbox) -> Self {
+        Core {
+            store,
+            throttle: Arc::new(LoginThrottle::new(config.login_throttle)),
+            config: Arc::new(config),
+            clock,
+            sandbox: Arc::new(sandbox),
+        }
+    }
+
     pub fn now(&self) -> Millis {
         self.clock.now()
     }

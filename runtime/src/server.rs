@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::ServiceExt;
+use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::TcpListener;
 
 use crate::Core;
@@ -26,6 +27,11 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Hooks(#[from] LoadError),
+    #[error("cannot load the TLS certificate and key ({cert}): {source}")]
+    Tls {
+        cert: String,
+        source: std::io::Error,
+    },
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -37,12 +43,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         source,
     })?;
     let sandbox = load_hooks(&config).await?;
-    let core = Core {
-        store,
-        config: Arc::new(config),
-        clock: Arc::new(SystemClock),
-        sandbox: Arc::new(sandbox),
-    };
+    let core = Core::new(store, config, Arc::new(SystemClock), sandbox);
     let listener = TcpListener::bind(core.config.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -50,15 +51,51 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             source,
         })?;
     let addr = listener.local_addr()?;
+    if core.config.insecure_http {
+        tracing::warn!(
+            "--insecure-http: plain HTTP is served to the network; session tokens and passwords cross it in clear text"
+        );
+    }
+    let tls = match &core.config.tls_files {
+        Some((cert, key)) => Some(RustlsConfig::from_pem_file(cert, key).await.map_err(
+            |source| ServeError::Tls {
+                cert: cert.display().to_string(),
+                source,
+            },
+        )?),
+        None => None,
+    };
     announce(&core, addr);
     tokio::spawn(sweep_sessions(core.clone()));
     let app = crate::http::app(core);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    match tls {
+        None => {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await?
+        }
+        Some(tls) => {
+            let handle = axum_server::Handle::new();
+            let on_signal = handle.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                on_signal.graceful_shutdown(Some(Duration::from_secs(10)));
+            });
+            // axum-server hands over hyper's body type; the app takes axum's.
+            let app = tower::ServiceBuilder::new()
+                .map_request(|request: axum::http::Request<hyper::body::Incoming>| {
+                    request.map(axum::body::Body::new)
+                })
+                .service(app);
+            axum_server::tls_rustls::from_tcp_rustls(listener.into_std()?, tls)?
+                .handle(handle)
+                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+                .await?
+        }
+    }
     Ok(())
 }
 
@@ -81,9 +118,10 @@ async fn load_hooks(config: &Config) -> Result<Sandbox, LoadError> {
 fn announce(core: &Core, addr: SocketAddr) {
     let config = &core.config;
     let mut out = std::io::stdout().lock();
+    let scheme = if config.tls { "https" } else { "http" };
     let _ = writeln!(
         out,
-        "cloudcode listening on http://{addr}{}",
+        "cloudcode listening on {scheme}://{addr}{}",
         config.mount_path
     );
     let _ = writeln!(out, "  application id: {}", config.app_id);

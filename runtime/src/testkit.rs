@@ -114,12 +114,8 @@ impl TestKit {
         let config = test_config();
         let sandbox = Sandbox::new(config.sandbox.clone(), sources)?;
         let clock = Arc::new(ManualClock::new(START));
-        let core = Core {
-            store: Store::in_memory().expect("in-memory SQLite"),
-            config: Arc::new(config),
-            clock: clock.clone(),
-            sandbox: Arc::new(sandbox),
-        };
+        let store = Store::in_memory().expect("in-memory SQLite");
+        let core = Core::new(store, config, clock.clone(), sandbox);
         Ok(Self { core, clock })
     }
 

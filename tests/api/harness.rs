@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ pub struct Server {
     child: Child,
     pub base: String,
     pub dir: PathBuf,
+    /// Client TLS settings, for servers started with a certificate.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Server {
@@ -84,7 +87,12 @@ impl Server {
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Ok(Server { child, base, dir })
+        Ok(Server {
+            child,
+            base,
+            dir,
+            tls: None,
+        })
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -101,6 +109,7 @@ impl Server {
             url: format!("{}{}", self.base, path),
             headers: vec![("X-Parse-Application-Id".into(), APP_ID.into())],
             body: None,
+            tls: self.tls.clone(),
         }
     }
 
@@ -124,6 +133,7 @@ impl Server {
             url: format!("{}{}", self.base, path),
             headers: vec![("Content-Type".into(), "text/plain".into())],
             body: Some(body.to_string().into_bytes()),
+            tls: self.tls.clone(),
         }
         .send()
     }
@@ -215,6 +225,7 @@ pub struct Req {
     url: String,
     headers: Vec<(String, String)>,
     body: Option<Vec<u8>>,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Req {
@@ -246,9 +257,11 @@ impl Req {
     }
 
     pub fn send(self) -> Resp {
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(30))
-            .build();
+        let mut agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30));
+        if let Some(tls) = &self.tls {
+            agent = agent.tls_config(tls.clone());
+        }
+        let agent = agent.build();
         let mut request = agent.request(&self.method, &self.url);
         for (name, value) in &self.headers {
             request = request.set(name, value);
@@ -264,12 +277,22 @@ impl Req {
         };
         let status = response.status();
         let location = response.header("location").map(String::from);
+        let headers = response
+            .headers_names()
+            .into_iter()
+            .filter_map(|name| {
+                response
+                    .header(&name)
+                    .map(|v| (name.clone(), v.to_string()))
+            })
+            .collect();
         let text = response.into_string().unwrap_or_default();
         let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Resp {
             status,
             json,
             location,
+            headers,
         }
     }
 }
@@ -279,9 +302,17 @@ pub struct Resp {
     pub status: u16,
     pub json: Value,
     pub location: Option<String>,
+    pub headers: Vec<(String, String)>,
 }
 
 impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn str(&self, key: &str) -> String {
         self.json[key]
             .as_str()

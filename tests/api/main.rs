@@ -9,4 +9,5 @@ mod expiry;
 mod hooks;
 mod sessions;
 mod storage;
+mod transport;
 mod users;

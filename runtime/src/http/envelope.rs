@@ -4,16 +4,15 @@
 //! before routing: it checks the app id and keys, rewrites the method, and
 //! hands handlers a clean body plus [`Credentials`].
 
-use std::net::SocketAddr;
-
 use axum::body::{Body, to_bytes};
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
+use super::transport::ClientAddr;
 use crate::auth::Credentials;
 use crate::error::{Code, Error, Result};
 use crate::{Core, secret_eq};
@@ -95,8 +94,8 @@ async fn open(core: &Core, request: Request) -> Result<Request> {
     }
     let ip = parts
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+        .get::<ClientAddr>()
+        .and_then(|ClientAddr(ip)| *ip);
     let credentials = authenticate(core, &parts.headers, &fields, ip)?;
     let context = context(&parts.headers, fields.remove("_context"))?;
     let from_url = body.is_null() && parts.method == Method::GET;

@@ -28,8 +28,10 @@ impl IntoResponse for Error {
         };
         let status = match &self {
             Error::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::HttpsRequired => StatusCode::FORBIDDEN,
             _ if code == Code::InternalServerError as u32 => StatusCode::INTERNAL_SERVER_ERROR,
             _ if code == Code::ObjectNotFound as u32 => StatusCode::NOT_FOUND,
+            _ if code == Code::RequestLimitExceeded as u32 => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         };
         (status, Json(json!({"code": code, "error": message}))).into_response()

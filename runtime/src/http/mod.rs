@@ -6,6 +6,7 @@ mod envelope;
 mod error;
 mod functions;
 mod sessions;
+mod transport;
 mod users;
 
 use axum::extract::{Request, State};
@@ -22,8 +23,9 @@ pub use envelope::Envelope;
 use crate::Core;
 use crate::error::{Code, Error};
 
-/// The complete HTTP service: CORS, then the envelope (before routing, since
-/// the SDK's `_method` decides the route), then the router.
+/// The complete HTTP service: the transport policy (HTTPS, client address,
+/// security headers), CORS, the envelope (before routing, since the SDK's
+/// `_method` decides the route), then the router.
 pub fn app(
     core: Core,
 ) -> impl tower::Service<
@@ -34,13 +36,14 @@ pub fn app(
 > + Clone
 + Send
 + 'static {
+    let transport = axum::middleware::from_fn_with_state(core.clone(), transport::layer);
     let envelope = axum::middleware::from_fn_with_state(core.clone(), envelope::layer);
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods(Any)
         .allow_headers(Any)
         .max_age(std::time::Duration::from_secs(86_400));
-    cors.layer(envelope.layer(router(core)))
+    transport.layer(cors.layer(envelope.layer(router(core))))
 }
 
 fn router(core: Core) -> Router {

@@ -179,15 +179,28 @@ pub fn login(core: &Core, credentials: &Credentials, body: Value) -> Result<Repl
         }
         _ => return Err(invalid_login()),
     };
+    let account = username.or(email).unwrap_or_default();
+    let now = core.now();
+    if core.throttle.check(account, credentials.ip, now).is_err() {
+        return Err(Error::parse(
+            Code::RequestLimitExceeded,
+            "Too many failed login attempts. Try again later.",
+        ));
+    }
     let found = core.store.user_by_login(username, email)?;
-    let Some((user, stored)) = found.and_then(|u| u.password_hash.clone().map(|h| (u, h))) else {
-        password::verify_against_dummy(given);
+    let (verdict, user, stored) = match found.and_then(|u| u.password_hash.clone().map(|h| (u, h)))
+    {
+        Some((user, stored)) => (password::verify(given, &stored), Some(user), stored),
+        None => {
+            password::verify_against_dummy(given);
+            (password::Verdict::Wrong, None, String::new())
+        }
+    };
+    let Some(user) = user.filter(|_| verdict.is_correct()) else {
+        core.throttle.record_failure(account, credentials.ip, now);
         return Err(invalid_login());
     };
-    let verdict = password::verify(given, &stored);
-    if !verdict.is_correct() {
-        return Err(invalid_login());
-    }
+    core.throttle.record_success(account);
     if verdict == password::Verdict::CorrectNeedsRehash {
         core.store
             .replace_password_hash(&user.object_id, &stored, &password::hash(given)?)?;
@@ -199,7 +212,6 @@ pub fn login(core: &Core, credentials: &Credentials, body: Value) -> Result<Repl
         json!({"action": "login", "authProvider": "password"}),
     );
     let replaced = core.store.create_session(&session, &minted.hash)?;
-    let now = core.now();
     audit::record(
         &core.store,
         now,
