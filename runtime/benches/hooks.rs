@@ -43,7 +43,9 @@ fn hook_invocation(c: &mut Criterion) {
         Some("bench".into()),
         json!({"action": "login"}),
     );
-    core.store.create_session(&session, &minted.hash).unwrap();
+    core.store
+        .create_session(&session, &minted.hash, None)
+        .unwrap();
     let caller = core
         .caller(&Credentials {
             session_token: Some(minted.raw.clone()),

@@ -164,7 +164,7 @@ impl TestKit {
         );
         self.core
             .store
-            .create_session(&session, &minted.hash)
+            .create_session(&session, &minted.hash, None)
             .expect("create session");
         TestSession {
             object_id: session.object_id,

@@ -4,6 +4,7 @@ mod harness;
 
 mod audit;
 mod classes;
+mod concurrency;
 mod envelope;
 mod expiry;
 mod hooks;

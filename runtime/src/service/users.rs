@@ -201,9 +201,15 @@ pub fn login(core: &Core, credentials: &Credentials, body: Value) -> Result<Repl
         return Err(invalid_login());
     };
     core.throttle.record_success(account);
+    let mut verified_hash = stored;
     if verdict == password::Verdict::CorrectNeedsRehash {
-        core.store
-            .replace_password_hash(&user.object_id, &stored, &password::hash(given)?)?;
+        let upgraded = password::hash(given)?;
+        if core
+            .store
+            .replace_password_hash(&user.object_id, &verified_hash, &upgraded)?
+        {
+            verified_hash = upgraded;
+        }
     }
     let (session, minted) = new_session(
         core,
@@ -211,7 +217,17 @@ pub fn login(core: &Core, credentials: &Credentials, body: Value) -> Result<Repl
         credentials.installation_id.clone(),
         json!({"action": "login", "authProvider": "password"}),
     );
-    let replaced = core.store.create_session(&session, &minted.hash)?;
+    let replaced = match core
+        .store
+        .create_session(&session, &minted.hash, Some(&verified_hash))
+    {
+        Err(StoreError::Stale) => {
+            // The password changed while this login was verifying the old one.
+            core.throttle.record_failure(account, credentials.ip, now);
+            return Err(invalid_login());
+        }
+        other => other?,
+    };
     audit::record(
         &core.store,
         now,

@@ -38,6 +38,9 @@ pub enum StoreError {
     Corrupt(#[from] serde_json::Error),
     #[error("the blocking task running a store call failed: {0}")]
     Task(String),
+    /// The row changed since it was read (a password changed during a login).
+    #[error("the record changed meanwhile")]
+    Stale,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

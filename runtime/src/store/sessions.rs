@@ -92,14 +92,31 @@ pub(super) fn delete_user_sessions(
 }
 
 impl Store {
-    /// Stores a new session; returns the sessions it replaced (same user and installation).
+    /// Stores a new session; returns the sessions it replaced (same user and
+    /// installation). With `verified_password`, the session is only created
+    /// if the user's password hash is still the one the login verified: a
+    /// login racing a password change must not outlive it.
     pub fn create_session(
         &self,
         session: &SessionRecord,
         hash: &TokenHash,
+        verified_password: Option<&str>,
     ) -> Result<Vec<RevokedSession>, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(verified) = verified_password {
+            let current: Option<String> = tx
+                .query_row(
+                    "SELECT password_hash FROM users WHERE object_id = ?1",
+                    [&session.user_id],
+                    |row| row.get(0),
+                )
+                .optional()?
+                .flatten();
+            if current.as_deref() != Some(verified) {
+                return Err(StoreError::Stale);
+            }
+        }
         let replaced = insert_session(&tx, session, hash)?;
         tx.commit()?;
         Ok(replaced)

@@ -123,18 +123,19 @@ impl Store {
         Ok(Some((user, revoked)))
     }
 
-    /// Replaces a password hash (re-hash on login) unless the hash changed meanwhile.
+    /// Replaces a password hash (re-hash on login) unless the hash changed
+    /// meanwhile; true if it was replaced.
     pub fn replace_password_hash(
         &self,
         object_id: &str,
         old: &str,
         new: &str,
-    ) -> Result<(), StoreError> {
-        self.conn()?.execute(
+    ) -> Result<bool, StoreError> {
+        let n = self.conn()?.execute(
             "UPDATE users SET password_hash = ?3 WHERE object_id = ?1 AND password_hash = ?2",
             params![object_id, old, new],
         )?;
-        Ok(())
+        Ok(n > 0)
     }
 
     /// Deletes a user and their sessions (returned), or `None` if absent.

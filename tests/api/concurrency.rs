@@ -1,0 +1,89 @@
+//! Races: many logins against logoutFromAllDevices and a password change.
+
+use serde_json::{Value, json};
+
+use crate::harness::Server;
+
+const ROUNDS: usize = 10;
+const LOGINS: usize = 50;
+
+#[test]
+fn fifty_logins_racing_logout_all_and_a_password_change_leave_no_stale_session() {
+    // Throttling would hide the race: every late login fails on its own.
+    let srv = Server::start_with(&[
+        "--login-free-failures",
+        "1000000",
+        "--login-max-failures-per-hour",
+        "1000000",
+        "--login-max-failures-per-ip",
+        "1000000",
+    ]);
+    let mut logins_before_change = 0;
+    for round in 0..ROUNDS {
+        let name = format!("racer{round}");
+        let (id, _) = srv.signup(&name);
+        let changer = srv.login(&name, "changer");
+        let srv = &srv;
+        let (rotated, succeeded) = std::thread::scope(|s| {
+            let logins: Vec<_> = (0..LOGINS)
+                .map(|i| {
+                    let name = name.clone();
+                    s.spawn(move || {
+                        srv.post("/login")
+                            .installation(&format!("device-{i}"))
+                            .json(json!({"username": name, "password": format!("pw-{name}")}))
+                            .send()
+                    })
+                })
+                .collect();
+            let logout_all = s.spawn(|| {
+                srv.post("/functions/logoutFromAllDevices")
+                    .token(&changer)
+                    .json(json!({"keepCurrent": true}))
+                    .send()
+            });
+            let change = s.spawn(|| {
+                srv.put(&format!("/users/{id}"))
+                    .token(&changer)
+                    .json(json!({"password": "changed"}))
+                    .send()
+            });
+            let mut succeeded = 0;
+            for login in logins {
+                let r = login.join().unwrap();
+                assert!(matches!(r.status, 200 | 404), "{} {}", r.status, r.json);
+                succeeded += usize::from(r.status == 200);
+            }
+            let logout = logout_all.join().unwrap();
+            assert!(matches!(logout.status, 200 | 400), "{}", logout.json);
+            let change = change.join().unwrap();
+            assert_eq!(change.status, 200, "{}", change.json);
+            (change.str("sessionToken"), succeeded)
+        });
+        logins_before_change += succeeded;
+
+        let sessions = srv.get("/sessions?limit=10000").master().send();
+        let alive: Vec<&Value> = sessions.json["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["user"]["objectId"] == id.as_str())
+            .collect();
+        let changer_session = srv
+            .get("/sessions/me")
+            .token(&rotated)
+            .send()
+            .str("objectId");
+        assert!(
+            alive
+                .iter()
+                .all(|s| s["objectId"] == changer_session.as_str()),
+            "round {round}: a session opened with the old password survived: {alive:?}"
+        );
+        assert_eq!(srv.me_status(&rotated), 200);
+    }
+    assert!(
+        logins_before_change > 0,
+        "the race never let a login through"
+    );
+}
