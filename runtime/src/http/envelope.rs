@@ -4,8 +4,11 @@
 //! before routing: it checks the app id and keys, rewrites the method, and
 //! hands handlers a clean body plus [`Credentials`].
 
+use std::net::IpAddr;
+
 use axum::body::{Body, to_bytes};
 use axum::extract::{FromRequestParts, Request, State};
+
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
@@ -14,6 +17,7 @@ use serde_json::{Map, Value};
 
 use super::transport::ClientAddr;
 use crate::auth::Credentials;
+use crate::config::Config;
 use crate::error::{Code, Error, Result};
 use crate::{Core, secret_eq};
 
@@ -77,10 +81,27 @@ async fn open(core: &Core, request: Request) -> Result<Request> {
     let bytes = to_bytes(body, core.config.max_body_bytes)
         .await
         .map_err(|_| Error::BodyTooLarge)?;
+    let ip = parts
+        .extensions
+        .get::<ClientAddr>()
+        .and_then(|ClientAddr(ip)| *ip);
+    let envelope = parse(&core.config, &mut parts, &bytes, ip)?;
+    parts.extensions.insert(envelope);
+    Ok(Request::from_parts(parts, Body::empty()))
+}
+
+/// Reads the envelope out of a request's head and body bytes; rewrites the
+/// method from `_method`. Pure: no I/O, so it can be fuzzed.
+pub fn parse(
+    config: &Config,
+    parts: &mut Parts,
+    bytes: &[u8],
+    ip: Option<IpAddr>,
+) -> Result<Envelope> {
     let mut body = if bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes)
+        serde_json::from_slice(bytes)
             .map_err(|_| Error::invalid_json("Invalid JSON in the request body."))?
     };
     let mut fields = match &mut body {
@@ -92,23 +113,18 @@ async fn open(core: &Core, request: Request) -> Result<Request> {
     {
         parts.method = override_method(&method)?;
     }
-    let ip = parts
-        .extensions
-        .get::<ClientAddr>()
-        .and_then(|ClientAddr(ip)| *ip);
-    let credentials = authenticate(core, &parts.headers, &fields, ip)?;
+    let credentials = authenticate(config, &parts.headers, &fields, ip)?;
     let context = context(&parts.headers, fields.remove("_context"))?;
     let from_url = body.is_null() && parts.method == Method::GET;
     if from_url {
         body = Value::Object(query_params(parts.uri.query()));
     }
-    parts.extensions.insert(Envelope {
+    Ok(Envelope {
         credentials,
         body,
         from_url,
         context,
-    });
-    Ok(Request::from_parts(parts, Body::empty()))
+    })
 }
 
 fn take_envelope_fields(body: &mut Map<String, Value>) -> Map<String, Value> {
@@ -150,12 +166,11 @@ fn credential(
 }
 
 fn authenticate(
-    core: &Core,
+    config: &Config,
     headers: &HeaderMap,
     fields: &Map<String, Value>,
     ip: Option<std::net::IpAddr>,
 ) -> Result<Credentials> {
-    let config = &core.config;
     let get = |header: &str, field: &str| {
         credential(headers, header, fields, field).map_err(|()| Error::Unauthorized)
     };
@@ -235,4 +250,151 @@ fn query_params(query: Option<&str>) -> Map<String, Value> {
 
 fn url_decode_pairs(query: &str) -> Vec<(String, String)> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default()
+}
+
+/// Property tests ("fuzzing") of the envelope parser: whatever arrives, it
+/// answers with an envelope or a Parse error, never a panic, and never
+/// grants the master key without the exact key from an allowed address.
+/// `PROPTEST_CASES=100000 cargo test -p cloudcode-runtime envelope` runs longer.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    const MASTER: &str = "fuzz-master-key-0123456789";
+
+    fn config() -> Config {
+        Config {
+            app_id: "app".into(),
+            master_key: MASTER.into(),
+            master_key_ips: vec!["127.0.0.1/32".parse().unwrap()],
+            ..Config::in_memory_defaults()
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            ".{0,40}".prop_map(Value::from),
+            Just(Value::from(MASTER)),
+            Just(Value::from("app")),
+            Just(Value::from("GET")),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                prop::collection::btree_map(".{0,12}", inner, 0..8)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Objects whose keys are mostly envelope fields.
+    fn envelope_body() -> impl Strategy<Value = Value> {
+        let key = prop_oneof![
+            prop::sample::select(ENVELOPE_FIELDS.to_vec()).prop_map(String::from),
+            Just("_method".to_string()),
+            ".{0,10}",
+        ];
+        prop::collection::btree_map(key, json_value(), 0..10)
+            .prop_map(|m| Value::Object(m.into_iter().collect()))
+    }
+
+    fn parts(method: &str, headers: &[(String, String)]) -> Parts {
+        let mut builder = axum::http::Request::builder()
+            .method(method)
+            .uri("/parse/classes/X?where=%7B%7D&limit=3");
+        for (name, value) in headers {
+            if let (Ok(n), Ok(v)) = (
+                axum::http::HeaderName::from_bytes(name.as_bytes()),
+                axum::http::HeaderValue::from_bytes(value.as_bytes()),
+            ) {
+                builder = builder.header(n, v);
+            }
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    fn check(result: &Result<Envelope>, parts: &Parts) {
+        match result {
+            Ok(envelope) => {
+                assert!(["GET", "POST", "PUT", "DELETE"].contains(&parts.method.as_str()));
+                if let Value::Object(body) = &envelope.body {
+                    assert!(
+                        !body
+                            .keys()
+                            .any(|k| ENVELOPE_FIELDS.contains(&k.as_str()) || k == "_method")
+                    );
+                }
+            }
+            Err(error) => {
+                let parse_style = matches!(error, Error::Unauthorized) || error.code().is_some();
+                assert!(parse_style, "{error:?}");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512), method in prop::sample::select(vec!["GET", "POST", "PUT", "DELETE"])) {
+            let mut parts = parts(method, &[("x-parse-application-id".into(), "app".into())]);
+            let result = parse(&config(), &mut parts, &bytes, None);
+            check(&result, &parts);
+        }
+
+        #[test]
+        fn envelope_fields_of_any_type_never_grant_more_than_they_should(
+            body in envelope_body(),
+            header_pairs in prop::collection::vec((prop::sample::select(vec![
+                "x-parse-application-id", "x-parse-master-key", "x-parse-session-token",
+                "x-parse-installation-id", "x-parse-cloud-context", "x-parse-javascript-key",
+            ]).prop_map(String::from), ".{0,40}"), 0..4),
+            loopback in any::<bool>(),
+        ) {
+            let mut parts = parts("POST", &header_pairs);
+            let ip: Option<IpAddr> = Some(if loopback { [127, 0, 0, 1].into() } else { [10, 0, 0, 1].into() });
+            let bytes = body.to_string();
+            let result = parse(&config(), &mut parts, bytes.as_bytes(), ip);
+            check(&result, &parts);
+            if let Ok(envelope) = &result {
+                if envelope.credentials.master {
+                    prop_assert!(loopback, "master key granted to a disallowed address");
+                    let from_header = parts.headers.get("x-parse-master-key").map(|v| v.as_bytes() == MASTER.as_bytes());
+                    let from_body = body.get("_MasterKey") == Some(&Value::from(MASTER));
+                    prop_assert!(from_header.unwrap_or(from_body), "master without the exact key");
+                }
+                if let Some(token) = &envelope.credentials.session_token {
+                    prop_assert!(!token.is_empty());
+                }
+            }
+        }
+
+        #[test]
+        fn token_parsing_accepts_exactly_minted_shapes(raw in ".{0,80}", suffix in "[0-9a-f]{64}") {
+            let shaped = format!("r:{suffix}");
+            prop_assert!(crate::auth::token::parse(&shaped).is_some());
+            if let Some(hash) = crate::auth::token::parse(&raw) {
+                prop_assert_eq!(raw.len(), crate::auth::token::TOKEN_LEN);
+                prop_assert!(raw.starts_with("r:"));
+                prop_assert_eq!(hash, crate::auth::token::hash(&raw));
+            }
+        }
+
+        #[test]
+        fn queries_of_any_shape_never_panic(params in prop::collection::btree_map(
+            prop::sample::select(vec!["where", "limit", "skip", "order", "count", "keys", "excludeKeys", "other"]).prop_map(String::from),
+            json_value(), 0..6),
+            rows in prop::collection::vec(json_value(), 0..6),
+        ) {
+            let rows: Vec<Map<String, Value>> = rows.into_iter().filter_map(|r| r.as_object().cloned()).collect();
+            if let Ok(options) = crate::query::FindOptions::from_params(params.into_iter().collect()) {
+                let answer = options.run(rows);
+                prop_assert!(answer["results"].is_array());
+            }
+        }
+    }
 }
