@@ -105,6 +105,11 @@ pub struct ServeArgs {
     /// cross the network in clear text: never in production.
     #[arg(long, env = "CLOUDCODE_INSECURE_HTTP")]
     pub insecure_http: bool,
+    /// Require the user's `currentPassword` in any change of their password,
+    /// email or username (ASVS 7.5.1). Off by default: the Parse SDKs do not
+    /// send it unless the app does (`user.save({password, currentPassword})`).
+    #[arg(long, env = "CLOUDCODE_REQUIRE_CURRENT_PASSWORD")]
+    pub require_current_password: bool,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "CLOUDCODE_MAX_BODY_BYTES", default_value_t = 20 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -179,6 +184,7 @@ pub struct Config {
     pub tls: bool,
     pub trusted_proxies: Vec<IpNet>,
     pub insecure_http: bool,
+    pub require_current_password: bool,
 }
 
 impl Config {
@@ -206,6 +212,7 @@ impl Config {
             tls: false,
             trusted_proxies: Vec::new(),
             insecure_http: false,
+            require_current_password: false,
         }
     }
 }
@@ -318,6 +325,7 @@ impl ServeArgs {
             tls_files,
             trusted_proxies,
             insecure_http: self.insecure_http,
+            require_current_password: self.require_current_password,
             login_throttle: ThrottleConfig {
                 free_failures: self.login_free_failures,
                 max_per_hour: self.login_max_failures_per_hour,

@@ -142,7 +142,7 @@ fn master_key_only_from_allowed_addresses() {
 }
 
 #[test]
-fn session_tokens_of_the_wrong_type_or_size_are_rejected_cleanly() {
+fn seed_a5_session_tokens_of_the_wrong_type_or_size_are_rejected_cleanly() {
     let srv = Server::start();
     let huge = "r:".to_string() + &"a".repeat(1 << 20);
     for token in [
@@ -242,7 +242,7 @@ fn unknown_routes_and_methods_answer_json() {
 }
 
 #[test]
-fn tokens_in_the_url_are_never_accepted() {
+fn seed_b1_tokens_in_the_url_are_never_accepted() {
     let srv = Server::start();
     let (_, token) = srv.signup("urluser");
     for q in ["sessionToken", "_SessionToken", "X-Parse-Session-Token"] {

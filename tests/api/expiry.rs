@@ -8,7 +8,7 @@ use r2d2_sqlite::rusqlite::Connection;
 use crate::harness::Server;
 
 #[test]
-fn absolute_lifetime_ends_even_an_active_session() {
+fn asvs_7_3_2_absolute_lifetime_ends_even_an_active_session() {
     let srv = Server::start_with(&["--session-length", "1.5", "--session-idle-timeout", "60"]);
     let (_, token) = srv.signup("busy");
     let start = Instant::now();
@@ -24,7 +24,7 @@ fn absolute_lifetime_ends_even_an_active_session() {
 }
 
 #[test]
-fn idle_sessions_expire_and_use_keeps_them_alive() {
+fn asvs_7_3_1_idle_sessions_expire_and_use_keeps_them_alive() {
     let srv = Server::start_with(&["--session-idle-timeout", "1"]);
     let (_, token) = srv.signup("idle");
     let (_, untouched) = srv.signup("untouched");
@@ -63,7 +63,7 @@ fn chrono_ms(iso: &str) -> i64 {
 }
 
 #[test]
-fn the_sweeper_purges_dead_rows() {
+fn asvs_7_4_1_expired_sessions_are_purged_by_the_sweeper() {
     let srv = Server::start_with(&["--session-length", "0.5", "--session-sweep-interval", "0.2"]);
     let (_, _token) = srv.signup("swept");
     let db = Connection::open(srv.db_path()).unwrap();

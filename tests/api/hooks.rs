@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::harness::{APP_ID, Server, hooks_dir};
 
 #[test]
-fn logout_from_all_devices_kills_every_device_and_no_other_user() {
+fn asvs_7_5_2_logout_from_all_devices_kills_every_device_and_no_other_user() {
     let srv = Server::start();
     let (_, signup) = srv.signup("amy");
     let devices = ["phone", "laptop", "tablet"].map(|d| srv.login("amy", d));
@@ -52,7 +52,7 @@ fn logout_from_all_devices_needs_a_session() {
 }
 
 #[test]
-fn a_password_change_rotates_the_callers_token() {
+fn asvs_7_4_3_a_password_change_rotates_the_callers_token() {
     let srv = Server::start();
     let (id, _) = srv.signup("dan");
     let laptop = srv.login("dan", "laptop");

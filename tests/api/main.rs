@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod asvs;
 mod audit;
 mod classes;
 mod concurrency;

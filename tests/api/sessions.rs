@@ -9,7 +9,7 @@ fn results(v: &Value) -> &Vec<Value> {
 }
 
 #[test]
-fn one_session_per_user_and_installation() {
+fn asvs_7_1_2_one_session_per_user_and_installation() {
     let srv = Server::start();
     srv.signup("ivy");
     let first = srv.login("ivy", "phone");
@@ -25,7 +25,7 @@ fn one_session_per_user_and_installation() {
 }
 
 #[test]
-fn sessions_me_is_the_only_place_with_a_token() {
+fn ghsa_g4v2_qx3q_4p64_and_parse_4326_sessions_me_is_the_only_place_with_a_token() {
     let srv = Server::start();
     let (id, signup_token) = srv.signup("jack");
     let token = srv.login("jack", "phone");
@@ -59,7 +59,7 @@ fn sessions_me_is_the_only_place_with_a_token() {
 }
 
 #[test]
-fn users_see_and_delete_only_their_own_sessions() {
+fn ghsa_6w4q_23cf_j9jp_users_see_and_delete_only_their_own_sessions() {
     let srv = Server::start();
     let (_, kim) = srv.signup("kim");
     let (_, lee) = srv.signup("lee");
@@ -108,7 +108,7 @@ fn users_see_and_delete_only_their_own_sessions() {
 }
 
 #[test]
-fn clients_cannot_create_sessions_or_choose_tokens() {
+fn ghsa_5v7g_9h8f_8pgg_clients_cannot_create_sessions_or_choose_tokens() {
     let srv = Server::start();
     let (_, token) = srv.signup("max");
     let chosen = format!("r:{}", "a".repeat(64));
@@ -136,7 +136,7 @@ fn clients_cannot_create_sessions_or_choose_tokens() {
 }
 
 #[test]
-fn users_cannot_edit_any_session_field() {
+fn cve_2026_34574_users_cannot_edit_any_session_field() {
     let srv = Server::start();
     let (_, token) = srv.signup("nia");
     let (other, _) = srv.signup("oz");
@@ -177,7 +177,7 @@ fn users_cannot_edit_any_session_field() {
 }
 
 #[test]
-fn the_master_key_may_only_bring_expiry_closer() {
+fn parse_pr_10194_the_master_key_may_only_bring_expiry_closer_and_it_applies_at_once() {
     let srv = Server::start();
     let (_, token) = srv.signup("pia");
     let id = srv.get("/sessions/me").token(&token).send().str("objectId");

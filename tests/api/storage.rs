@@ -11,7 +11,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 #[test]
-fn the_database_holds_only_token_hashes_and_password_hashes() {
+fn seed_c1_the_database_holds_only_token_hashes_and_password_hashes() {
     let srv = Server::start();
     let (id, signup_token) = srv.signup("sam");
     let tokens = [signup_token, srv.login("sam", "a"), srv.login("sam", "b")];
@@ -70,7 +70,7 @@ fn stored_hashes_cannot_be_replayed_as_tokens() {
 }
 
 #[test]
-fn logs_never_contain_tokens_or_passwords() {
+fn seed_c3_logs_never_contain_tokens_or_passwords() {
     let srv = Server::start();
     let (id, token) = srv.signup("uma");
     let other = srv.login("uma", "x");

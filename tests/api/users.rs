@@ -111,7 +111,7 @@ fn login_by_username_or_email_creates_a_new_session_each_time() {
 }
 
 #[test]
-fn failed_logins_do_not_reveal_whether_the_account_exists() {
+fn asvs_6_3_8_failed_logins_do_not_reveal_whether_the_account_exists() {
     let srv = Server::start();
     srv.signup("carol");
     let wrong_password = srv
@@ -146,7 +146,7 @@ fn failed_logins_do_not_reveal_whether_the_account_exists() {
 }
 
 #[test]
-fn logout_kills_the_token_everywhere() {
+fn asvs_7_4_1_logout_kills_the_token_everywhere() {
     let srv = Server::start();
     let (_, token) = srv.signup("dave");
     let other = srv.login("dave", "phone");
@@ -297,7 +297,7 @@ fn a_password_change_kills_the_other_sessions_and_keeps_the_callers() {
 }
 
 #[test]
-fn a_master_key_password_change_kills_every_session() {
+fn parse_3289_a_master_key_password_change_kills_every_session() {
     let srv = Server::start();
     let (id, first) = srv.signup("frank");
     let second = srv.login("frank", "phone");
@@ -313,7 +313,7 @@ fn a_master_key_password_change_kills_every_session() {
 }
 
 #[test]
-fn deleting_a_user_deletes_their_sessions() {
+fn asvs_7_4_2_deleting_a_user_deletes_their_sessions() {
     let srv = Server::start();
     let (id, token) = srv.signup("gina");
     let other = srv.login("gina", "phone");

@@ -327,8 +327,33 @@ pub fn update(
         ));
     }
     let mut body = fields::body_object(body)?;
-    let changed: Vec<String> = body.keys().cloned().collect();
-    let changes = take_account_changes(&mut body)?;
+    let current_password = match body.remove("currentPassword") {
+        None => None,
+        Some(Value::String(given)) => Some(given),
+        Some(_) => return Err(Error::incorrect_type("currentPassword must be a string.")),
+    };
+    let mut changed: Vec<String> = body.keys().cloned().collect();
+    let mut changes = take_account_changes(&mut body)?;
+    let sensitive =
+        changes.password.is_some() || changes.email.is_some() || changes.username.is_some();
+    if sensitive
+        && !caller.master
+        && (core.config.require_current_password || current_password.is_some())
+    {
+        reauthenticate(core, &caller, object_id, current_password.as_deref())?;
+    }
+    // Some SDKs resend the unchanged password with every save (Parse issue
+    // #6749); that is not a password change and must not log anyone out.
+    // (Checked only for the account's owner or the master key, so it is no
+    // password oracle or free hashing for anyone else.)
+    let own = caller.master || caller.user_id() == Some(object_id);
+    if let Some(given) = changes.password.as_ref().filter(|_| own) {
+        let current = core.store.user(object_id)?.and_then(|u| u.password_hash);
+        if current.is_some_and(|hash| password::verify(given, &hash).is_correct()) {
+            changes.password = None;
+            changed.retain(|key| key != "password");
+        }
+    }
     // Hash outside the write transaction: it is the slow part.
     let new_hash = changes
         .password
@@ -390,6 +415,46 @@ pub fn update(
         answer["sessionToken"] = token.into();
     }
     Ok(Reply::ok(answer))
+}
+
+/// Step-up for changes of the password, email or username (ASVS 7.5.1):
+/// the user's current password, throttled like a login.
+fn reauthenticate(
+    core: &Core,
+    caller: &Caller,
+    object_id: &str,
+    given: Option<&str>,
+) -> Result<()> {
+    let given = given.ok_or_else(|| {
+        Error::parse(
+            Code::PasswordMissing,
+            "currentPassword is required to change the password, email or username.",
+        )
+    })?;
+    // Only the account's owner can be re-authenticated; others fail the ACL check later.
+    let Some(user) = core
+        .store
+        .user(object_id)?
+        .filter(|_| caller.user_id() == Some(object_id))
+    else {
+        return Ok(());
+    };
+    let now = core.now();
+    if core.throttle.check(&user.username, caller.ip, now).is_err() {
+        return Err(Error::parse(
+            Code::RequestLimitExceeded,
+            "Too many failed login attempts. Try again later.",
+        ));
+    }
+    let correct = user
+        .password_hash
+        .as_deref()
+        .is_some_and(|hash| password::verify(given, hash).is_correct());
+    if !correct {
+        core.throttle.record_failure(&user.username, caller.ip, now);
+        return Err(invalid_login());
+    }
+    Ok(())
 }
 
 /// `DELETE /users/:id`; the user's sessions die with the account.
