@@ -2,7 +2,7 @@
 //! request's parts and delegate to [`crate::service`].
 
 mod classes;
-mod envelope;
+pub mod envelope;
 mod error;
 mod functions;
 mod sessions;

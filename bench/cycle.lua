@@ -1,0 +1,36 @@
+-- A cycle of three logins on three devices, then logoutFromAllDevices with
+-- the last token. Each wrk connection works on its own seeded user.
+local app = os.getenv("APP_ID")
+local password = os.getenv("PASSWORD")
+local prefix = os.getenv("USER_PREFIX")
+local users = tonumber(os.getenv("USERS"))
+local counter = 0
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+end
+
+function init(args)
+  step = 0
+  token = nil
+  user = prefix .. ((id - 1) % users)
+end
+
+function request()
+  local headers = { ["X-Parse-Application-Id"] = app, ["Content-Type"] = "application/json" }
+  if step < 3 or token == nil then
+    headers["X-Parse-Installation-Id"] = "device-" .. step
+    local body = string.format('{"username":"%s","password":"%s"}', user, password)
+    return wrk.format("POST", "/parse/login", headers, body)
+  end
+  headers["X-Parse-Session-Token"] = token
+  return wrk.format("POST", "/parse/functions/logoutFromAllDevices", headers, "{}")
+end
+
+function response(status, headers, body)
+  if step < 3 then
+    token = string.match(body, '"sessionToken":"(r:[0-9a-f]+)"') or token
+  end
+  step = (step + 1) % 4
+end

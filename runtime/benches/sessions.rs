@@ -1,0 +1,78 @@
+//! The session hot paths: minting, validating, and parsing the SDK envelope.
+
+use std::sync::Arc;
+
+use axum::http::Request;
+use cloudcode_runtime::auth::{self, token};
+use cloudcode_runtime::clock::{Clock, SystemClock};
+use cloudcode_runtime::config::Config;
+use cloudcode_runtime::http::envelope;
+use cloudcode_runtime::store::{Store, UserRecord};
+use cloudcode_runtime::{Core, sandbox::Sandbox, service};
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::json;
+
+fn core_on_disk(dir: &std::path::Path) -> Core {
+    let config = Config::in_memory_defaults();
+    let store = Store::open(&dir.join("bench.db")).unwrap();
+    let sandbox = Sandbox::new(config.sandbox.clone(), Vec::new()).unwrap();
+    Core::new(store, config, Arc::new(SystemClock), sandbox)
+}
+
+fn sessions(c: &mut Criterion) {
+    c.bench_function("token/mint_and_hash", |b| b.iter(token::mint));
+
+    let dir = std::env::temp_dir().join(format!("cloudcode-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let core = core_on_disk(&dir);
+    let user_id = token::object_id();
+    let user = UserRecord {
+        object_id: user_id.clone(),
+        username: "bench".into(),
+        email: None,
+        password_hash: None,
+        fields: Default::default(),
+        created_at: 0,
+        updated_at: 0,
+    };
+    core.store.create_user(&user, None).unwrap();
+    let (session, minted) = service::sessions::new_session(
+        &core,
+        &user_id,
+        Some("bench".into()),
+        json!({"action": "login"}),
+    );
+    core.store
+        .create_session(&session, &minted.hash, None)
+        .unwrap();
+    let policy = core.config.session_policy;
+    c.bench_function("session/validate", |b| {
+        b.iter(|| {
+            auth::validate(&core.store, &policy, SystemClock.now(), &minted.raw, None).unwrap()
+        })
+    });
+
+    let body = json!({
+        "where": {"score": {"$gt": 10}}, "limit": 100, "_method": "GET",
+        "_ApplicationId": "cloudcode", "_ClientVersion": "js8.6.2",
+        "_InstallationId": "3c1c7b2e-1d7e-4a55-9a3c-0c6a2f3b9d10", "_SessionToken": minted.raw,
+    })
+    .to_string();
+    let config = Config {
+        app_id: "cloudcode".into(),
+        ..Config::in_memory_defaults()
+    };
+    c.bench_function("envelope/parse_sdk_body", |b| {
+        b.iter(|| {
+            let (mut parts, ()) = Request::post("/parse/classes/Score")
+                .body(())
+                .unwrap()
+                .into_parts();
+            envelope::parse(&config, &mut parts, body.as_bytes(), None).unwrap()
+        })
+    });
+    std::fs::remove_dir_all(dir).ok();
+}
+
+criterion_group!(benches, sessions);
+criterion_main!(benches);
