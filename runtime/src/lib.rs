@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod fields;
 pub mod http;
+pub mod limit;
 pub mod query;
 pub mod sandbox;
 pub mod server;

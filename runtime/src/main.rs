@@ -27,8 +27,27 @@ struct DefaultServe {
     args: ServeArgs,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// glibc raises its mmap threshold after the first large free, after which
+/// every 19 MiB argon2 buffer is carved from a per-thread arena and kept
+/// there: a burst of logins grew the process to gigabytes (bench/load.sh).
+/// A fixed threshold keeps large buffers mmapped, so free returns them.
+fn keep_large_allocations_mmapped() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    keep_large_allocations_mmapped();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

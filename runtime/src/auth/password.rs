@@ -33,10 +33,27 @@ fn hasher() -> Argon2<'static> {
     Argon2::default()
 }
 
+/// At most one hash per core at a time. More only thrash caches and memory:
+/// every argon2 computation holds 19 MiB, and a burst of logins on the
+/// blocking pool would otherwise hold (and the allocator keep) gigabytes.
+fn hashing_slot() -> crate::limit::Slot<'static> {
+    static SLOTS: OnceLock<crate::limit::Slots> = OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        crate::limit::Slots::new(u32::try_from(cores).unwrap_or(2))
+    });
+    loop {
+        if let Some(slot) = slots.acquire(std::time::Duration::from_secs(3600)) {
+            return slot;
+        }
+    }
+}
+
 pub fn hash(password: &str) -> Result<String, PasswordError> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let _slot = hashing_slot();
     hasher()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
@@ -44,6 +61,7 @@ pub fn hash(password: &str) -> Result<String, PasswordError> {
 }
 
 pub fn verify(password: &str, stored: &str) -> Verdict {
+    let _slot = hashing_slot();
     if is_bcrypt(stored) {
         return match bcrypt::verify(password, stored) {
             Ok(true) => Verdict::CorrectNeedsRehash,

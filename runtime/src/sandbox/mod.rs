@@ -15,9 +15,9 @@ mod loader;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap};
@@ -30,6 +30,7 @@ pub use self::loader::{CONTRACT_PACKAGE, CONTRACT_VERSION, Manifest};
 use crate::Core;
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
+use crate::limit::Slots;
 
 /// Largest JSON result a cloud function may return.
 const MAX_RESULT_BYTES: usize = 4 << 20;
@@ -409,45 +410,5 @@ fn classify(hook: &str, error: wasmtime::Error) -> SandboxError {
     SandboxError::Trap {
         hook: hook.to_string(),
         reason: format!("{error:#}"),
-    }
-}
-
-/// A counting semaphore for blocking threads: at most `n` invocations run,
-/// a caller waits at most its own time budget for a slot.
-struct Slots {
-    free: Mutex<u32>,
-    released: Condvar,
-}
-
-struct Slot<'a>(&'a Slots);
-
-impl Slots {
-    fn new(n: u32) -> Self {
-        Self {
-            free: Mutex::new(n),
-            released: Condvar::new(),
-        }
-    }
-
-    fn acquire(&self, wait: Duration) -> Option<Slot<'_>> {
-        let deadline = Instant::now() + wait;
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        while *free == 0 {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            free = self
-                .released
-                .wait_timeout(free, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        *free -= 1;
-        Some(Slot(self))
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.0.released.notify_one();
     }
 }
