@@ -36,8 +36,9 @@ const ENVELOPE_FIELDS: &[&str] = &[
     "_RevocableSession",
 ];
 
-/// What the envelope layer hands to a handler.
-#[derive(Debug, Clone)]
+/// What the envelope layer hands to a handler. Its `Debug` omits the body,
+/// which may hold a password.
+#[derive(Clone)]
 pub struct Envelope {
     pub credentials: Credentials,
     /// The JSON body without envelope fields; for a plain `GET`, the query string.
@@ -46,6 +47,15 @@ pub struct Envelope {
     pub from_url: bool,
     /// `X-Parse-Cloud-Context` / `_context`, for hooks.
     pub context: Option<Value>,
+}
+
+impl std::fmt::Debug for Envelope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Envelope")
+            .field("credentials", &self.credentials)
+            .field("from_url", &self.from_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Envelope {
