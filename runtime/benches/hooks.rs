@@ -3,12 +3,14 @@
 
 use std::sync::Arc;
 
-use cloudcode_runtime::auth::{Credentials, token};
+use cloudcode_runtime::Core;
+use cloudcode_runtime::auth::Credentials;
 use cloudcode_runtime::clock::SystemClock;
 use cloudcode_runtime::config::Config;
 use cloudcode_runtime::sandbox::{Sandbox, SaveEvent, builtin_sources};
-use cloudcode_runtime::store::{Store, UserRecord};
-use cloudcode_runtime::{Core, service};
+use cloudcode_runtime::store::Store;
+mod common;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 
@@ -26,26 +28,7 @@ fn core() -> Core {
 
 fn hook_invocation(c: &mut Criterion) {
     let core = core();
-    let user_id = token::object_id();
-    let user = UserRecord {
-        object_id: user_id.clone(),
-        username: "bench".into(),
-        email: None,
-        password_hash: None,
-        fields: Default::default(),
-        created_at: 0,
-        updated_at: 0,
-    };
-    core.store.create_user(&user, None).unwrap();
-    let (session, minted) = service::sessions::new_session(
-        &core,
-        &user_id,
-        Some("bench".into()),
-        json!({"action": "login"}),
-    );
-    core.store
-        .create_session(&session, &minted.hash, None)
-        .unwrap();
+    let (user_id, minted) = common::user_with_session(&core);
     let caller = core
         .caller(&Credentials {
             session_token: Some(minted.raw.clone()),

@@ -7,8 +7,10 @@ use cloudcode_runtime::auth::{self, token};
 use cloudcode_runtime::clock::{Clock, SystemClock};
 use cloudcode_runtime::config::Config;
 use cloudcode_runtime::http::envelope;
-use cloudcode_runtime::store::{Store, UserRecord};
-use cloudcode_runtime::{Core, sandbox::Sandbox, service};
+use cloudcode_runtime::store::Store;
+use cloudcode_runtime::{Core, sandbox::Sandbox};
+mod common;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 
@@ -25,26 +27,7 @@ fn sessions(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("cloudcode-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let core = core_on_disk(&dir);
-    let user_id = token::object_id();
-    let user = UserRecord {
-        object_id: user_id.clone(),
-        username: "bench".into(),
-        email: None,
-        password_hash: None,
-        fields: Default::default(),
-        created_at: 0,
-        updated_at: 0,
-    };
-    core.store.create_user(&user, None).unwrap();
-    let (session, minted) = service::sessions::new_session(
-        &core,
-        &user_id,
-        Some("bench".into()),
-        json!({"action": "login"}),
-    );
-    core.store
-        .create_session(&session, &minted.hash, None)
-        .unwrap();
+    let (_, minted) = common::user_with_session(&core);
     let policy = core.config.session_policy;
     c.bench_function("session/validate", |b| {
         b.iter(|| {

@@ -93,22 +93,6 @@ fn asvs_7_4_3_a_password_change_rotates_the_callers_token() {
 }
 
 #[test]
-fn a_master_key_password_change_revokes_everything_and_returns_no_token() {
-    let srv = Server::start();
-    let (id, first) = srv.signup("eve");
-    let second = srv.login("eve", "phone");
-    let r = srv
-        .put(&format!("/users/{id}"))
-        .master()
-        .json(json!({"password": "reset"}))
-        .send();
-    assert_eq!(r.status, 200);
-    assert!(r.json.get("sessionToken").is_none());
-    assert_eq!(srv.me_status(&first), 400);
-    assert_eq!(srv.me_status(&second), 400);
-}
-
-#[test]
 fn unknown_functions_and_bad_parameters() {
     let srv = Server::start();
     let r = srv.post("/functions/nope").json(json!({})).send();

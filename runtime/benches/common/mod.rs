@@ -1,0 +1,32 @@
+//! Seeding shared by the benchmarks.
+
+use cloudcode_runtime::Core;
+use cloudcode_runtime::auth::token::{self, MintedToken};
+use cloudcode_runtime::service;
+use cloudcode_runtime::store::UserRecord;
+use serde_json::json;
+
+/// Creates a user with one session; returns the user id and the session's token.
+pub fn user_with_session(core: &Core) -> (String, MintedToken) {
+    let user_id = token::object_id();
+    let user = UserRecord {
+        object_id: user_id.clone(),
+        username: format!("bench-{user_id}"),
+        email: None,
+        password_hash: None,
+        fields: Default::default(),
+        created_at: 0,
+        updated_at: 0,
+    };
+    core.store.create_user(&user, None).unwrap();
+    let (session, minted) = service::sessions::new_session(
+        core,
+        &user_id,
+        Some("bench".into()),
+        json!({"action": "login"}),
+    );
+    core.store
+        .create_session(&session, &minted.hash, None)
+        .unwrap();
+    (user_id, minted)
+}
