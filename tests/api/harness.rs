@@ -175,6 +175,21 @@ impl Drop for Server {
     }
 }
 
+/// The example hook and the misbehaving guests that must load.
+pub const LOADABLE_GUESTS: &[&str] = &[
+    "hello-hook",
+    "guest-spin",
+    "guest-memory-bomb",
+    "guest-deep-recursion",
+    "guest-panic",
+    "guest-huge-result",
+    "guest-steal-sessions",
+    "guest-unknown-import",
+];
+
+/// Guests the server must refuse to load.
+pub const REFUSED_GUESTS: &[&str] = &["guest-duplicate-function", "guest-future-contract"];
+
 /// The components of the test guests (`tests/guests/*`) and examples,
 /// built once per test process; `name` is the package name.
 pub fn component(name: &str) -> PathBuf {
@@ -182,20 +197,15 @@ pub fn component(name: &str) -> PathBuf {
     static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../debug/wasm-hooks");
-    const PACKAGES: &[&str] = &[
-        "hello-hook",
-        "guest-spin",
-        "guest-memory-bomb",
-        "guest-deep-recursion",
-        "guest-panic",
-        "guest-huge-result",
-        "guest-steal-sessions",
-        "guest-duplicate-function",
-        "guest-unknown-import",
-        "guest-future-contract",
-    ];
     BUILT
-        .get_or_init(|| guest_build::build_packages(workspace, PACKAGES, &target).map(drop))
+        .get_or_init(|| {
+            let packages: Vec<&str> = LOADABLE_GUESTS
+                .iter()
+                .chain(REFUSED_GUESTS)
+                .copied()
+                .collect();
+            guest_build::build_packages(workspace, &packages, &target).map(drop)
+        })
         .as_ref()
         .unwrap_or_else(|e| panic!("{e}"));
     guest_build::component_path(&target, name)

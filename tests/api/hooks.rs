@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{APP_ID, Server, hooks_dir};
+use crate::harness::{APP_ID, LOADABLE_GUESTS, Server, hooks_dir};
 
 #[test]
 fn asvs_7_5_2_logout_from_all_devices_kills_every_device_and_no_other_user() {
@@ -106,19 +106,7 @@ fn unknown_functions_and_bad_parameters() {
 
 /// Serves the example and every misbehaving guest, with a short function budget.
 fn hostile_server() -> Server {
-    let dir = hooks_dir(
-        &[
-            "hello-hook",
-            "guest-spin",
-            "guest-memory-bomb",
-            "guest-deep-recursion",
-            "guest-panic",
-            "guest-huge-result",
-            "guest-steal-sessions",
-            "guest-unknown-import",
-        ],
-        &[],
-    );
+    let dir = hooks_dir(LOADABLE_GUESTS, &[]);
     let dir = dir.to_str().unwrap().to_string();
     Server::start_with(&["--hooks-dir", &dir, "--hook-function-timeout", "0.5"])
 }
