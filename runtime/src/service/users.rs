@@ -21,6 +21,13 @@ fn invalid_login() -> Error {
     Error::parse(Code::ObjectNotFound, "Invalid username/password.")
 }
 
+fn throttled() -> Error {
+    Error::parse(
+        Code::RequestLimitExceeded,
+        "Too many failed login attempts. Try again later.",
+    )
+}
+
 fn map_unique(err: StoreError) -> Error {
     match err {
         StoreError::Duplicate(UniqueField::Username) => Error::parse(
@@ -182,10 +189,7 @@ pub fn login(core: &Core, credentials: &Credentials, body: Value) -> Result<Repl
     let account = username.or(email).unwrap_or_default();
     let now = core.now();
     if core.throttle.check(account, credentials.ip, now).is_err() {
-        return Err(Error::parse(
-            Code::RequestLimitExceeded,
-            "Too many failed login attempts. Try again later.",
-        ));
+        return Err(throttled());
     }
     let found = core.store.user_by_login(username, email)?;
     let (verdict, user, stored) = match found.and_then(|u| u.password_hash.clone().map(|h| (u, h)))
@@ -336,23 +340,28 @@ pub fn update(
     let mut changes = take_account_changes(&mut body)?;
     let sensitive =
         changes.password.is_some() || changes.email.is_some() || changes.username.is_some();
+    // The stored account, read once for the checks below, and only for its
+    // owner or the master key: for anyone else they would be a password
+    // oracle or free hashing work.
+    let own = caller.master || caller.user_id() == Some(object_id);
+    let stored = match sensitive && own {
+        true => core.store.user(object_id)?,
+        false => None,
+    };
     if sensitive
         && !caller.master
         && (core.config.require_current_password || current_password.is_some())
     {
-        reauthenticate(core, &caller, object_id, current_password.as_deref())?;
+        reauthenticate(core, &caller, stored.as_ref(), current_password.as_deref())?;
     }
     // Some SDKs resend the unchanged password with every save (Parse issue
     // #6749); that is not a password change and must not log anyone out.
-    // (Checked only for the account's owner or the master key, so it is no
-    // password oracle or free hashing for anyone else.)
-    let own = caller.master || caller.user_id() == Some(object_id);
-    if let Some(given) = changes.password.as_ref().filter(|_| own) {
-        let current = core.store.user(object_id)?.and_then(|u| u.password_hash);
-        if current.is_some_and(|hash| password::verify(given, &hash).is_correct()) {
-            changes.password = None;
-            changed.retain(|key| key != "password");
-        }
+    let stored_hash = stored.as_ref().and_then(|u| u.password_hash.as_deref());
+    if let (Some(given), Some(hash)) = (&changes.password, stored_hash)
+        && password::verify(given, hash).is_correct()
+    {
+        changes.password = None;
+        changed.retain(|key| key != "password");
     }
     // Hash outside the write transaction: it is the slow part.
     let new_hash = changes
@@ -422,7 +431,7 @@ pub fn update(
 fn reauthenticate(
     core: &Core,
     caller: &Caller,
-    object_id: &str,
+    stored: Option<&UserRecord>,
     given: Option<&str>,
 ) -> Result<()> {
     let given = given.ok_or_else(|| {
@@ -431,20 +440,14 @@ fn reauthenticate(
             "currentPassword is required to change the password, email or username.",
         )
     })?;
-    // Only the account's owner can be re-authenticated; others fail the ACL check later.
-    let Some(user) = core
-        .store
-        .user(object_id)?
-        .filter(|_| caller.user_id() == Some(object_id))
-    else {
+    // Only the account's owner is re-authenticated (`stored` is read for
+    // the owner only); others fail the ACL check later.
+    let Some(user) = stored else {
         return Ok(());
     };
     let now = core.now();
     if core.throttle.check(&user.username, caller.ip, now).is_err() {
-        return Err(Error::parse(
-            Code::RequestLimitExceeded,
-            "Too many failed login attempts. Try again later.",
-        ));
+        return Err(throttled());
     }
     let correct = user
         .password_hash
