@@ -25,7 +25,7 @@ use serde_json::{Map, Value, json};
 use crate::Core;
 use crate::auth::session::SessionPolicy;
 use crate::auth::{Caller, Credentials, token};
-use crate::clock::{ManualClock, Millis};
+use crate::clock::{Clock, ManualClock, Millis};
 use crate::config::Config;
 use crate::error::Error;
 use crate::sandbox::{
@@ -136,7 +136,7 @@ impl TestKit {
 
     /// Creates a user (no password) and returns its id.
     pub fn create_user(&self, username: &str) -> String {
-        let now = self.clock.now_ms();
+        let now = self.clock.now();
         let id = token::object_id();
         let user = UserRecord {
             object_id: id.clone(),
@@ -245,17 +245,10 @@ impl TestKit {
         crate::auth::validate(
             &self.core.store,
             &self.core.config.session_policy,
-            self.clock.now_ms(),
+            self.clock.now(),
             token,
             None,
         )
         .is_ok()
-    }
-}
-
-impl ManualClock {
-    /// The current time (same as [`crate::clock::Clock::now`]).
-    pub fn now_ms(&self) -> Millis {
-        crate::clock::Clock::now(self)
     }
 }

@@ -64,8 +64,14 @@ impl SessionPolicy {
             .min(life.last_used_at.saturating_add(self.idle_timeout))
     }
 
+    /// Whether the session is alive at `now` (listings skip dead rows the
+    /// sweeper has not purged yet).
+    pub fn is_alive(&self, life: Lifetime, now: Millis) -> bool {
+        now < self.expires_at(life)
+    }
+
     pub fn check(&self, life: Lifetime, now: Millis) -> Validity {
-        if now >= self.expires_at(life) {
+        if !self.is_alive(life, now) {
             Validity::Expired
         } else if now - life.last_used_at >= self.touch_interval {
             Validity::AliveTouch

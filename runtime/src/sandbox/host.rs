@@ -12,7 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::Core;
 use crate::audit::{self, Event};
-use crate::auth::session::{SessionPolicy, Validity};
+use crate::auth::session::SessionPolicy;
 use crate::auth::{Caller, token};
 use crate::clock::to_iso;
 use crate::store::SessionRecord;
@@ -179,7 +179,7 @@ impl cloudcode::hooks::sessions::Host for HookState {
         Ok(match core.store.sessions(Some(&user_id)) {
             Ok(sessions) => Ok(sessions
                 .iter()
-                .filter(|s| policy.check(s.lifetime(), now) != Validity::Expired)
+                .filter(|s| policy.is_alive(s.lifetime(), now))
                 .map(|s| self.info(&policy, s))
                 .collect()),
             Err(e) => Err(store_failure(e)),
@@ -223,7 +223,7 @@ impl cloudcode::hooks::sessions::Host for HookState {
             let live = sessions
                 .iter()
                 .filter(|s| Some(&s.object_id) != keep.as_ref())
-                .filter(|s| policy.check(s.lifetime(), now) != Validity::Expired)
+                .filter(|s| policy.is_alive(s.lifetime(), now))
                 .count();
             let revoked = core
                 .store

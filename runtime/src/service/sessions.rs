@@ -8,7 +8,6 @@ use super::Reply;
 use super::render;
 use crate::Core;
 use crate::audit::{self, Event};
-use crate::auth::session::Validity;
 use crate::auth::token::{self, MintedToken};
 use crate::auth::{Caller, Credentials};
 use crate::clock::from_iso;
@@ -54,7 +53,7 @@ fn visible(core: &Core, caller: &Caller, object_id: &str) -> Result<Option<Sessi
     let now = core.now();
     Ok(core.store.session(object_id)?.filter(|s| {
         (caller.master || caller.user_id() == Some(s.user_id.as_str()))
-            && core.config.session_policy.check(s.lifetime(), now) != Validity::Expired
+            && core.config.session_policy.is_alive(s.lifetime(), now)
     }))
 }
 
@@ -87,7 +86,7 @@ pub fn find(core: &Core, credentials: &Credentials, params: Map<String, Value>) 
     let sessions = core.store.sessions(owner)?;
     let alive = sessions
         .iter()
-        .filter(|s| policy.check(s.lifetime(), now) != Validity::Expired)
+        .filter(|s| policy.is_alive(s.lifetime(), now))
         .map(|s| render::session(policy, s, None));
     Ok(Reply::ok(options.run(alive)))
 }
