@@ -283,27 +283,25 @@ impl Sandbox {
                     .call_call_function(store, &wit_caller, name, &params)
             },
         );
-        match outcome.result {
-            Err(error) => {
-                tracing::warn!(%error, function = name, "cloud function failed");
-                Err(error.into())
+        let json = match outcome.result {
+            Ok(Ok(json)) => Ok(json),
+            Ok(Err(hook_error)) => return Err(Error::hook(hook_error.code, hook_error.message)),
+            Err(error) => Err(error),
+        };
+        let bad_output = |reason: String| SandboxError::BadOutput {
+            hook: hook.name.to_string(),
+            reason,
+        };
+        let value = json.and_then(|json| {
+            if json.len() > MAX_RESULT_BYTES {
+                return Err(bad_output(format!("{} bytes of result", json.len())));
             }
-            Ok(Err(hook_error)) => Err(Error::hook(hook_error.code, hook_error.message)),
-            Ok(Ok(json)) => {
-                let bad_output = |reason: String| {
-                    let error = SandboxError::BadOutput {
-                        hook: hook.name.to_string(),
-                        reason,
-                    };
-                    tracing::warn!(%error, function = name, "cloud function failed");
-                    Error::from(error)
-                };
-                if json.len() > MAX_RESULT_BYTES {
-                    return Err(bad_output(format!("{} bytes of result", json.len())));
-                }
-                serde_json::from_str(&json).map_err(|e| bad_output(e.to_string()))
-            }
-        }
+            serde_json::from_str(&json).map_err(|e| bad_output(e.to_string()))
+        });
+        value.map_err(|error| {
+            tracing::warn!(%error, function = name, "cloud function failed");
+            error.into()
+        })
     }
 
     /// Runs every afterSave hook of the event's class. Failures are logged
