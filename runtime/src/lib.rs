@@ -26,7 +26,7 @@ pub mod testkit;
 use std::sync::Arc;
 
 use crate::auth::throttle::LoginThrottle;
-use crate::auth::{Caller, Credentials};
+use crate::auth::{Caller, Credentials, Lookup};
 use crate::clock::{Clock, Millis};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -34,32 +34,45 @@ use crate::sandbox::Sandbox;
 use crate::store::{Store, StoreError};
 
 /// Everything an operation needs: storage, configuration, time, hooks and
-/// the login throttle.
+/// the login throttle. Cloned for every request and task, so it is one
+/// reference-counted pointer.
 #[derive(Clone)]
-pub struct Core {
+pub struct Core(Arc<Shared>);
+
+/// What a [`Core`] shares.
+pub struct Shared {
     pub store: Store,
-    pub config: Arc<Config>,
+    pub config: Config,
     pub clock: Arc<dyn Clock>,
-    pub sandbox: Arc<Sandbox>,
-    pub throttle: Arc<LoginThrottle>,
+    pub sandbox: Sandbox,
+    pub throttle: LoginThrottle,
+}
+
+impl std::ops::Deref for Core {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl Core {
     pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>, sandbox: Sandbox) -> Self {
-        Core {
+        Core(Arc::new(Shared {
             store,
-            throttle: Arc::new(LoginThrottle::new(config.login_throttle)),
-            config: Arc::new(config),
+            throttle: LoginThrottle::new(config.login_throttle),
+            config,
             clock,
-            sandbox: Arc::new(sandbox),
-        }
+            sandbox,
+        }))
     }
 
     pub fn now(&self) -> Millis {
         self.clock.now()
     }
 
-    /// Resolves request credentials against the session table.
+    /// Resolves request credentials against the session table, on this
+    /// thread (for code already off the async executor).
     pub fn caller(&self, credentials: &Credentials) -> Result<Caller> {
         auth::resolve(
             &self.store,
@@ -69,8 +82,47 @@ impl Core {
         )
     }
 
-    /// Runs blocking work (SQLite, password hashing) off the async executor.
-    pub async fn call<T, F>(&self, work: F) -> Result<T>
+    /// Resolves request credentials on the async executor. A live token
+    /// costs one point read, which never waits for a writer. The writes that
+    /// validation implies go to the blocking pool: a use is recorded in the
+    /// background (a late record can only make the session die earlier), a
+    /// dead token is refused once its audit event and reuse check are done.
+    pub async fn authenticate(&self, credentials: Credentials) -> Result<Caller> {
+        let mut caller = Caller::unauthenticated(&credentials);
+        let Some(raw) = credentials.session_token.filter(|_| !credentials.master) else {
+            return Ok(caller);
+        };
+        let policy = self.config.session_policy;
+        let now = self.now();
+        let session = match auth::look_up(&self.store, &policy, now, &raw)? {
+            Lookup::Alive(session) => session,
+            Lookup::AliveTouch(session) => {
+                let store = self.store.clone();
+                let session_id = session.object_id.clone();
+                tokio::task::spawn_blocking(move || {
+                    if let Err(error) = store.touch_session(&session_id, now) {
+                        tracing::warn!(%error, "recording a session use failed");
+                    }
+                });
+                session
+            }
+            Lookup::Dead(dead) => {
+                let ip = credentials.ip;
+                let refused = self
+                    .blocking(move |core| Ok(auth::refuse(&core.store, &policy, now, dead, ip)))
+                    .await;
+                return Err(match refused {
+                    Ok(error) | Err(error) => error,
+                });
+            }
+        };
+        caller.session = Some((session, raw));
+        Ok(caller)
+    }
+
+    /// Runs work that may block (SQLite writes, scans, password hashing) on
+    /// the blocking pool. Point reads need not: see [`store`].
+    pub async fn blocking<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Core) -> Result<T> + Send + 'static,

@@ -27,20 +27,14 @@ struct DefaultServe {
     args: ServeArgs,
 }
 
-/// glibc raises its mmap threshold after the first large free, after which
-/// every 19 MiB argon2 buffer is carved from a per-thread arena and kept
-/// there: a burst of logins grew the process to gigabytes (bench/load.sh).
-/// A fixed threshold keeps large buffers mmapped, so free returns them.
-fn keep_large_allocations_mmapped() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
-}
+/// mimalloc: the request path allocates many small, short-lived objects
+/// across threads, where it is markedly cheaper than glibc's malloc (see
+/// BENCHMARKS.md), and it returns freed large blocks (the 19 MiB argon2
+/// buffers) to the system instead of keeping them in per-thread arenas.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
-    keep_large_allocations_mmapped();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

@@ -100,3 +100,18 @@ fn seed_c3_logs_never_contain_tokens_or_passwords() {
         assert!(!logs.contains(secret), "log leaks {secret}");
     }
 }
+
+/// Sessions are cached per process, yet a revocation committed by another
+/// process (here a second server on the same database) is seen at once.
+#[test]
+fn a_logout_through_another_server_on_the_same_database_applies_at_once() {
+    let first = Server::start();
+    let database = format!("sqlite:{}", first.db_path().display());
+    let second = Server::start_with(&["--database-uri", &database]);
+    let (_, token) = first.signup("two-servers");
+    for _ in 0..3 {
+        assert_eq!(first.me_status(&token), 200);
+    }
+    second.post("/logout").token(&token).send().assert_ok();
+    assert_eq!(first.me_status(&token), 400);
+}

@@ -61,6 +61,16 @@ impl std::fmt::Debug for Caller {
 }
 
 impl Caller {
+    /// The caller before its session token, if any, is checked.
+    pub fn unauthenticated(credentials: &Credentials) -> Self {
+        Caller {
+            master: credentials.master,
+            session: None,
+            installation_id: credentials.installation_id.clone(),
+            ip: credentials.ip,
+        }
+    }
+
     pub fn user_id(&self) -> Option<&str> {
         self.session.as_ref().map(|(s, _)| s.user_id.as_str())
     }
@@ -88,12 +98,7 @@ pub fn resolve(
     now: Millis,
     credentials: &Credentials,
 ) -> Result<Caller> {
-    let mut caller = Caller {
-        master: credentials.master,
-        session: None,
-        installation_id: credentials.installation_id.clone(),
-        ip: credentials.ip,
-    };
+    let mut caller = Caller::unauthenticated(credentials);
     if credentials.master {
         return Ok(caller);
     }
@@ -112,22 +117,78 @@ pub fn validate(
     raw: &str,
     ip: Option<IpAddr>,
 ) -> Result<SessionRecord> {
-    let hash = token::parse(raw).ok_or_else(Error::invalid_session)?;
-    let Some(mut session) = store.session_by_token(&hash)? else {
-        detect_reuse(store, policy, now, &hash, ip)?;
-        return Err(Error::invalid_session());
-    };
-    match policy.check(session.lifetime(), now) {
-        Validity::Expired => {
-            audit::record(store, now, Event::ExpiredTokenUsed, (&session).into(), ip);
-            Err(Error::invalid_session())
-        }
-        Validity::Alive => Ok(session),
-        Validity::AliveTouch => {
+    match look_up(store, policy, now, raw)? {
+        Lookup::Alive(session) => Ok(session),
+        Lookup::AliveTouch(session) => {
             store.touch_session(&session.object_id, now)?;
-            session.last_used_at = now;
             Ok(session)
         }
+        Lookup::Dead(dead) => Err(refuse(store, policy, now, dead, ip)),
+    }
+}
+
+/// What the session table says about a token, found by reads alone.
+#[derive(Debug)]
+pub enum Lookup {
+    Alive(SessionRecord),
+    /// Alive; its recorded last use is stale and should be written
+    /// ([`Store::touch_session`]). The record already carries the new time.
+    AliveTouch(SessionRecord),
+    Dead(DeadToken),
+}
+
+/// A token that does not open a session; refusing it may write an audit
+/// event or, for a reused rotated-out token, revoke sessions ([`refuse`]).
+#[derive(Debug)]
+pub enum DeadToken {
+    Malformed,
+    /// No session has this token (revoked, swept, rotated out, or never issued).
+    Unknown(token::TokenHash),
+    Expired(Box<SessionRecord>),
+}
+
+/// Reads only (a use is noted in the session cache, not yet written), so it
+/// can run anywhere. Cannot accept a revoked or expired token: a cached row
+/// is used only while nothing was committed since it was read, and the
+/// policy checks its times on every use.
+pub fn look_up(store: &Store, policy: &SessionPolicy, now: Millis, raw: &str) -> Result<Lookup> {
+    let Some(hash) = token::parse(raw) else {
+        return Ok(Lookup::Dead(DeadToken::Malformed));
+    };
+    let Some(mut session) = store.session_by_token(&hash)? else {
+        return Ok(Lookup::Dead(DeadToken::Unknown(hash)));
+    };
+    Ok(match policy.check(session.lifetime(), now) {
+        Validity::Expired => Lookup::Dead(DeadToken::Expired(Box::new(session))),
+        Validity::Alive => Lookup::Alive(session),
+        Validity::AliveTouch => {
+            store.note_session_use(&hash, now);
+            session.last_used_at = now;
+            Lookup::AliveTouch(session)
+        }
+    })
+}
+
+/// Records a refused token (audit, reuse detection) and returns the error
+/// every dead token gets, the same 209 whatever the reason.
+pub fn refuse(
+    store: &Store,
+    policy: &SessionPolicy,
+    now: Millis,
+    dead: DeadToken,
+    ip: Option<IpAddr>,
+) -> Error {
+    let recorded = match dead {
+        DeadToken::Malformed => Ok(()),
+        DeadToken::Unknown(hash) => detect_reuse(store, policy, now, &hash, ip),
+        DeadToken::Expired(session) => {
+            audit::record(store, now, Event::ExpiredTokenUsed, (&*session).into(), ip);
+            Ok(())
+        }
+    };
+    match recorded {
+        Ok(()) => Error::invalid_session(),
+        Err(error) => error,
     }
 }
 

@@ -4,8 +4,9 @@
 
 use axum::extract::{Path, State};
 
-use super::Envelope;
+use super::Payload;
 use crate::Core;
+use crate::auth::Caller;
 use crate::error::Result;
 use crate::fields::body_object;
 use crate::service::{Reply, objects, sessions, users};
@@ -13,12 +14,13 @@ use crate::service::{Reply, objects, sessions, users};
 pub async fn create(
     State(core): State<Core>,
     Path(class): Path<String>,
-    env: Envelope,
+    caller: Caller,
+    payload: Payload,
 ) -> Result<Reply> {
-    core.call(move |core| match class.as_str() {
-        "_User" => users::signup(core, &env.credentials, env.body),
-        "_Session" => sessions::create(core, &env.credentials),
-        _ => objects::create(core, &env.credentials, &class, env.body),
+    core.blocking(move |core| match class.as_str() {
+        "_User" => users::signup(core, &caller, payload.body),
+        "_Session" => sessions::create(&caller),
+        _ => objects::create(core, &caller, &class, payload.body),
     })
     .await
 }
@@ -26,39 +28,41 @@ pub async fn create(
 pub async fn find(
     State(core): State<Core>,
     Path(class): Path<String>,
-    env: Envelope,
+    caller: Caller,
+    payload: Payload,
 ) -> Result<Reply> {
-    let params = body_object(env.body)?;
-    core.call(move |core| match class.as_str() {
-        "_User" => users::find(core, &env.credentials, params),
-        "_Session" => sessions::find(core, &env.credentials, params),
-        _ => objects::find(core, &env.credentials, &class, params),
+    let params = body_object(payload.body)?;
+    core.blocking(move |core| match class.as_str() {
+        "_User" => users::find(core, &caller, params),
+        "_Session" => sessions::find(core, &caller, params),
+        _ => objects::find(core, &caller, &class, params),
     })
     .await
 }
 
+/// A read by key: inline.
 pub async fn get(
     State(core): State<Core>,
     Path((class, id)): Path<(String, String)>,
-    env: Envelope,
+    caller: Caller,
 ) -> Result<Reply> {
-    core.call(move |core| match class.as_str() {
-        "_User" => users::get(core, &env.credentials, &id),
-        "_Session" => sessions::get(core, &env.credentials, &id),
-        _ => objects::get(core, &env.credentials, &class, &id),
-    })
-    .await
+    match class.as_str() {
+        "_User" => users::get(&core, &caller, &id),
+        "_Session" => sessions::get(&core, &caller, &id),
+        _ => objects::get(&core, &caller, &class, &id),
+    }
 }
 
 pub async fn update(
     State(core): State<Core>,
     Path((class, id)): Path<(String, String)>,
-    env: Envelope,
+    caller: Caller,
+    payload: Payload,
 ) -> Result<Reply> {
-    core.call(move |core| match class.as_str() {
-        "_User" => users::update(core, &env.credentials, &id, env.body),
-        "_Session" => sessions::update(core, &env.credentials, &id, env.body),
-        _ => objects::update(core, &env.credentials, &class, &id, env.body),
+    core.blocking(move |core| match class.as_str() {
+        "_User" => users::update(core, &caller, &id, payload.body),
+        "_Session" => sessions::update(core, &caller, &id, payload.body),
+        _ => objects::update(core, &caller, &class, &id, payload.body),
     })
     .await
 }
@@ -66,12 +70,12 @@ pub async fn update(
 pub async fn delete(
     State(core): State<Core>,
     Path((class, id)): Path<(String, String)>,
-    env: Envelope,
+    caller: Caller,
 ) -> Result<Reply> {
-    core.call(move |core| match class.as_str() {
-        "_User" => users::delete(core, &env.credentials, &id),
-        "_Session" => sessions::delete(core, &env.credentials, &id),
-        _ => objects::delete(core, &env.credentials, &class, &id),
+    core.blocking(move |core| match class.as_str() {
+        "_User" => users::delete(core, &caller, &id),
+        "_Session" => sessions::delete(core, &caller, &id),
+        _ => objects::delete(core, &caller, &class, &id),
     })
     .await
 }

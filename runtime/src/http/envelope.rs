@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
 use super::transport::ClientAddr;
-use crate::auth::Credentials;
+use crate::auth::{Caller, Credentials};
 use crate::config::Config;
 use crate::error::{Code, Error, Result};
 use crate::{Core, secret_eq};
@@ -36,11 +36,17 @@ const ENVELOPE_FIELDS: &[&str] = &[
     "_RevocableSession",
 ];
 
-/// What the envelope layer hands to a handler. Its `Debug` omits the body,
-/// which may hold a password.
-#[derive(Clone)]
+/// A parsed request envelope: who claims to call, and what they sent.
+#[derive(Debug)]
 pub struct Envelope {
     pub credentials: Credentials,
+    pub payload: Payload,
+}
+
+/// What a request sent, without the envelope fields. Its `Debug` omits the
+/// body, which may hold a password.
+#[derive(Clone)]
+pub struct Payload {
     /// The JSON body without envelope fields; for a plain `GET`, the query string.
     pub body: Value,
     /// True when `body` came from the URL's query string.
@@ -49,23 +55,46 @@ pub struct Envelope {
     pub context: Option<Value>,
 }
 
-impl std::fmt::Debug for Envelope {
+impl std::fmt::Debug for Payload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Envelope")
-            .field("credentials", &self.credentials)
+        f.debug_struct("Payload")
             .field("from_url", &self.from_url)
             .finish_non_exhaustive()
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Envelope {
+/// Takes what the envelope layer left in the request's extensions.
+fn take<T: Send + Sync + 'static>(parts: &mut Parts) -> Result<T> {
+    parts
+        .extensions
+        .remove::<T>()
+        .ok_or_else(|| Error::parse(Code::InternalServerError, "request envelope missing"))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Payload {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
-        parts
-            .extensions
-            .remove::<Envelope>()
-            .ok_or_else(|| Error::parse(Code::InternalServerError, "request envelope missing"))
+        take(parts)
+    }
+}
+
+/// For handlers that act on the claims themselves (login) rather than on a
+/// resolved [`Caller`].
+impl<S: Send + Sync> FromRequestParts<S> for Credentials {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
+        take(parts)
+    }
+}
+
+/// The caller, authenticated against the session table ([`Core::authenticate`]).
+impl FromRequestParts<Core> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, core: &Core) -> Result<Self> {
+        core.authenticate(take(parts)?).await
     }
 }
 
@@ -95,8 +124,12 @@ async fn open(core: &Core, request: Request) -> Result<Request> {
         .extensions
         .get::<ClientAddr>()
         .and_then(|ClientAddr(ip)| *ip);
-    let envelope = parse(&core.config, &mut parts, &bytes, ip)?;
-    parts.extensions.insert(envelope);
+    let Envelope {
+        credentials,
+        payload,
+    } = parse(&core.config, &mut parts, &bytes, ip)?;
+    parts.extensions.insert(credentials);
+    parts.extensions.insert(payload);
     Ok(Request::from_parts(parts, Body::empty()))
 }
 
@@ -131,9 +164,11 @@ pub fn parse(
     }
     Ok(Envelope {
         credentials,
-        body,
-        from_url,
-        context,
+        payload: Payload {
+            body,
+            from_url,
+            context,
+        },
     })
 }
 
@@ -333,7 +368,7 @@ mod fuzz {
         match result {
             Ok(envelope) => {
                 assert!(["GET", "POST", "PUT", "DELETE"].contains(&parts.method.as_str()));
-                if let Value::Object(body) = &envelope.body {
+                if let Value::Object(body) = &envelope.payload.body {
                     assert!(
                         !body
                             .keys()

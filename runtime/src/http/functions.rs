@@ -1,15 +1,17 @@
 use axum::extract::{Path, State};
 
-use super::Envelope;
+use super::Payload;
 use crate::Core;
+use crate::auth::Caller;
 use crate::error::Result;
 use crate::service::{Reply, functions};
 
 pub async fn call(
     State(core): State<Core>,
     Path(name): Path<String>,
-    env: Envelope,
+    caller: Caller,
+    payload: Payload,
 ) -> Result<Reply> {
-    core.call(move |core| functions::call(core, &env.credentials, &name, env.body))
+    core.blocking(move |core| functions::call(core, &caller, &name, payload.body))
         .await
 }

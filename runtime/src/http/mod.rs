@@ -18,7 +18,7 @@ use serde_json::json;
 use tower::Layer;
 use tower_http::cors::{Any, CorsLayer};
 
-pub use envelope::Envelope;
+pub use envelope::{Envelope, Payload};
 
 use crate::Core;
 use crate::error::{Code, Error};

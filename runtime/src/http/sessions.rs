@@ -1,52 +1,57 @@
+//! `/sessions`. Reads by key run inline; the rest on the blocking pool.
+
 use axum::extract::{Path, State};
 
-use super::Envelope;
+use super::Payload;
 use crate::Core;
+use crate::auth::Caller;
 use crate::error::Result;
 use crate::fields::body_object;
 use crate::service::{Reply, sessions};
 
-pub async fn me(State(core): State<Core>, env: Envelope) -> Result<Reply> {
-    core.call(move |core| sessions::me(core, &env.credentials))
+pub async fn me(State(core): State<Core>, caller: Caller) -> Result<Reply> {
+    sessions::me(&core, &caller)
+}
+
+pub async fn find(State(core): State<Core>, caller: Caller, payload: Payload) -> Result<Reply> {
+    let params = body_object(payload.body)?;
+    core.blocking(move |core| sessions::find(core, &caller, params))
         .await
 }
 
-pub async fn find(State(core): State<Core>, env: Envelope) -> Result<Reply> {
-    let params = body_object(env.body)?;
-    core.call(move |core| sessions::find(core, &env.credentials, params))
-        .await
+pub async fn create(caller: Caller) -> Result<Reply> {
+    sessions::create(&caller)
 }
 
-pub async fn create(State(core): State<Core>, env: Envelope) -> Result<Reply> {
-    core.call(move |core| sessions::create(core, &env.credentials))
-        .await
-}
-
-pub async fn get(State(core): State<Core>, Path(id): Path<String>, env: Envelope) -> Result<Reply> {
-    core.call(move |core| sessions::get(core, &env.credentials, &id))
-        .await
+pub async fn get(
+    State(core): State<Core>,
+    Path(id): Path<String>,
+    caller: Caller,
+) -> Result<Reply> {
+    sessions::get(&core, &caller, &id)
 }
 
 pub async fn update(
     State(core): State<Core>,
     Path(id): Path<String>,
-    env: Envelope,
+    caller: Caller,
+    payload: Payload,
 ) -> Result<Reply> {
-    core.call(move |core| sessions::update(core, &env.credentials, &id, env.body))
+    core.blocking(move |core| sessions::update(core, &caller, &id, payload.body))
         .await
 }
 
 pub async fn delete(
     State(core): State<Core>,
     Path(id): Path<String>,
-    env: Envelope,
+    caller: Caller,
 ) -> Result<Reply> {
-    core.call(move |core| sessions::delete(core, &env.credentials, &id))
+    core.blocking(move |core| sessions::delete(core, &caller, &id))
         .await
 }
 
-pub async fn audit(State(core): State<Core>, env: Envelope) -> Result<Reply> {
-    let params = body_object(env.body)?;
-    core.call(move |core| sessions::audit_trail(core, &env.credentials, params))
+pub async fn audit(State(core): State<Core>, caller: Caller, payload: Payload) -> Result<Reply> {
+    let params = body_object(payload.body)?;
+    core.blocking(move |core| sessions::audit_trail(core, &caller, params))
         .await
 }

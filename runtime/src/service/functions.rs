@@ -4,11 +4,10 @@ use serde_json::{Map, Value, json};
 
 use super::Reply;
 use crate::Core;
-use crate::auth::Credentials;
+use crate::auth::Caller;
 use crate::error::{Error, Result};
 
-pub fn call(core: &Core, credentials: &Credentials, name: &str, body: Value) -> Result<Reply> {
-    let caller = core.caller(credentials)?;
+pub fn call(core: &Core, caller: &Caller, name: &str, body: Value) -> Result<Reply> {
     let params = match body {
         Value::Null => Value::Object(Map::new()),
         params @ Value::Object(_) => params,
@@ -18,6 +17,6 @@ pub fn call(core: &Core, credentials: &Credentials, name: &str, body: Value) -> 
             ));
         }
     };
-    let result = core.sandbox.call_function(core, &caller, name, &params)?;
+    let result = core.sandbox.call_function(core, caller, name, &params)?;
     Ok(Reply::ok(json!({ "result": result })))
 }

@@ -6,7 +6,7 @@ use super::Reply;
 use super::render;
 use crate::Core;
 use crate::acl::{self, Access};
-use crate::auth::{Caller, Credentials, token};
+use crate::auth::{Caller, token};
 use crate::clock::to_iso;
 use crate::error::{Code, Error, Result};
 use crate::fields;
@@ -34,9 +34,8 @@ fn allowed(caller: &Caller, object: &ObjectRecord, access: Access) -> bool {
     caller.master || acl::allows(&object.fields, caller.user_id(), access)
 }
 
-pub fn create(core: &Core, credentials: &Credentials, class: &str, body: Value) -> Result<Reply> {
+pub fn create(core: &Core, caller: &Caller, class: &str, body: Value) -> Result<Reply> {
     check_class(class)?;
-    let caller = core.caller(credentials)?;
     let body = fields::body_object(body)?;
     let changed: Vec<String> = body.keys().cloned().collect();
     let mut object_fields = Map::new();
@@ -49,7 +48,7 @@ pub fn create(core: &Core, credentials: &Credentials, class: &str, body: Value) 
         updated_at: now,
     };
     core.store.create_object(class, &object)?;
-    super::after_save(core, &caller, class, changed, || {
+    super::after_save(core, caller, class, changed, || {
         (render::object(&object), None)
     });
     let location = format!(
@@ -62,43 +61,40 @@ pub fn create(core: &Core, credentials: &Credentials, class: &str, body: Value) 
     ))
 }
 
-pub fn get(core: &Core, credentials: &Credentials, class: &str, object_id: &str) -> Result<Reply> {
+pub fn get(core: &Core, caller: &Caller, class: &str, object_id: &str) -> Result<Reply> {
     check_class(class)?;
-    let caller = core.caller(credentials)?;
     let object = core
         .store
         .object(class, object_id)?
-        .filter(|o| allowed(&caller, o, Access::Read))
+        .filter(|o| allowed(caller, o, Access::Read))
         .ok_or_else(Error::not_found)?;
     Ok(Reply::ok(Value::Object(render::object(&object))))
 }
 
 pub fn find(
     core: &Core,
-    credentials: &Credentials,
+    caller: &Caller,
     class: &str,
     params: Map<String, Value>,
 ) -> Result<Reply> {
     check_class(class)?;
-    let caller = core.caller(credentials)?;
     let options = FindOptions::from_params(params)?;
     let objects = core.store.objects(class)?;
     let visible = objects
         .iter()
-        .filter(|o| allowed(&caller, o, Access::Read))
+        .filter(|o| allowed(caller, o, Access::Read))
         .map(render::object);
     Ok(Reply::ok(options.run(visible)))
 }
 
 pub fn update(
     core: &Core,
-    credentials: &Credentials,
+    caller: &Caller,
     class: &str,
     object_id: &str,
     body: Value,
 ) -> Result<Reply> {
     check_class(class)?;
-    let caller = core.caller(credentials)?;
     let changes = fields::body_object(body)?;
     let changed: Vec<String> = changes.keys().cloned().collect();
     let now = core.now();
@@ -107,7 +103,7 @@ pub fn update(
     let object = core
         .store
         .update_object(class, object_id, |object| {
-            if !allowed(&caller, object, Access::Write) {
+            if !allowed(caller, object, Access::Write) {
                 return Err(Error::not_found());
             }
             original = Some(object.clone());
@@ -116,7 +112,7 @@ pub fn update(
             Ok(())
         })?
         .ok_or_else(Error::not_found)?;
-    super::after_save(core, &caller, class, changed, || {
+    super::after_save(core, caller, class, changed, || {
         (
             render::object(&object),
             original.as_ref().map(render::object),
@@ -129,17 +125,11 @@ pub fn update(
     )))
 }
 
-pub fn delete(
-    core: &Core,
-    credentials: &Credentials,
-    class: &str,
-    object_id: &str,
-) -> Result<Reply> {
+pub fn delete(core: &Core, caller: &Caller, class: &str, object_id: &str) -> Result<Reply> {
     check_class(class)?;
-    let caller = core.caller(credentials)?;
     core.store
         .delete_object(class, object_id, |object| {
-            if allowed(&caller, object, Access::Write) {
+            if allowed(caller, object, Access::Write) {
                 Ok(())
             } else {
                 Err(Error::not_found())

@@ -8,8 +8,8 @@ use super::Reply;
 use super::render;
 use crate::Core;
 use crate::audit::{self, Event};
+use crate::auth::Caller;
 use crate::auth::token::{self, MintedToken};
-use crate::auth::{Caller, Credentials};
 use crate::clock::from_iso;
 use crate::error::{Code, Error, Result};
 use crate::fields;
@@ -38,11 +38,10 @@ pub fn new_session(
     (session, token::mint())
 }
 
-/// The caller, who must hold a session or the master key.
-fn caller_with_session(core: &Core, credentials: &Credentials) -> Result<Caller> {
-    let caller = core.caller(credentials)?;
+/// Refuses callers that hold neither a session nor the master key.
+fn require_session(caller: &Caller) -> Result<()> {
     if caller.master || caller.session.is_some() {
-        Ok(caller)
+        Ok(())
     } else {
         Err(Error::session_required())
     }
@@ -58,8 +57,7 @@ fn visible(core: &Core, caller: &Caller, object_id: &str) -> Result<Option<Sessi
 }
 
 /// `GET /sessions/me`: the only answer that carries a token, the caller's own.
-pub fn me(core: &Core, credentials: &Credentials) -> Result<Reply> {
-    let caller = core.caller(credentials)?;
+pub fn me(core: &Core, caller: &Caller) -> Result<Reply> {
     let (session, raw) = caller
         .session
         .as_ref()
@@ -73,8 +71,8 @@ pub fn me(core: &Core, credentials: &Credentials) -> Result<Reply> {
 }
 
 /// `GET /sessions`: the caller's sessions, or every session with the master key.
-pub fn find(core: &Core, credentials: &Credentials, params: Map<String, Value>) -> Result<Reply> {
-    let caller = caller_with_session(core, credentials)?;
+pub fn find(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Reply> {
+    require_session(caller)?;
     let options = FindOptions::from_params(params)?;
     let owner = if caller.master {
         None
@@ -92,9 +90,9 @@ pub fn find(core: &Core, credentials: &Credentials, params: Map<String, Value>) 
 }
 
 /// `GET /sessions/:id`.
-pub fn get(core: &Core, credentials: &Credentials, object_id: &str) -> Result<Reply> {
-    let caller = caller_with_session(core, credentials)?;
-    let session = visible(core, &caller, object_id)?.ok_or_else(Error::not_found)?;
+pub fn get(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
+    require_session(caller)?;
+    let session = visible(core, caller, object_id)?.ok_or_else(Error::not_found)?;
     let policy = &core.config.session_policy;
     Ok(Reply::ok(Value::Object(render::session(
         policy, &session, None,
@@ -103,8 +101,8 @@ pub fn get(core: &Core, credentials: &Credentials, object_id: &str) -> Result<Re
 
 /// `POST /sessions`: refused. A session the client could create on demand
 /// would be a way around login (and, in Parse, to choose its own token).
-pub fn create(core: &Core, credentials: &Credentials) -> Result<Reply> {
-    caller_with_session(core, credentials)?;
+pub fn create(caller: &Caller) -> Result<Reply> {
+    require_session(caller)?;
     Err(Error::forbidden(
         "Sessions are created by signing up or logging in.",
     ))
@@ -112,15 +110,10 @@ pub fn create(core: &Core, credentials: &Credentials) -> Result<Reply> {
 
 /// `PUT /sessions/:id`: nothing is writable by users; the master key may
 /// move `expiresAt` earlier, never later and never to null.
-pub fn update(
-    core: &Core,
-    credentials: &Credentials,
-    object_id: &str,
-    body: Value,
-) -> Result<Reply> {
-    let caller = caller_with_session(core, credentials)?;
+pub fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Result<Reply> {
+    require_session(caller)?;
     let body = fields::body_object(body)?;
-    let session = visible(core, &caller, object_id)?.ok_or_else(Error::not_found)?;
+    let session = visible(core, caller, object_id)?.ok_or_else(Error::not_found)?;
     if body.contains_key("ACL") {
         return Err(Error::parse(
             Code::InvalidKeyName,
@@ -165,10 +158,10 @@ pub fn update(
 }
 
 /// `DELETE /sessions/:id`: the token stops working at once.
-pub fn delete(core: &Core, credentials: &Credentials, object_id: &str) -> Result<Reply> {
-    let caller = caller_with_session(core, credentials)?;
+pub fn delete(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
+    require_session(caller)?;
     let not_found = || Error::parse(Code::ObjectNotFound, "Object not found for delete.");
-    visible(core, &caller, object_id)?.ok_or_else(not_found)?;
+    visible(core, caller, object_id)?.ok_or_else(not_found)?;
     let revoked = core
         .store
         .delete_session(object_id)?
@@ -183,12 +176,7 @@ pub fn delete(core: &Core, credentials: &Credentials, object_id: &str) -> Result
 }
 
 /// `GET /sessions/audit`: the session audit trail, for the master key only.
-pub fn audit_trail(
-    core: &Core,
-    credentials: &Credentials,
-    params: Map<String, Value>,
-) -> Result<Reply> {
-    let caller = core.caller(credentials)?;
+pub fn audit_trail(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Reply> {
     if !caller.master {
         return Err(Error::forbidden(
             "The session audit trail needs the master key.",

@@ -103,8 +103,7 @@ fn looks_like_email(s: &str) -> bool {
 
 /// `POST /users`: creates the account and, unless the master key signs the
 /// user up, logs them in on the calling installation.
-pub fn signup(core: &Core, credentials: &Credentials, body: Value) -> Result<Reply> {
-    let caller = core.caller(credentials)?;
+pub fn signup(core: &Core, caller: &Caller, body: Value) -> Result<Reply> {
     let mut body = fields::body_object(body)?;
     let changed: Vec<String> = body.keys().cloned().collect();
     let changes = take_account_changes(&mut body)?;
@@ -144,7 +143,7 @@ pub fn signup(core: &Core, credentials: &Credentials, body: Value) -> Result<Rep
     if let Some((session, _)) = &session {
         audit::record(&core.store, now, Event::Created, session.into(), caller.ip);
     }
-    super::after_save(core, &caller, "_User", changed, || {
+    super::after_save(core, caller, "_User", changed, || {
         (render::user(&user, None), None)
     });
     let mut answer = json!({
@@ -247,8 +246,7 @@ pub fn login(core: &Core, credentials: &Credentials, body: Value) -> Result<Repl
 }
 
 /// `POST /logout`: deletes the caller's session. Without a token it is a no-op.
-pub fn logout(core: &Core, credentials: &Credentials) -> Result<Reply> {
-    let caller = core.caller(credentials)?;
+pub fn logout(core: &Core, caller: &Caller) -> Result<Reply> {
     if let Some(session) = caller.session_id()
         && let Some(revoked) = core.store.delete_session(session)?
     {
@@ -265,8 +263,7 @@ pub fn logout(core: &Core, credentials: &Credentials) -> Result<Reply> {
 }
 
 /// `GET /users/me`.
-pub fn me(core: &Core, credentials: &Credentials) -> Result<Reply> {
-    let caller = core.caller(credentials)?;
+pub fn me(core: &Core, caller: &Caller) -> Result<Reply> {
     let user_id = caller.require_user()?;
     let user = core
         .store
@@ -289,27 +286,25 @@ fn own_token<'a>(caller: &'a Caller, user: &UserRecord) -> Option<&'a str> {
 }
 
 /// `GET /users/:id`; the session token is included only for the caller's own record.
-pub fn get(core: &Core, credentials: &Credentials, object_id: &str) -> Result<Reply> {
-    let caller = core.caller(credentials)?;
+pub fn get(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
     let user = core
         .store
         .user(object_id)?
-        .filter(|u| readable(&caller, u))
+        .filter(|u| readable(caller, u))
         .ok_or_else(Error::not_found)?;
     Ok(Reply::ok(Value::Object(render::user(
         &user,
-        own_token(&caller, &user),
+        own_token(caller, &user),
     ))))
 }
 
 /// `GET /users`.
-pub fn find(core: &Core, credentials: &Credentials, params: Map<String, Value>) -> Result<Reply> {
-    let caller = core.caller(credentials)?;
+pub fn find(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Reply> {
     let options = FindOptions::from_params(params)?;
     let users = core.store.users()?;
     let visible = users
         .iter()
-        .filter(|u| readable(&caller, u))
+        .filter(|u| readable(caller, u))
         .map(|u| render::user(u, None));
     Ok(Reply::ok(options.run(visible)))
 }
@@ -317,13 +312,7 @@ pub fn find(core: &Core, credentials: &Credentials, params: Map<String, Value>) 
 /// `PUT /users/:id`. A password change revokes, in the same transaction,
 /// every other session of the user; a change by the master key (or by
 /// anyone but the user) revokes all of them.
-pub fn update(
-    core: &Core,
-    credentials: &Credentials,
-    object_id: &str,
-    body: Value,
-) -> Result<Reply> {
-    let caller = core.caller(credentials)?;
+pub fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Result<Reply> {
     if !caller.master && caller.user_id().is_none() {
         return Err(Error::parse(
             Code::SessionMissing,
@@ -352,7 +341,7 @@ pub fn update(
         && !caller.master
         && (core.config.require_current_password || current_password.is_some())
     {
-        reauthenticate(core, &caller, stored.as_ref(), current_password.as_deref())?;
+        reauthenticate(core, caller, stored.as_ref(), current_password.as_deref())?;
     }
     // Some SDKs resend the unchanged password with every save (Parse issue
     // #6749); that is not a password change and must not log anyone out.
@@ -413,7 +402,7 @@ pub fn update(
         &revoked,
         caller.ip,
     );
-    let hooks = super::after_save(core, &caller, "_User", changed, || {
+    let hooks = super::after_save(core, caller, "_User", changed, || {
         (
             render::user(&user, None),
             original.as_ref().map(|o| render::user(o, None)),
@@ -461,8 +450,7 @@ fn reauthenticate(
 }
 
 /// `DELETE /users/:id`; the user's sessions die with the account.
-pub fn delete(core: &Core, credentials: &Credentials, object_id: &str) -> Result<Reply> {
-    let caller = core.caller(credentials)?;
+pub fn delete(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
     if !caller.master && caller.user_id().is_none() {
         return Err(Error::parse(
             Code::SessionMissing,

@@ -1,10 +1,15 @@
 //! Persistent state: users, sessions and class objects in SQLite (WAL mode).
 //!
-//! Every method is synchronous; async callers run them on the blocking pool
-//! (see [`Store::run`]). Writes that read before they write open `IMMEDIATE`
-//! transactions, so concurrent writers queue on SQLite's lock instead of
-//! failing with a stale snapshot.
+//! Every method is synchronous. Writes take a connection from a pool and may
+//! wait for SQLite's write lock, so async callers run them on the blocking
+//! pool. Reads use a read-only connection owned by the calling thread: in WAL
+//! mode a reader never waits for a writer, so a point read takes microseconds
+//! and may run on the async executor itself (see [`crate::Core::blocking`]).
+//! Writes that read before they write open `IMMEDIATE` transactions, so
+//! concurrent writers queue on SQLite's lock instead of failing with a stale
+//! snapshot.
 
+mod cache;
 mod events;
 mod objects;
 mod schema;
@@ -14,10 +19,14 @@ mod users;
 pub use events::EventRecord;
 pub use sessions::RevokedSession;
 
-use std::path::Path;
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use r2d2_sqlite::SqliteConnectionManager;
+
+use self::cache::{CommitWatch, SessionCache};
 use r2d2_sqlite::rusqlite::{self, OpenFlags};
 use serde_json::{Map, Value};
 
@@ -41,6 +50,10 @@ pub enum StoreError {
     /// The row changed since it was read (a password changed during a login).
     #[error("the record changed meanwhile")]
     Stale,
+    #[error("the database is not in WAL mode (journal_mode = {0})")]
+    NoWal(String),
+    #[error("cannot map the database's wal-index: {0}")]
+    Watch(std::io::Error),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +118,20 @@ pub enum Revoke {
 #[derive(Clone)]
 pub struct Store {
     pool: r2d2::Pool<SqliteConnectionManager>,
+    /// The database file that per-thread readers open; `None` for an
+    /// in-memory database, whose only connection is the pool's.
+    readers: Option<Arc<PathBuf>>,
+    /// Live sessions by token hash, valid while `commits` shows no commit
+    /// since they were read; unused without a watch.
+    sessions: Arc<SessionCache>,
+    commits: Option<Arc<CommitWatch>>,
+}
+
+thread_local! {
+    /// This thread's read-only connections, one per open database file. A
+    /// reader whose store is gone is closed the next time one is added.
+    static READERS: RefCell<Vec<(Weak<PathBuf>, rusqlite::Connection)>> =
+        const { RefCell::new(Vec::new()) };
 }
 
 impl std::fmt::Debug for Store {
@@ -130,7 +157,16 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         schema::migrate(&mut conn)?;
         drop(conn);
-        Ok(Self { pool })
+        let commits = CommitWatch::open(path)
+            .inspect_err(|error| tracing::warn!(%error, "sessions will not be cached"))
+            .ok()
+            .map(Arc::new);
+        Ok(Self {
+            pool,
+            readers: Some(Arc::new(path.to_path_buf())),
+            sessions: Arc::default(),
+            commits,
+        })
     }
 
     /// A private in-memory database (tests and the hook testkit).
@@ -154,12 +190,56 @@ impl Store {
         let mut conn = pool.get()?;
         schema::migrate(&mut conn)?;
         drop(conn);
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            readers: None,
+            sessions: Arc::default(),
+            commits: None,
+        })
     }
 
     fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, StoreError> {
         Ok(self.pool.get()?)
     }
+
+    /// Runs a read on this thread's read-only connection (opened on first
+    /// use), without touching the pool. Each statement outside a transaction
+    /// reads the latest committed state.
+    fn read<T>(
+        &self,
+        query: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let Some(path) = &self.readers else {
+            return query(&*self.conn()?);
+        };
+        READERS.with(|readers| {
+            // A read never runs inside another, but if one did, the pool serves it.
+            let Ok(mut readers) = readers.try_borrow_mut() else {
+                return query(&*self.conn()?);
+            };
+            let index = match readers
+                .iter()
+                .position(|(owner, _)| std::ptr::eq(owner.as_ptr(), Arc::as_ptr(path)))
+            {
+                Some(index) => index,
+                None => {
+                    readers.retain(|(owner, _)| owner.strong_count() > 0);
+                    readers.push((Arc::downgrade(path), open_reader(path)?));
+                    readers.len() - 1
+                }
+            };
+            query(&readers[index].1)
+        })
+    }
+}
+
+fn open_reader(path: &Path) -> Result<rusqlite::Connection, StoreError> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
 }
 
 fn to_json(fields: &Fields) -> String {

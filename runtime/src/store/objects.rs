@@ -44,18 +44,18 @@ impl Store {
     }
 
     pub fn object(&self, class: &str, object_id: &str) -> Result<Option<ObjectRecord>, StoreError> {
-        let conn = self.conn()?;
-        load_object(&conn, class, object_id)
+        self.read(|conn| load_object(conn, class, object_id))
     }
 
     pub fn objects(&self, class: &str) -> Result<Vec<ObjectRecord>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT object_id, fields, created_at, updated_at FROM objects
-             WHERE class_name = ?1 ORDER BY created_at, object_id",
-        )?;
-        let rows = stmt.query_map([class], |row| Ok(object_from_row(row)))?;
-        rows.map(|r| r?).collect()
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT object_id, fields, created_at, updated_at FROM objects
+                 WHERE class_name = ?1 ORDER BY created_at, object_id",
+            )?;
+            let rows = stmt.query_map([class], |row| Ok(object_from_row(row)))?;
+            rows.map(|r| r?).collect()
+        })
     }
 
     /// Reads, changes and writes an object in one transaction; `None` when absent.

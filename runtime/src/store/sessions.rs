@@ -122,35 +122,55 @@ impl Store {
         Ok(replaced)
     }
 
+    /// The session a token opens, from the cache when it is there.
     pub fn session_by_token(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ?1"
-        ))?;
-        stmt.query_row([hash_bytes(hash)], |row| Ok(session_from_row(row)))
-            .optional()?
-            .transpose()
+        let read_at = self.commits.as_ref().map(|commits| commits.mark());
+        if let Some(mark) = read_at
+            && let Some(session) = self.sessions.get(hash, mark)
+        {
+            return Ok(Some(session));
+        }
+        let found = self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ?1"
+            ))?;
+            stmt.query_row([hash_bytes(hash)], |row| Ok(session_from_row(row)))
+                .optional()?
+                .transpose()
+        })?;
+        if let (Some(mark), Some(session)) = (read_at, &found) {
+            self.sessions.insert(mark, *hash, session.clone());
+        }
+        Ok(found)
+    }
+
+    /// Notes a use of a token's session in the cache, ahead of
+    /// [`Store::touch_session`], so that uses meanwhile do not write again.
+    pub fn note_session_use(&self, hash: &TokenHash, now: Millis) {
+        self.sessions.note_use(hash, now);
     }
 
     pub fn session(&self, object_id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE object_id = ?1"
-        ))?;
-        stmt.query_row([object_id], |row| Ok(session_from_row(row)))
-            .optional()?
-            .transpose()
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE object_id = ?1"
+            ))?;
+            stmt.query_row([object_id], |row| Ok(session_from_row(row)))
+                .optional()?
+                .transpose()
+        })
     }
 
     /// All sessions, or those of one user.
     pub fn sessions(&self, user_id: Option<&str>) -> Result<Vec<SessionRecord>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE ?1 IS NULL OR user_id = ?1
-             ORDER BY created_at, object_id"
-        ))?;
-        let rows = stmt.query_map([user_id], |row| Ok(session_from_row(row)))?;
-        rows.map(|r| r?).collect()
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE ?1 IS NULL OR user_id = ?1
+                 ORDER BY created_at, object_id"
+            ))?;
+            let rows = stmt.query_map([user_id], |row| Ok(session_from_row(row)))?;
+            rows.map(|r| r?).collect()
+        })
     }
 
     /// Records a use of the session. Never moves the time backwards and never
@@ -239,15 +259,16 @@ impl Store {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<(String, String, Millis)>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT session_id, user_id, rotated_at FROM rotated_tokens WHERE token_hash = ?1",
-        )?;
-        Ok(stmt
-            .query_row([hash_bytes(hash)], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })
-            .optional()?)
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT session_id, user_id, rotated_at FROM rotated_tokens WHERE token_hash = ?1",
+            )?;
+            Ok(stmt
+                .query_row([hash_bytes(hash)], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })
+                .optional()?)
+        })
     }
 
     /// Purges sessions past their absolute or idle expiry (returning them),
@@ -272,5 +293,126 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(swept)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::auth::token;
+    use crate::store::{Revoke, UserRecord};
+
+    /// A store on a file of its own: only those cache sessions.
+    struct FileStore {
+        store: Store,
+        dir: std::path::PathBuf,
+    }
+
+    impl FileStore {
+        fn new(name: &str) -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("cloudcode-store-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let store = Store::open(&dir.join("test.db")).unwrap();
+            assert!(store.commits.is_some(), "a file store caches sessions");
+            FileStore { store, dir }
+        }
+    }
+
+    impl Drop for FileStore {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// A user with one session whose token the cache holds.
+    fn cached_session(store: &Store, user_id: &str) -> (SessionRecord, TokenHash) {
+        if store.user(user_id).unwrap().is_none() {
+            let user = UserRecord {
+                object_id: user_id.into(),
+                username: user_id.into(),
+                email: None,
+                password_hash: None,
+                fields: Default::default(),
+                created_at: 0,
+                updated_at: 0,
+            };
+            store.create_user(&user, None).unwrap();
+        }
+        let session = SessionRecord {
+            object_id: token::object_id(),
+            user_id: user_id.into(),
+            installation_id: Some("phone".into()),
+            created_with: Value::Null,
+            created_at: 0,
+            updated_at: 0,
+            last_used_at: 0,
+            absolute_expires_at: 1_000_000,
+        };
+        let hash = token::mint().hash;
+        store.create_session(&session, &hash, None).unwrap();
+        for _ in 0..2 {
+            assert!(store.session_by_token(&hash).unwrap().is_some());
+        }
+        let mark = store.commits.as_ref().unwrap().mark();
+        assert!(store.sessions.get(&hash, mark).is_some(), "cached");
+        (session, hash)
+    }
+
+    type Write = fn(&Store, &SessionRecord);
+
+    #[test]
+    fn no_cached_token_outlives_a_write_that_ends_its_session() {
+        let db = FileStore::new("revocations");
+        let writes: [(&str, Write); 7] = [
+            ("logout", |store, s| {
+                store.delete_session(&s.object_id).unwrap();
+            }),
+            ("revoke all", |store, s| {
+                store.delete_sessions_of_user(&s.user_id, None).unwrap();
+            }),
+            ("login on the same installation", |store, s| {
+                cached_session(store, &s.user_id);
+            }),
+            ("rotation", |store, s| {
+                store
+                    .rotate_session_token(&s.object_id, &token::mint().hash, 1)
+                    .unwrap();
+            }),
+            ("password change", |store, s| {
+                store
+                    .update_user(&s.user_id, |_| Ok::<_, StoreError>(Revoke::AllExcept(None)))
+                    .unwrap();
+            }),
+            ("user deleted", |store, s| {
+                store.delete_user(&s.user_id).unwrap();
+            }),
+            ("deleted by another process", |store, s| {
+                let path = store.readers.as_deref().unwrap();
+                let other = r2d2_sqlite::rusqlite::Connection::open(path).unwrap();
+                other
+                    .execute("DELETE FROM sessions WHERE object_id = ?1", [&s.object_id])
+                    .unwrap();
+            }),
+        ];
+        for (i, (write, apply)) in writes.into_iter().enumerate() {
+            let (session, hash) = cached_session(&db.store, &format!("user{i}"));
+            apply(&db.store, &session);
+            assert_eq!(db.store.session_by_token(&hash).unwrap(), None, "{write}");
+        }
+    }
+
+    #[test]
+    fn a_cached_session_sees_its_expiry_shortened_and_its_sweep() {
+        let db = FileStore::new("expiry");
+        let (session, hash) = cached_session(&db.store, "u");
+        db.store.shorten_session(&session.object_id, 10, 5).unwrap();
+        let seen = db.store.session_by_token(&hash).unwrap().unwrap();
+        assert_eq!(seen.absolute_expires_at, 10);
+        db.store.sweep_expired_sessions(20, 1_000_000, 0).unwrap();
+        assert_eq!(db.store.session_by_token(&hash).unwrap(), None);
     }
 }

@@ -53,8 +53,7 @@ impl Store {
     }
 
     pub fn user(&self, object_id: &str) -> Result<Option<UserRecord>, StoreError> {
-        let conn = self.conn()?;
-        load_user(&conn, object_id)
+        self.read(|conn| load_user(conn, object_id))
     }
 
     /// The user whose username or email (case-insensitively) is `login`.
@@ -63,22 +62,24 @@ impl Store {
         username: Option<&str>,
         email: Option<&str>,
     ) -> Result<Option<UserRecord>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE username = ?1 OR email = ?2 LIMIT 1"
-        ))?;
-        stmt.query_row(params![username, email], |row| Ok(user_from_row(row)))
-            .optional()?
-            .transpose()
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE username = ?1 OR email = ?2 LIMIT 1"
+            ))?;
+            stmt.query_row(params![username, email], |row| Ok(user_from_row(row)))
+                .optional()?
+                .transpose()
+        })
     }
 
     pub fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {USER_COLUMNS} FROM users ORDER BY created_at, object_id"
-        ))?;
-        let rows = stmt.query_map([], |row| Ok(user_from_row(row)))?;
-        rows.map(|r| r?).collect()
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users ORDER BY created_at, object_id"
+            ))?;
+            let rows = stmt.query_map([], |row| Ok(user_from_row(row)))?;
+            rows.map(|r| r?).collect()
+        })
     }
 
     /// Reads, changes and writes a user in one transaction, revoking sessions
