@@ -1,7 +1,7 @@
-//! Live sessions by token hash, in memory, so that validating a hot token
-//! costs no SQLite read, and an exact rule for when a cached row may be used:
-//! only while nothing at all has been committed to the database since it was
-//! read.
+//! Rows cached in memory (sessions by token hash, users by id), so that
+//! validating a hot token and answering `/users/me` cost no SQLite read, and
+//! an exact rule for when a cached row may be used: only while nothing at all
+//! has been committed to the database since it was read.
 //!
 //! "Nothing was committed" is read from SQLite's wal-index header, the
 //! shared-memory block (`<db>-shm`) that every commit, by any connection of
@@ -12,16 +12,16 @@
 //! on the next request: there is no invalidation to forget. Expiry needs no
 //! rule at all: the session policy checks the cached times on every use.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fs::File;
+use std::hash::Hash;
 use std::path::Path;
 use std::sync::Mutex;
 
 use r2d2_sqlite::rusqlite::{Connection, OpenFlags};
 
-use super::{SessionRecord, StoreError};
-use crate::auth::token::TokenHash;
-use crate::clock::Millis;
+use super::StoreError;
 
 /// The first copy of the wal-index header: version, change counter, page
 /// size, last frame, page count, frame checksum, salts and checksum.
@@ -83,39 +83,53 @@ impl CommitWatch {
     }
 }
 
-#[derive(Default)]
-pub struct SessionCache {
-    state: Mutex<State>,
+/// Rows by key, each valid only under the [`Mark`] it was read at.
+pub struct RowCache<K, V> {
+    state: Mutex<State<K, V>>,
 }
 
-#[derive(Default)]
-struct State {
+struct State<K, V> {
     /// The mark every entry was read under; `None` before the first lookup.
     mark: Option<Mark>,
-    entries: HashMap<TokenHash, SessionRecord>,
+    entries: HashMap<K, V>,
 }
 
-impl SessionCache {
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+impl<K, V> Default for RowCache<K, V> {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(State {
+                mark: None,
+                entries: HashMap::new(),
+            }),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V: Clone> RowCache<K, V> {
+    fn state(&self) -> std::sync::MutexGuard<'_, State<K, V>> {
         // The state is a plain map: a panic elsewhere cannot leave it half-updated.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The cached row, if nothing was committed since it was read; `now` is
     /// the database's current mark.
-    pub fn get(&self, hash: &TokenHash, now: Mark) -> Option<SessionRecord> {
+    pub fn get<Q>(&self, key: &Q, now: Mark) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
         let mut state = self.state();
         if state.mark != Some(now) {
             state.entries.clear();
             state.mark = Some(now);
             return None;
         }
-        state.entries.get(hash).cloned()
+        state.entries.get(key).cloned()
     }
 
     /// Caches a row read after the database showed `read_at`, unless it has
     /// changed since.
-    pub fn insert(&self, read_at: Mark, hash: TokenHash, session: SessionRecord) {
+    pub fn insert(&self, read_at: Mark, key: K, row: V) {
         let mut state = self.state();
         if state.mark != Some(read_at) {
             return;
@@ -123,14 +137,17 @@ impl SessionCache {
         if state.entries.len() >= CAPACITY {
             state.entries.clear();
         }
-        state.entries.insert(hash, session);
+        state.entries.insert(key, row);
     }
 
-    /// Records a use in the cached row ahead of the database write, so that
-    /// the uses until that write commits do not write again.
-    pub fn note_use(&self, hash: &TokenHash, now: Millis) {
-        if let Some(session) = self.state().entries.get_mut(hash) {
-            session.last_used_at = session.last_used_at.max(now);
+    /// Changes a cached row in place (a change this process will write soon).
+    pub fn update<Q>(&self, key: &Q, change: impl FnOnce(&mut V))
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        if let Some(row) = self.state().entries.get_mut(key) {
+            change(row);
         }
     }
 }
@@ -138,47 +155,27 @@ impl SessionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Value;
-
-    fn session() -> SessionRecord {
-        SessionRecord {
-            object_id: "s".into(),
-            user_id: "u".into(),
-            installation_id: None,
-            created_with: Value::Null,
-            created_at: 0,
-            updated_at: 0,
-            last_used_at: 0,
-            absolute_expires_at: 1000,
-        }
-    }
 
     #[test]
     fn entries_live_only_while_the_mark_stands() {
-        let cache = SessionCache::default();
+        let cache = RowCache::<String, u32>::default();
         let (before, after) = (Mark([0; HEADER_LEN]), Mark([1; HEADER_LEN]));
-        let hash = TokenHash([7; 32]);
-        assert_eq!(cache.get(&hash, before), None);
-        cache.insert(before, hash, session());
-        cache.note_use(&hash, 500);
-        assert_eq!(cache.get(&hash, before).unwrap().last_used_at, 500);
-        assert_eq!(cache.get(&hash, after), None);
-        assert_eq!(
-            cache.get(&hash, before),
-            None,
-            "a changed mark empties the cache"
-        );
+        assert_eq!(cache.get("k", before), None);
+        cache.insert(before, "k".into(), 1);
+        cache.update("k", |row| *row = 2);
+        assert_eq!(cache.get("k", before), Some(2));
+        assert_eq!(cache.get("k", after), None);
+        assert_eq!(cache.get("k", before), None, "a changed mark empties it");
     }
 
     #[test]
     fn a_row_read_before_a_commit_is_not_cached_after_it() {
-        let cache = SessionCache::default();
+        let cache = RowCache::<String, u32>::default();
         let (before, after) = (Mark([0; HEADER_LEN]), Mark([1; HEADER_LEN]));
-        let hash = TokenHash([7; 32]);
-        assert_eq!(cache.get(&hash, before), None);
+        assert_eq!(cache.get("k", before), None);
         // Another request sees the commit while this one still reads.
-        assert_eq!(cache.get(&hash, after), None);
-        cache.insert(before, hash, session());
-        assert_eq!(cache.get(&hash, after), None);
+        assert_eq!(cache.get("k", after), None);
+        cache.insert(before, "k".into(), 1);
+        assert_eq!(cache.get("k", after), None);
     }
 }

@@ -26,7 +26,7 @@ use std::sync::{Arc, Weak};
 
 use r2d2_sqlite::SqliteConnectionManager;
 
-use self::cache::{CommitWatch, SessionCache};
+use self::cache::{CommitWatch, Mark, RowCache};
 use r2d2_sqlite::rusqlite::{self, OpenFlags};
 use serde_json::{Map, Value};
 
@@ -115,15 +115,21 @@ pub enum Revoke {
     AllExcept(Option<String>),
 }
 
+#[derive(Default)]
+struct Cached {
+    sessions: RowCache<TokenHash, SessionRecord>,
+    users: RowCache<String, UserRecord>,
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: r2d2::Pool<SqliteConnectionManager>,
     /// The database file that per-thread readers open; `None` for an
     /// in-memory database, whose only connection is the pool's.
     readers: Option<Arc<PathBuf>>,
-    /// Live sessions by token hash, valid while `commits` shows no commit
-    /// since they were read; unused without a watch.
-    sessions: Arc<SessionCache>,
+    /// Rows valid while `commits` shows no commit since they were read;
+    /// unused without a watch (an in-memory database).
+    cached: Arc<Cached>,
     commits: Option<Arc<CommitWatch>>,
 }
 
@@ -164,7 +170,7 @@ impl Store {
         Ok(Self {
             pool,
             readers: Some(Arc::new(path.to_path_buf())),
-            sessions: Arc::default(),
+            cached: Arc::default(),
             commits,
         })
     }
@@ -193,9 +199,34 @@ impl Store {
         Ok(Self {
             pool,
             readers: None,
-            sessions: Arc::default(),
+            cached: Arc::default(),
             commits: None,
         })
+    }
+
+    /// Reads a row through a cache: from memory if nothing was committed since
+    /// it was read, else from the database (caching what it finds).
+    fn read_cached<K, V>(
+        &self,
+        cache: &RowCache<K, V>,
+        key: K,
+        read: impl FnOnce(&rusqlite::Connection) -> Result<Option<V>, StoreError>,
+    ) -> Result<Option<V>, StoreError>
+    where
+        K: Eq + std::hash::Hash,
+        V: Clone,
+    {
+        let read_at: Option<Mark> = self.commits.as_ref().map(|commits| commits.mark());
+        if let Some(mark) = read_at
+            && let Some(row) = cache.get(&key, mark)
+        {
+            return Ok(Some(row));
+        }
+        let found = self.read(read)?;
+        if let (Some(mark), Some(row)) = (read_at, &found) {
+            cache.insert(mark, key, row.clone());
+        }
+        Ok(found)
     }
 
     fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, StoreError> {

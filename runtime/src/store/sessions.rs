@@ -122,32 +122,24 @@ impl Store {
         Ok(replaced)
     }
 
-    /// The session a token opens, from the cache when it is there.
+    /// The session a token opens (cached).
     pub fn session_by_token(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
-        let read_at = self.commits.as_ref().map(|commits| commits.mark());
-        if let Some(mark) = read_at
-            && let Some(session) = self.sessions.get(hash, mark)
-        {
-            return Ok(Some(session));
-        }
-        let found = self.read(|conn| {
+        self.read_cached(&self.cached.sessions, *hash, |conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ?1"
             ))?;
             stmt.query_row([hash_bytes(hash)], |row| Ok(session_from_row(row)))
                 .optional()?
                 .transpose()
-        })?;
-        if let (Some(mark), Some(session)) = (read_at, &found) {
-            self.sessions.insert(mark, *hash, session.clone());
-        }
-        Ok(found)
+        })
     }
 
     /// Notes a use of a token's session in the cache, ahead of
     /// [`Store::touch_session`], so that uses meanwhile do not write again.
     pub fn note_session_use(&self, hash: &TokenHash, now: Millis) {
-        self.sessions.note_use(hash, now);
+        self.cached.sessions.update(hash, |session| {
+            session.last_used_at = session.last_used_at.max(now);
+        });
     }
 
     pub fn session(&self, object_id: &str) -> Result<Option<SessionRecord>, StoreError> {
@@ -358,7 +350,7 @@ mod tests {
             assert!(store.session_by_token(&hash).unwrap().is_some());
         }
         let mark = store.commits.as_ref().unwrap().mark();
-        assert!(store.sessions.get(&hash, mark).is_some(), "cached");
+        assert!(store.cached.sessions.get(&hash, mark).is_some(), "cached");
         (session, hash)
     }
 
@@ -414,5 +406,23 @@ mod tests {
         assert_eq!(seen.absolute_expires_at, 10);
         db.store.sweep_expired_sessions(20, 1_000_000, 0).unwrap();
         assert_eq!(db.store.session_by_token(&hash).unwrap(), None);
+    }
+
+    #[test]
+    fn a_cached_user_sees_every_change() {
+        let db = FileStore::new("users");
+        cached_session(&db.store, "u");
+        for _ in 0..2 {
+            assert_eq!(db.store.user("u").unwrap().unwrap().username, "u");
+        }
+        db.store
+            .update_user("u", |user| {
+                user.username = "renamed".into();
+                Ok::<_, StoreError>(Revoke::Nothing)
+            })
+            .unwrap();
+        assert_eq!(db.store.user("u").unwrap().unwrap().username, "renamed");
+        db.store.delete_user("u").unwrap();
+        assert_eq!(db.store.user("u").unwrap(), None);
     }
 }

@@ -52,8 +52,11 @@ impl Store {
         Ok(())
     }
 
+    /// A user by id (cached).
     pub fn user(&self, object_id: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.read(|conn| load_user(conn, object_id))
+        self.read_cached(&self.cached.users, object_id.to_string(), |conn| {
+            load_user(conn, object_id)
+        })
     }
 
     /// The user whose username or email (case-insensitively) is `login`.
