@@ -36,6 +36,11 @@ fn hook_invocation(c: &mut Criterion) {
         })
         .unwrap();
 
+    // Invocations are futures; the server awaits them on its runtime.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let object = json!({"objectId": user_id, "username": "bench"});
     let mut group = c.benchmark_group("hook");
     group.bench_function("after_save_no_host_call", |b| {
@@ -46,14 +51,19 @@ fn hook_invocation(c: &mut Criterion) {
                 original: Some(&object),
                 changed: vec!["nickname".into()],
             };
-            core.sandbox.after_save(&core, &caller, &event)
+            runtime.block_on(core.sandbox.after_save(&core, &caller, &event))
         })
     });
     let params = json!({"keepCurrent": true});
     group.bench_function("function_with_host_call", |b| {
         b.iter(|| {
-            core.sandbox
-                .call_function(&core, &caller, "logoutFromAllDevices", &params)
+            runtime
+                .block_on(core.sandbox.call_function(
+                    &core,
+                    &caller,
+                    "logoutFromAllDevices",
+                    &params,
+                ))
                 .unwrap()
         })
     });

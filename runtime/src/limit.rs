@@ -1,6 +1,6 @@
 //! A counting semaphore for blocking threads. Tokio's semaphore is for
-//! async tasks; hook invocations and password hashing run on the blocking
-//! pool and must wait there, for a bounded time.
+//! async tasks; password hashing runs on the blocking pool and must wait
+//! there, for a bounded time.
 
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};

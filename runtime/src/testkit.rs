@@ -29,7 +29,7 @@ use crate::clock::{Clock, ManualClock, Millis};
 use crate::config::Config;
 use crate::error::Error;
 use crate::sandbox::{
-    AfterSave, HookSource, LoadError, Sandbox, SandboxConfig, SaveEvent, guest_build,
+    AfterSave, HookSource, LoadError, Sandbox, SandboxConfig, SaveEvent, block_on, guest_build,
 };
 use crate::store::{SessionRecord, Store, UserRecord};
 
@@ -204,9 +204,11 @@ impl TestKit {
         name: &str,
         params: Value,
     ) -> Result<Value, Error> {
-        self.core
-            .sandbox
-            .call_function(&self.core, caller, name, &params)
+        block_on(
+            self.core
+                .sandbox
+                .call_function(&self.core, caller, name, &params),
+        )
     }
 
     /// Runs the afterSave hooks of `class_name` for a write that set `changed`.
@@ -224,7 +226,7 @@ impl TestKit {
             original: original.as_ref(),
             changed: changed.iter().map(|s| s.to_string()).collect(),
         };
-        self.core.sandbox.after_save(&self.core, caller, &event)
+        block_on(self.core.sandbox.after_save(&self.core, caller, &event))
     }
 
     /// How many afterSave invocations failed so far.

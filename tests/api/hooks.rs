@@ -150,6 +150,35 @@ fn each_hostile_guest_fails_only_its_own_request() {
     assert!(logs.contains("ran out of time"), "the detail is logged");
 }
 
+/// Guests run on the async executor, so a spinning guest must give it back:
+/// more spinning guests than worker threads, and the server still answers.
+#[test]
+fn spinning_guests_do_not_stall_other_requests() {
+    let dir = hooks_dir(LOADABLE_GUESTS, &[]);
+    let dir = dir.to_str().unwrap().to_string();
+    let srv = Server::start_with(&["--hooks-dir", &dir, "--hook-function-timeout", "4"]);
+    let (_, token) = srv.signup("bystander");
+    let spinners: Vec<_> = (0..4)
+        .map(|_| {
+            let request = srv.post("/functions/spin").json(json!({}));
+            std::thread::spawn(move || request.send())
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..5 {
+        assert_eq!(srv.me_status(&token), 200);
+        let hello = srv.post("/functions/hello").json(json!({})).send();
+        assert_eq!(hello.json, json!({"result": {"hello": "world"}}));
+    }
+    assert!(
+        spinners.iter().all(|s| !s.is_finished()),
+        "the requests above were answered while every guest still spun"
+    );
+    for spinner in spinners {
+        spinner.join().unwrap().assert_error(400, 141);
+    }
+}
+
 #[test]
 fn a_guest_cannot_reach_another_users_sessions() {
     let srv = hostile_server();

@@ -12,6 +12,5 @@ pub async fn call(
     caller: Caller,
     payload: Payload,
 ) -> Result<Reply> {
-    core.blocking(move |core| functions::call(core, &caller, &name, payload.body))
-        .await
+    functions::call(&core, &caller, &name, payload.body).await
 }

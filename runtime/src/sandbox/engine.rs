@@ -1,6 +1,7 @@
 //! The one wasmtime `Engine`: component model, epoch interruption driven by
-//! a ticker thread, and the pooling allocator (falling back to on-demand
-//! allocation where the pool cannot be reserved).
+//! a ticker thread (a running guest yields to the executor at every tick),
+//! and the pooling allocator for instances and fiber stacks (falling back to
+//! on-demand allocation where the pool cannot be reserved).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,8 +10,12 @@ use std::time::Duration;
 
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// How often the epoch advances: the granularity of hook time budgets.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How often the epoch advances: the granularity of hook time budgets, and
+/// the longest a computing guest holds an executor thread before it yields.
+/// At 10 ms, four spinning guests on two threads delayed other requests by
+/// a quarter of a second each; at 1 ms the ticker costs a wake-up a
+/// millisecond and nothing measurable.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Instance slots per concurrent invocation for one component: a Rust
 /// `wasm32-wasip2` component instantiates a few core modules (the program
@@ -33,6 +38,8 @@ pub fn new_engine(concurrency: u32, memory_limit: usize) -> Result<Engine, wasmt
         // unmapping them: most of the instantiate+call+drop cost otherwise.
         .linear_memory_keep_resident(1 << 20)
         .table_keep_resident(1 << 16)
+        // One fiber stack per concurrent invocation (guests run on fibers).
+        .total_stacks(concurrency)
         .pagemap_scan(Enabled::Auto);
     match Engine::new(base_config().allocation_strategy(InstanceAllocationStrategy::Pooling(pool)))
     {

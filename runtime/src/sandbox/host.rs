@@ -20,7 +20,13 @@ use crate::store::SessionRecord;
 wasmtime::component::bindgen!({
     world: "cloud-code",
     path: "../sdk/wit",
-    imports: { default: trappable },
+    // Session calls may write to the database: they are async, so that the
+    // writes can wait on the blocking pool instead of on the executor.
+    imports: {
+        "cloudcode:hooks/sessions": async | trappable,
+        default: trappable,
+    },
+    exports: { default: async },
 });
 
 pub use cloudcode::hooks::log::Level;
@@ -105,12 +111,6 @@ impl HookState {
         }
     }
 
-    fn audit(&self, event: Event, subject: audit::Subject<'_>) {
-        if let Some(core) = &self.core {
-            audit::record(&core.store, core.now(), event, subject, self.caller.ip);
-        }
-    }
-
     fn core(&self) -> wasmtime::Result<&Core> {
         self.core
             .as_ref()
@@ -168,7 +168,7 @@ impl WasiView for HookState {
 impl cloudcode::hooks::types::Host for HookState {}
 
 impl cloudcode::hooks::sessions::Host for HookState {
-    fn list_for_user(
+    async fn list_for_user(
         &mut self,
         user_id: String,
     ) -> wasmtime::Result<Result<Vec<SessionInfo>, WitHookError>> {
@@ -176,6 +176,7 @@ impl cloudcode::hooks::sessions::Host for HookState {
         let core = self.core()?;
         let now = core.now();
         let policy = core.config.session_policy;
+        // A read: it runs where the hook runs.
         Ok(match core.store.sessions(Some(&user_id)) {
             Ok(sessions) => Ok(sessions
                 .iter()
@@ -186,25 +187,34 @@ impl cloudcode::hooks::sessions::Host for HookState {
         })
     }
 
-    fn revoke(&mut self, session_id: String) -> wasmtime::Result<Result<bool, WitHookError>> {
-        let store = &self.core()?.store;
-        let session = match store.session(&session_id) {
+    async fn revoke(&mut self, session_id: String) -> wasmtime::Result<Result<bool, WitHookError>> {
+        let core = self.core()?.clone();
+        let session = match core.store.session(&session_id) {
             Ok(Some(s)) => s,
             Ok(None) => return Ok(Ok(false)),
             Err(e) => return Ok(Err(store_failure(e))),
         };
         self.authorize_user(&session.user_id)?;
-        Ok(match store.delete_session(&session_id) {
-            Ok(Some(revoked)) => {
-                self.audit(Event::RevokedByHook, (&revoked).into());
-                Ok(true)
-            }
-            Ok(None) => Ok(false),
-            Err(e) => Err(store_failure(e)),
-        })
+        let ip = self.caller.ip;
+        let revoked = core
+            .blocking(move |core| {
+                let revoked = core.store.delete_session(&session_id)?;
+                if let Some(revoked) = &revoked {
+                    audit::record(
+                        &core.store,
+                        core.now(),
+                        Event::RevokedByHook,
+                        revoked.into(),
+                        ip,
+                    );
+                }
+                Ok(revoked.is_some())
+            })
+            .await;
+        Ok(revoked.map_err(store_failure))
     }
 
-    fn revoke_all_for_user(
+    async fn revoke_all_for_user(
         &mut self,
         user_id: String,
         keep_current: bool,
@@ -215,65 +225,69 @@ impl cloudcode::hooks::sessions::Host for HookState {
             .flatten()
             .filter(|(s, _)| s.user_id == user_id)
             .map(|(s, _)| s.object_id.clone());
-        let core = self.core()?;
-        let now = core.now();
-        let policy = core.config.session_policy;
-        // Dead rows go too, but only live sessions count as revoked.
-        let revoked = core.store.sessions(Some(&user_id)).and_then(|sessions| {
-            let live = sessions
-                .iter()
-                .filter(|s| Some(&s.object_id) != keep.as_ref())
-                .filter(|s| policy.is_alive(s.lifetime(), now))
-                .count();
-            let revoked = core
-                .store
-                .delete_sessions_of_user(&user_id, keep.as_deref())?;
-            audit::record_all(
-                &core.store,
-                now,
-                Event::RevokedByHook,
-                &revoked,
-                self.caller.ip,
-            );
-            Ok(u32::try_from(live).unwrap_or(u32::MAX))
-        });
+        let core = self.core()?.clone();
+        let ip = self.caller.ip;
+        let revoked = core
+            .blocking(move |core| {
+                let now = core.now();
+                let policy = core.config.session_policy;
+                // Dead rows go too, but only live sessions count as revoked.
+                let live = core
+                    .store
+                    .sessions(Some(&user_id))?
+                    .iter()
+                    .filter(|s| Some(&s.object_id) != keep.as_ref())
+                    .filter(|s| policy.is_alive(s.lifetime(), now))
+                    .count();
+                let revoked = core
+                    .store
+                    .delete_sessions_of_user(&user_id, keep.as_deref())?;
+                audit::record_all(&core.store, now, Event::RevokedByHook, &revoked, ip);
+                Ok(u32::try_from(live).unwrap_or(u32::MAX))
+            })
+            .await;
         Ok(revoked.map_err(store_failure))
     }
 
-    fn rotate_current(&mut self) -> wasmtime::Result<Result<(), WitHookError>> {
+    async fn rotate_current(&mut self) -> wasmtime::Result<Result<(), WitHookError>> {
         if !self.may_rotate {
             return Ok(Err(WitHookError {
                 code: 119,
                 message: "rotate-current is only available in afterSave of _User.".into(),
             }));
         }
-        let Some(session_id) = self.caller.session_id().map(String::from) else {
+        let Some((session, _)) = self.caller.session.clone() else {
             return Ok(Err(WitHookError {
                 code: 209,
                 message: "There is no current session to rotate.".into(),
             }));
         };
         let minted = token::mint();
-        let core = self.core()?;
-        Ok(
-            match core
-                .store
-                .rotate_session_token(&session_id, &minted.hash, core.now())
-            {
-                Ok(true) => {
-                    self.rotated_token = Some(minted.raw);
-                    if let Some((session, _)) = &self.caller.session {
-                        self.audit(Event::Rotated, session.into());
-                    }
-                    Ok(())
+        let core = self.core()?.clone();
+        let ip = self.caller.ip;
+        let rotated = core
+            .blocking(move |core| {
+                let now = core.now();
+                let rotated =
+                    core.store
+                        .rotate_session_token(&session.object_id, &minted.hash, now)?;
+                if rotated {
+                    audit::record(&core.store, now, Event::Rotated, (&session).into(), ip);
                 }
-                Ok(false) => Err(WitHookError {
-                    code: 209,
-                    message: "The current session no longer exists.".into(),
-                }),
-                Err(e) => Err(store_failure(e)),
-            },
-        )
+                Ok(rotated.then_some(minted.raw))
+            })
+            .await;
+        Ok(match rotated {
+            Ok(Some(raw)) => {
+                self.rotated_token = Some(raw);
+                Ok(())
+            }
+            Ok(None) => Err(WitHookError {
+                code: 209,
+                message: "The current session no longer exists.".into(),
+            }),
+            Err(e) => Err(store_failure(e)),
+        })
     }
 }
 
@@ -306,10 +320,10 @@ pub fn truncate(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// The linker every hook is instantiated with: WASI (sync) plus our imports.
+/// The linker every hook is instantiated with: WASI plus our imports.
 pub fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HookState>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     CloudCode::add_to_linker::<HookState, HasSelf<HookState>>(&mut linker, |state| state)?;
     Ok(linker)
 }

@@ -3,9 +3,13 @@
 //! Each invocation gets a fresh instance (from a cached pre-instantiation),
 //! its own memory cap and time budget (epoch deadline), an empty WASI
 //! context and the `sessions`/`log` imports checked against the request's
-//! caller. Calls run synchronously on the blocking pool, at most
-//! `concurrency` at once (the size of the instance pool). Whatever goes
-//! wrong inside a hook fails only that invocation.
+//! caller. Invocations are futures: the guest runs on a fiber of the async
+//! task that awaits it, so a cloud function costs no thread hop. A guest
+//! that computes yields back to the executor at every epoch tick and is
+//! stopped when its budget is spent; host calls that write to the database
+//! run on the blocking pool. At most `concurrency` invocations run at once
+//! (the size of the instance pool). Whatever goes wrong inside a hook fails
+//! only that invocation.
 
 mod builtin;
 mod engine;
@@ -17,20 +21,20 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap};
+use tokio::sync::{Semaphore, SemaphorePermit};
+use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap, UpdateDeadline};
 
 pub use self::builtin::sources as builtin_sources;
-use self::engine::{EPOCH_TICK, EpochTicker};
+use self::engine::EpochTicker;
 pub use self::host::truncate;
 use self::host::{CloudCode, CloudCodePre, HookState};
 pub use self::loader::{CONTRACT_PACKAGE, CONTRACT_VERSION, Manifest};
 use crate::Core;
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
-use crate::limit::Slots;
 
 /// Largest JSON result a cloud function may return.
 const MAX_RESULT_BYTES: usize = 4 << 20;
@@ -145,7 +149,7 @@ pub struct Sandbox {
     functions: HashMap<String, usize>,
     after_save: HashMap<String, Vec<usize>>,
     config: SandboxConfig,
-    slots: Slots,
+    slots: Semaphore,
     after_save_failures: AtomicU64,
     _ticker: EpochTicker,
 }
@@ -178,7 +182,7 @@ impl Sandbox {
             hooks: Vec::new(),
             functions: HashMap::new(),
             after_save: HashMap::new(),
-            slots: Slots::new(config.concurrency),
+            slots: Semaphore::new(config.concurrency as usize),
             config,
             after_save_failures: AtomicU64::new(0),
             _ticker: ticker,
@@ -197,21 +201,28 @@ impl Sandbox {
         let component = loader::compile(&self.engine, source, self.config.cache_dir.as_deref())?;
         let pre = loader::prepare(&self.engine, linker, source, &component)?;
         let name: Arc<str> = source.name.as_str().into();
-        let json = self
-            .invoke(
-                &pre,
-                &name,
-                None,
-                &Caller::default(),
-                self.config.after_save_timeout,
-                false,
-                |hook, store| hook.cloudcode_hooks_hooks().call_manifest(store),
-            )
-            .result
-            .map_err(|e| LoadError::Manifest {
-                file: source.name.clone(),
-                reason: e.to_string(),
-            })?;
+        let json = block_on(async {
+            let mut run = self
+                .start(
+                    &pre,
+                    &name,
+                    None,
+                    &Caller::default(),
+                    self.config.after_save_timeout,
+                    false,
+                )
+                .await?;
+            let result = run
+                .hook
+                .cloudcode_hooks_hooks()
+                .call_manifest(&mut run.store)
+                .await;
+            run.finish(result).result
+        })
+        .map_err(|e| LoadError::Manifest {
+            file: source.name.clone(),
+            reason: e.to_string(),
+        })?;
         let manifest = loader::parse_manifest(&name, &json)?;
         let index = self.hooks.len();
         for function in &manifest.functions {
@@ -255,7 +266,7 @@ impl Sandbox {
     }
 
     /// Runs cloud function `name`.
-    pub fn call_function(
+    pub async fn call_function(
         &self,
         core: &Core,
         caller: &Caller,
@@ -271,18 +282,27 @@ impl Sandbox {
         let hook = &self.hooks[index];
         let wit_caller = HookState::wit_caller(caller);
         let params = params.to_string();
-        let outcome = self.invoke(
-            &hook.pre,
-            &hook.name,
-            Some(core),
-            caller,
-            self.config.function_timeout,
-            false,
-            |h, store| {
-                h.cloudcode_hooks_hooks()
-                    .call_call_function(store, &wit_caller, name, &params)
-            },
-        );
+        let outcome = match self
+            .start(
+                &hook.pre,
+                &hook.name,
+                Some(core),
+                caller,
+                self.config.function_timeout,
+                false,
+            )
+            .await
+        {
+            Ok(mut run) => {
+                let result = run
+                    .hook
+                    .cloudcode_hooks_hooks()
+                    .call_call_function(&mut run.store, &wit_caller, name, &params)
+                    .await;
+                run.finish(result)
+            }
+            Err(error) => Invocation::failed(error),
+        };
         let json = match outcome.result {
             Ok(Ok(json)) => Ok(json),
             Ok(Err(hook_error)) => return Err(Error::hook(hook_error.code, hook_error.message)),
@@ -306,7 +326,12 @@ impl Sandbox {
 
     /// Runs every afterSave hook of the event's class. Failures are logged
     /// and counted, never returned: the save stands, as in Parse.
-    pub fn after_save(&self, core: &Core, caller: &Caller, event: &SaveEvent<'_>) -> AfterSave {
+    pub async fn after_save(
+        &self,
+        core: &Core,
+        caller: &Caller,
+        event: &SaveEvent<'_>,
+    ) -> AfterSave {
         let mut outcome = AfterSave::default();
         let Some(indices) = self.after_save.get(event.class_name) else {
             return outcome;
@@ -318,24 +343,34 @@ impl Sandbox {
         let may_rotate = event.class_name == "_User";
         for &index in indices {
             let hook = &self.hooks[index];
-            let invocation = self.invoke(
-                &hook.pre,
-                &hook.name,
-                Some(core),
-                caller,
-                self.config.after_save_timeout,
-                may_rotate,
-                |h, store| {
-                    h.cloudcode_hooks_hooks().call_after_save(
-                        store,
-                        &wit_caller,
-                        event.class_name,
-                        &object,
-                        original.as_deref(),
-                        &event.changed,
-                    )
-                },
-            );
+            let invocation = match self
+                .start(
+                    &hook.pre,
+                    &hook.name,
+                    Some(core),
+                    caller,
+                    self.config.after_save_timeout,
+                    may_rotate,
+                )
+                .await
+            {
+                Ok(mut run) => {
+                    let result = run
+                        .hook
+                        .cloudcode_hooks_hooks()
+                        .call_after_save(
+                            &mut run.store,
+                            &wit_caller,
+                            event.class_name,
+                            &object,
+                            original.as_deref(),
+                            &event.changed,
+                        )
+                        .await;
+                    run.finish(result)
+                }
+                Err(error) => Invocation::failed(error),
+            };
             if let Some(token) = invocation.rotated_token {
                 outcome.rotated_token = Some(token);
             }
@@ -350,8 +385,10 @@ impl Sandbox {
         outcome
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn invoke<R>(
+    /// A fresh instance for one invocation, once a slot is free: its own
+    /// store, memory cap and time budget. The budget counts from here; the
+    /// guest yields to the executor at every epoch tick until it is spent.
+    async fn start(
         &self,
         pre: &CloudCodePre<HookState>,
         hook: &Arc<str>,
@@ -359,14 +396,13 @@ impl Sandbox {
         caller: &Caller,
         budget: Duration,
         may_rotate: bool,
-        call: impl FnOnce(&CloudCode, &mut Store<HookState>) -> wasmtime::Result<R>,
-    ) -> Invocation<R> {
-        let Some(_slot) = self.slots.acquire(budget) else {
-            return Invocation {
-                result: Err(SandboxError::Busy),
-                rotated_token: None,
-            };
-        };
+    ) -> Result<Run<'_>, SandboxError> {
+        let started = Instant::now();
+        let slot = tokio::time::timeout(budget, self.slots.acquire())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or(SandboxError::Busy)?;
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.config.memory_limit)
             .trap_on_grow_failure(true)
@@ -380,15 +416,46 @@ impl Sandbox {
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(budget.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64 + 1);
-        store.epoch_deadline_trap();
-        let result = pre
-            .instantiate(&mut store)
-            .and_then(|instance| call(&instance, &mut store));
-        let state = store.into_data();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if started.elapsed() < budget {
+                UpdateDeadline::Yield(1)
+            } else {
+                UpdateDeadline::Interrupt
+            })
+        });
+        let hook_name = hook.clone();
+        match pre.instantiate_async(&mut store).await {
+            Ok(instance) => Ok(Run {
+                hook: instance,
+                store,
+                name: hook_name,
+                _slot: slot,
+            }),
+            Err(error) => {
+                store.into_data().forward_output();
+                Err(classify(hook, error))
+            }
+        }
+    }
+}
+
+/// One invocation in progress: the instance, its store and its pool slot.
+struct Run<'a> {
+    hook: CloudCode,
+    store: Store<HookState>,
+    name: Arc<str>,
+    _slot: SemaphorePermit<'a>,
+}
+
+impl Run<'_> {
+    /// Ends the invocation: copies the guest's output to the log and
+    /// classifies a failure.
+    fn finish<R>(self, result: wasmtime::Result<R>) -> Invocation<R> {
+        let state = self.store.into_data();
         state.forward_output();
         Invocation {
-            result: result.map_err(|error| classify(hook, error)),
+            result: result.map_err(|error| classify(&self.name, error)),
             rotated_token: state.rotated_token,
         }
     }
@@ -397,6 +464,29 @@ impl Sandbox {
 struct Invocation<R> {
     result: Result<R, SandboxError>,
     rotated_token: Option<String>,
+}
+
+impl<R> Invocation<R> {
+    fn failed(error: SandboxError) -> Self {
+        Invocation {
+            result: Err(error),
+            rotated_token: None,
+        }
+    }
+}
+
+/// Runs a future to completion from synchronous code: on a blocking-pool
+/// thread (start-up, services that save), through the current runtime; with
+/// no runtime at all (tests), on a private one.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => runtime.block_on(future),
+        Err(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for a hook call")
+            .block_on(future),
+    }
 }
 
 fn classify(hook: &str, error: wasmtime::Error) -> SandboxError {

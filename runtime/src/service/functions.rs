@@ -7,7 +7,9 @@ use crate::Core;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
 
-pub fn call(core: &Core, caller: &Caller, name: &str, body: Value) -> Result<Reply> {
+/// Runs on the executor: the hook yields while it computes, and its
+/// database writes go to the blocking pool.
+pub async fn call(core: &Core, caller: &Caller, name: &str, body: Value) -> Result<Reply> {
     let params = match body {
         Value::Null => Value::Object(Map::new()),
         params @ Value::Object(_) => params,
@@ -17,6 +19,9 @@ pub fn call(core: &Core, caller: &Caller, name: &str, body: Value) -> Result<Rep
             ));
         }
     };
-    let result = core.sandbox.call_function(core, caller, name, &params)?;
+    let result = core
+        .sandbox
+        .call_function(core, caller, name, &params)
+        .await?;
     Ok(Reply::ok(json!({ "result": result })))
 }

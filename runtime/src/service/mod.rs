@@ -1,6 +1,8 @@
-//! One function per API operation. Each runs synchronously (on the blocking
-//! pool), takes the resolved caller and the request's JSON, and returns a
-//! [`Reply`] or a Parse error. HTTP handlers only extract and delegate.
+//! One function per API operation. Each takes the resolved caller and the
+//! request's JSON, and returns a [`Reply`] or a Parse error. Most are
+//! synchronous: reads by key run on the executor, the rest on the blocking
+//! pool; cloud functions are async (see [`functions`]). HTTP handlers only
+//! extract and delegate.
 
 pub mod functions;
 pub mod objects;
@@ -14,9 +16,10 @@ use crate::Core;
 use crate::auth::Caller;
 use crate::sandbox::{AfterSave, SaveEvent};
 
-/// Runs the afterSave hooks of `class`, if any. `render` gives the saved
-/// object and the original (before an update), and is called only when a
-/// hook will read them.
+/// Runs the afterSave hooks of `class`, if any, waiting for them (services
+/// run on the blocking pool). `render` gives the saved object and the
+/// original (before an update), and is called only when a hook will read
+/// them.
 pub(crate) fn after_save(
     core: &Core,
     caller: &Caller,
@@ -36,7 +39,7 @@ pub(crate) fn after_save(
         original: original.as_ref(),
         changed,
     };
-    core.sandbox.after_save(core, caller, &event)
+    crate::sandbox::block_on(core.sandbox.after_save(core, caller, &event))
 }
 
 /// A successful answer: a JSON body, and for creates the new object's path.
