@@ -79,6 +79,7 @@ results=$(mktemp)
 {
   echo "| scenario | req/s | p50 ms | p99 ms | non-2xx |"
   echo "|---|---|---|---|---|"
+  run health health.lua /health
   run users_me me.lua /users/me TOKEN="$token"
   run functions_hello hello.lua /functions/hello
   run login login.lua /login USERNAME=load-me
