@@ -34,6 +34,25 @@ fn sessions(c: &mut Criterion) {
             auth::validate(&core.store, &policy, SystemClock.now(), &minted.raw, None).unwrap()
         })
     });
+    // The same after a commit (here: recording a use), so that the row is
+    // read from SQLite rather than from the cache.
+    let session_id = auth::validate(&core.store, &policy, 0, &minted.raw, None)
+        .unwrap()
+        .object_id;
+    let last_use = std::cell::Cell::new(SystemClock.now());
+    c.bench_function("session/validate_after_a_commit", |b| {
+        b.iter_batched(
+            || {
+                last_use.set(last_use.get() + 1);
+                core.store
+                    .touch_session(&session_id, last_use.get())
+                    .unwrap();
+                last_use.get()
+            },
+            |now| auth::validate(&core.store, &policy, now, &minted.raw, None).unwrap(),
+            criterion::BatchSize::PerIteration,
+        )
+    });
 
     let body = json!({
         "where": {"score": {"$gt": 10}}, "limit": 100, "_method": "GET",

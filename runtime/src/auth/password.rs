@@ -6,6 +6,8 @@ use std::sync::OnceLock;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
+use crate::limit::{Lease, Pool};
+
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
     #[error("could not hash the password: {0}")]
@@ -33,45 +35,51 @@ fn hasher() -> Argon2<'static> {
     Argon2::default()
 }
 
-/// At most one hash per core at a time. More only thrash caches and memory:
-/// every argon2 computation holds 19 MiB, and a burst of logins on the
-/// blocking pool would otherwise hold (and the allocator keep) gigabytes.
-fn hashing_slot() -> crate::limit::Slot<'static> {
-    static SLOTS: OnceLock<crate::limit::Slots> = OnceLock::new();
-    let slots = SLOTS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        crate::limit::Slots::new(u32::try_from(cores).unwrap_or(2))
-    });
-    loop {
-        if let Some(slot) = slots.acquire(std::time::Duration::from_secs(3600)) {
-            return slot;
-        }
+/// argon2's work areas (19 MiB each by default), one per core: at most one
+/// hash per core runs at a time (more only thrash caches), and each reuses
+/// its area. A fresh area per hash cost 40% of login throughput in page
+/// faults; areas from the heap stayed cached in the allocator of every
+/// blocking thread that ever hashed (8 GiB after a 10 s login burst with
+/// glibc, 110 MiB with mimalloc). Bounded: cores x 19 MiB, mapped directly.
+fn workspace() -> Lease<'static, Option<Workspace>> {
+    static WORKSPACES: OnceLock<Pool<Option<Workspace>>> = OnceLock::new();
+    WORKSPACES
+        .get_or_init(|| Pool::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
+        .take(|| None)
+}
+
+/// An anonymous mapping that holds argon2 blocks.
+struct Workspace(memmap2::MmapMut);
+
+impl Workspace {
+    fn blocks(&mut self) -> &mut [Block] {
+        let len = self.0.len() / std::mem::size_of::<Block>();
+        // SAFETY: the mapping is page-aligned (more than `Block`'s 64 bytes),
+        // was zero-filled (any 128 u64s are a valid `Block`), holds `len`
+        // whole blocks, and is borrowed mutably through this slice only.
+        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast::<Block>(), len) }
     }
 }
 
-/// Runs argon2 with its work area (19 MiB by default) in a mapping of its
-/// own, returned to the system as soon as the hash is done. From the heap,
-/// every thread that ever hashed would keep such a block cached: a burst of
-/// logins left the server at 8 GiB with glibc's allocator, 120 MiB with
-/// mimalloc; with this, memory after a burst is what it was before.
 fn argon2_into(
     argon2: &Argon2<'_>,
     password: &[u8],
     salt: &[u8],
     out: &mut [u8],
 ) -> Result<(), PasswordError> {
-    let blocks = argon2.params().block_count();
     let error = |e: &dyn std::fmt::Display| PasswordError::Hash(e.to_string());
-    let mut scratch =
-        memmap2::MmapMut::map_anon(blocks * std::mem::size_of::<Block>()).map_err(|e| error(&e))?;
-    // SAFETY: the mapping is page-aligned (more than `Block`'s 64 bytes),
-    // zero-filled (a valid `Block` is any 128 u64s), exactly `blocks` blocks
-    // long, and borrowed mutably only through this slice while it lives.
-    let memory =
-        unsafe { std::slice::from_raw_parts_mut(scratch.as_mut_ptr().cast::<Block>(), blocks) };
-    let _slot = hashing_slot();
+    let mut lease = workspace();
+    // The first hash of a slot maps its area; a stored hash that names more
+    // memory than the area has replaces it with a larger one.
+    let blocks = argon2.params().block_count();
+    if lease.as_mut().is_none_or(|w| w.blocks().len() < blocks) {
+        let map = memmap2::MmapMut::map_anon(blocks * std::mem::size_of::<Block>())
+            .map_err(|e| error(&e))?;
+        *lease = Some(Workspace(map));
+    }
+    let memory = lease.as_mut().map(Workspace::blocks).unwrap_or_default();
     argon2
-        .hash_password_into_with_memory(password, salt, out, memory)
+        .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
         .map_err(|e| error(&e))
 }
 
@@ -95,7 +103,7 @@ pub fn hash(password: &str) -> Result<String, PasswordError> {
 
 pub fn verify(password: &str, stored: &str) -> Verdict {
     if is_bcrypt(stored) {
-        let _slot = hashing_slot();
+        let _one_per_core = workspace();
         return match bcrypt::verify(password, stored) {
             Ok(true) => Verdict::CorrectNeedsRehash,
             _ => Verdict::Wrong,
