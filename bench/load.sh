@@ -48,6 +48,7 @@ start_ms=$(date +%s%3N)
 serve
 wait_ready
 ready_ms=$(date +%s%3N)
+rss_start_kb=$(awk '/VmRSS/ {print $2}' "/proc/$server/status")
 base="http://127.0.0.1:$PORT/parse"
 
 api() { curl -sf -X "$1" "$base$2" -H "X-Parse-Application-Id: $APP_ID" -H 'Content-Type: application/json' "${@:3}"; }
@@ -89,10 +90,10 @@ results=$(mktemp)
 rss_after_kb=$(awk '/VmRSS/ {print $2}' "/proc/$server/status")
 echo
 echo "start-up to first served request: $((ready_ms - start_ms)) ms (hooks compiled on first start, then cached)"
-echo "RSS after seeding: $((rss_kb / 1024)) MiB; after the load: $((rss_after_kb / 1024)) MiB"
+echo "RSS idle at start (both built-in hooks and the example loaded): $((rss_start_kb / 1024)) MiB; after seeding $CONNECTIONS + 1 users: $((rss_kb / 1024)) MiB; after the load: $((rss_after_kb / 1024)) MiB"
 echo "settings: $THREADS wrk threads, $CONNECTIONS connections, ${DURATION}s per scenario; argon2id m=19 MiB t=2 p=1"
 
 mkdir -p bench/results
 out="bench/results/$(date -u +%Y%m%dT%H%M%SZ).md"
-{ cat "$results"; echo; echo "startup_ms=$((ready_ms - start_ms)) rss_idle_kib=$rss_kb rss_after_kib=$rss_after_kb"; } > "$out"
+{ cat "$results"; echo; echo "startup_ms=$((ready_ms - start_ms)) rss_start_kib=$rss_start_kb rss_seeded_kib=$rss_kb rss_after_kib=$rss_after_kb"; } > "$out"
 echo "written to $out"
