@@ -120,8 +120,11 @@ impl<K: Eq + Hash, V: Clone> RowCache<K, V> {
     {
         let mut state = self.state();
         if state.mark != Some(now) {
-            state.entries.clear();
             state.mark = Some(now);
+            let stale = std::mem::take(&mut state.entries);
+            // Freeing thousands of rows takes a while: not under the lock.
+            drop(state);
+            drop(stale);
             return None;
         }
         state.entries.get(key).cloned()
@@ -135,7 +138,11 @@ impl<K: Eq + Hash, V: Clone> RowCache<K, V> {
             return;
         }
         if state.entries.len() >= CAPACITY {
-            state.entries.clear();
+            let full = std::mem::take(&mut state.entries);
+            state.entries.insert(key, row);
+            drop(state);
+            drop(full);
+            return;
         }
         state.entries.insert(key, row);
     }
@@ -177,5 +184,18 @@ mod tests {
         assert_eq!(cache.get("k", after), None);
         cache.insert(before, "k".into(), 1);
         assert_eq!(cache.get("k", after), None);
+    }
+
+    #[test]
+    fn a_full_cache_starts_over() {
+        let cache = RowCache::<String, usize>::default();
+        let mark = Mark([0; HEADER_LEN]);
+        assert_eq!(cache.get("0", mark), None);
+        for i in 0..=CAPACITY {
+            cache.insert(mark, i.to_string(), i);
+        }
+        assert_eq!(cache.get("0", mark), None, "the first entries went");
+        assert_eq!(cache.get(&CAPACITY.to_string(), mark), Some(CAPACITY));
+        assert_eq!(cache.state().entries.len(), 1);
     }
 }
