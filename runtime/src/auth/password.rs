@@ -52,13 +52,27 @@ fn workspace() -> Lease<'static, Option<Workspace>> {
 struct Workspace(memmap2::MmapMut);
 
 impl Workspace {
+    fn map(blocks: usize) -> Result<Self, PasswordError> {
+        memmap2::MmapMut::map_anon(blocks * std::mem::size_of::<Block>())
+            .map(Workspace)
+            .map_err(hash_error)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len() / std::mem::size_of::<Block>()
+    }
+
     fn blocks(&mut self) -> &mut [Block] {
-        let len = self.0.len() / std::mem::size_of::<Block>();
+        let len = self.len();
         // SAFETY: the mapping is page-aligned (more than `Block`'s 64 bytes),
         // was zero-filled (any 128 u64s are a valid `Block`), holds `len`
         // whole blocks, and is borrowed mutably through this slice only.
         unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast::<Block>(), len) }
     }
+}
+
+fn hash_error(error: impl std::fmt::Display) -> PasswordError {
+    PasswordError::Hash(error.to_string())
 }
 
 fn argon2_into(
@@ -67,36 +81,33 @@ fn argon2_into(
     salt: &[u8],
     out: &mut [u8],
 ) -> Result<(), PasswordError> {
-    let error = |e: &dyn std::fmt::Display| PasswordError::Hash(e.to_string());
+    let blocks = argon2.params().block_count();
     let mut lease = workspace();
     // The first hash of a slot maps its area; a stored hash that names more
-    // memory than the area has replaces it with a larger one.
-    let blocks = argon2.params().block_count();
-    if lease.as_mut().is_none_or(|w| w.blocks().len() < blocks) {
-        let map = memmap2::MmapMut::map_anon(blocks * std::mem::size_of::<Block>())
-            .map_err(|e| error(&e))?;
-        *lease = Some(Workspace(map));
-    }
-    let memory = lease.as_mut().map(Workspace::blocks).unwrap_or_default();
+    // memory than the area has gets a larger one.
+    let area = match lease.take() {
+        Some(area) if area.len() >= blocks => area,
+        _ => Workspace::map(blocks)?,
+    };
+    let memory = &mut lease.insert(area).blocks()[..blocks];
     argon2
-        .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
-        .map_err(|e| error(&e))
+        .hash_password_into_with_memory(password, salt, out, memory)
+        .map_err(hash_error)
 }
 
 pub fn hash(password: &str) -> Result<String, PasswordError> {
-    let error = |e: &dyn std::fmt::Display| PasswordError::Hash(e.to_string());
     let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| error(&e))?;
+    getrandom::fill(&mut salt).map_err(hash_error)?;
     let argon2 = hasher();
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
     argon2_into(&argon2, password.as_bytes(), &salt, &mut out)?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| error(&e))?;
+    let salt = SaltString::encode_b64(&salt).map_err(hash_error)?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(argon2.params()).map_err(|e| error(&e))?,
+        params: ParamsString::try_from(argon2.params()).map_err(hash_error)?,
         salt: Some(salt.as_salt()),
-        hash: Some(Output::new(&out).map_err(|e| error(&e))?),
+        hash: Some(Output::new(&out).map_err(hash_error)?),
     };
     Ok(phc.to_string())
 }
