@@ -83,7 +83,7 @@ impl Core {
     }
 
     /// Resolves request credentials on the async executor. A live token
-    /// costs one point read, which never waits for a writer. The writes that
+    /// costs a cache hit, or one point read that never waits for a writer. The writes that
     /// validation implies go to the blocking pool: a use is recorded in the
     /// background (a late record can only make the session die earlier), a
     /// dead token is refused once its audit event and reuse check are done.
