@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::Semaphore;
 use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap, UpdateDeadline};
 
 pub use self::builtin::sources as builtin_sources;
@@ -201,24 +201,15 @@ impl Sandbox {
         let component = loader::compile(&self.engine, source, self.config.cache_dir.as_deref())?;
         let pre = loader::prepare(&self.engine, linker, source, &component)?;
         let name: Arc<str> = source.name.as_str().into();
-        let json = block_on(async {
-            let mut run = self
-                .start(
-                    &pre,
-                    &name,
-                    None,
-                    &Caller::default(),
-                    self.config.after_save_timeout,
-                    false,
-                )
-                .await?;
-            let result = run
-                .hook
-                .cloudcode_hooks_hooks()
-                .call_manifest(&mut run.store)
-                .await;
-            run.finish(result).result
-        })
+        let json = block_on(self.invoke(
+            &pre,
+            &name,
+            None,
+            &Caller::default(),
+            Entry::Manifest,
+            async |hook, store| hook.cloudcode_hooks_hooks().call_manifest(store).await,
+        ))
+        .result
         .map_err(|e| LoadError::Manifest {
             file: source.name.clone(),
             reason: e.to_string(),
@@ -282,27 +273,20 @@ impl Sandbox {
         let hook = &self.hooks[index];
         let wit_caller = HookState::wit_caller(caller);
         let params = params.to_string();
-        let outcome = match self
-            .start(
+        let outcome = self
+            .invoke(
                 &hook.pre,
                 &hook.name,
                 Some(core),
                 caller,
-                self.config.function_timeout,
-                false,
+                Entry::Function,
+                async |h, store| {
+                    h.cloudcode_hooks_hooks()
+                        .call_call_function(store, &wit_caller, name, &params)
+                        .await
+                },
             )
-            .await
-        {
-            Ok(mut run) => {
-                let result = run
-                    .hook
-                    .cloudcode_hooks_hooks()
-                    .call_call_function(&mut run.store, &wit_caller, name, &params)
-                    .await;
-                run.finish(result)
-            }
-            Err(error) => Invocation::failed(error),
-        };
+            .await;
         let json = match outcome.result {
             Ok(Ok(json)) => Ok(json),
             Ok(Err(hook_error)) => return Err(Error::hook(hook_error.code, hook_error.message)),
@@ -339,38 +323,33 @@ impl Sandbox {
         let wit_caller = HookState::wit_caller(caller);
         let object = event.object.to_string();
         let original = event.original.map(Value::to_string);
-        // Only a _User save by its owner can have a token to hand back.
-        let may_rotate = event.class_name == "_User";
+        let entry = Entry::AfterSave {
+            // Only a _User save by its owner can have a token to hand back.
+            may_rotate: event.class_name == "_User",
+        };
         for &index in indices {
             let hook = &self.hooks[index];
-            let invocation = match self
-                .start(
+            let invocation = self
+                .invoke(
                     &hook.pre,
                     &hook.name,
                     Some(core),
                     caller,
-                    self.config.after_save_timeout,
-                    may_rotate,
+                    entry,
+                    async |h, store| {
+                        h.cloudcode_hooks_hooks()
+                            .call_after_save(
+                                store,
+                                &wit_caller,
+                                event.class_name,
+                                &object,
+                                original.as_deref(),
+                                &event.changed,
+                            )
+                            .await
+                    },
                 )
-                .await
-            {
-                Ok(mut run) => {
-                    let result = run
-                        .hook
-                        .cloudcode_hooks_hooks()
-                        .call_after_save(
-                            &mut run.store,
-                            &wit_caller,
-                            event.class_name,
-                            &object,
-                            original.as_deref(),
-                            &event.changed,
-                        )
-                        .await;
-                    run.finish(result)
-                }
-                Err(error) => Invocation::failed(error),
-            };
+                .await;
             if let Some(token) = invocation.rotated_token {
                 outcome.rotated_token = Some(token);
             }
@@ -385,24 +364,35 @@ impl Sandbox {
         outcome
     }
 
-    /// A fresh instance for one invocation, once a slot is free: its own
-    /// store, memory cap and time budget. The budget counts from here; the
-    /// guest yields to the executor at every epoch tick until it is spent.
-    async fn start(
+    /// One invocation: once a slot is free, a fresh instance with its own
+    /// store, memory cap and time budget, then `call`, then the guest's
+    /// output to the log. The budget counts from the start; the guest yields
+    /// to the executor at every epoch tick until it is spent.
+    async fn invoke<R>(
         &self,
         pre: &CloudCodePre<HookState>,
         hook: &Arc<str>,
         core: Option<&Core>,
         caller: &Caller,
-        budget: Duration,
-        may_rotate: bool,
-    ) -> Result<Run<'_>, SandboxError> {
+        entry: Entry,
+        call: impl AsyncFnOnce(&CloudCode, &mut Store<HookState>) -> wasmtime::Result<R>,
+    ) -> Invocation<R> {
         let started = Instant::now();
-        let slot = tokio::time::timeout(budget, self.slots.acquire())
+        let (budget, may_rotate) = match entry {
+            Entry::Manifest => (self.config.after_save_timeout, false),
+            Entry::Function => (self.config.function_timeout, false),
+            Entry::AfterSave { may_rotate } => (self.config.after_save_timeout, may_rotate),
+        };
+        let Some(_slot) = tokio::time::timeout(budget, self.slots.acquire())
             .await
             .ok()
             .and_then(Result::ok)
-            .ok_or(SandboxError::Busy)?;
+        else {
+            return Invocation {
+                result: Err(SandboxError::Busy),
+                rotated_token: None,
+            };
+        };
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.config.memory_limit)
             .trap_on_grow_failure(true)
@@ -424,55 +414,31 @@ impl Sandbox {
                 UpdateDeadline::Interrupt
             })
         });
-        let hook_name = hook.clone();
-        match pre.instantiate_async(&mut store).await {
-            Ok(instance) => Ok(Run {
-                hook: instance,
-                store,
-                name: hook_name,
-                _slot: slot,
-            }),
-            Err(error) => {
-                store.into_data().forward_output();
-                Err(classify(hook, error))
-            }
-        }
-    }
-}
-
-/// One invocation in progress: the instance, its store and its pool slot.
-struct Run<'a> {
-    hook: CloudCode,
-    store: Store<HookState>,
-    name: Arc<str>,
-    _slot: SemaphorePermit<'a>,
-}
-
-impl Run<'_> {
-    /// Ends the invocation: copies the guest's output to the log and
-    /// classifies a failure.
-    fn finish<R>(self, result: wasmtime::Result<R>) -> Invocation<R> {
-        let state = self.store.into_data();
+        let result = match pre.instantiate_async(&mut store).await {
+            Ok(instance) => call(&instance, &mut store).await,
+            Err(error) => Err(error),
+        };
+        let state = store.into_data();
         state.forward_output();
         Invocation {
-            result: result.map_err(|error| classify(&self.name, error)),
+            result: result.map_err(|error| classify(hook, error)),
             rotated_token: state.rotated_token,
         }
     }
 }
 
+/// What an invocation is for: it decides the time budget and whether the
+/// hook may rotate the caller's token.
+#[derive(Clone, Copy)]
+enum Entry {
+    Manifest,
+    Function,
+    AfterSave { may_rotate: bool },
+}
+
 struct Invocation<R> {
     result: Result<R, SandboxError>,
     rotated_token: Option<String>,
-}
-
-impl<R> Invocation<R> {
-    fn failed(error: SandboxError) -> Self {
-        Invocation {
-            result: Err(error),
-            rotated_token: None,
-        }
-    }
 }
 
 /// Runs a future to completion from synchronous code: on a blocking-pool
