@@ -3,6 +3,7 @@
 //! output captured), and the `sessions` and `log` imports, each checked
 //! against the caller stored for this invocation, never against guest input.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use wasmtime::StoreLimits;
@@ -14,7 +15,7 @@ use crate::Core;
 use crate::audit::{self, Event};
 use crate::auth::session::SessionPolicy;
 use crate::auth::{Caller, token};
-use crate::clock::to_iso;
+use crate::clock::{Millis, to_iso};
 use crate::store::SessionRecord;
 
 wasmtime::component::bindgen!({
@@ -117,6 +118,22 @@ impl HookState {
             .ok_or_else(|| wasmtime::Error::msg("session calls are not available while loading"))
     }
 
+    /// Runs a session write and its audit events on the blocking pool (the
+    /// guest's fiber waits, the executor does not), with the time of the
+    /// write and the caller's address. A store failure is the hook's error.
+    /// (`&mut`: a shared `HookState` is not `Sync`, so not across an await.)
+    async fn write<T: Send + 'static>(
+        &mut self,
+        work: impl FnOnce(&Core, Millis, Option<IpAddr>) -> crate::error::Result<T> + Send + 'static,
+    ) -> wasmtime::Result<Result<T, WitHookError>> {
+        let ip = self.caller.ip;
+        let done = self
+            .core()?
+            .blocking(move |core| work(core, core.now(), ip))
+            .await;
+        Ok(done.map_err(store_failure))
+    }
+
     /// Hooks act on the caller's own sessions, or on anyone's with the
     /// master key. Anything else is a capability violation: it stops the hook.
     fn authorize_user(&self, user_id: &str) -> wasmtime::Result<()> {
@@ -188,30 +205,20 @@ impl cloudcode::hooks::sessions::Host for HookState {
     }
 
     async fn revoke(&mut self, session_id: String) -> wasmtime::Result<Result<bool, WitHookError>> {
-        let core = self.core()?.clone();
-        let session = match core.store.session(&session_id) {
+        let session = match self.core()?.store.session(&session_id) {
             Ok(Some(s)) => s,
             Ok(None) => return Ok(Ok(false)),
             Err(e) => return Ok(Err(store_failure(e))),
         };
         self.authorize_user(&session.user_id)?;
-        let ip = self.caller.ip;
-        let revoked = core
-            .blocking(move |core| {
-                let revoked = core.store.delete_session(&session_id)?;
-                if let Some(revoked) = &revoked {
-                    audit::record(
-                        &core.store,
-                        core.now(),
-                        Event::RevokedByHook,
-                        revoked.into(),
-                        ip,
-                    );
-                }
-                Ok(revoked.is_some())
-            })
-            .await;
-        Ok(revoked.map_err(store_failure))
+        self.write(move |core, now, ip| {
+            let revoked = core.store.delete_session(&session_id)?;
+            if let Some(revoked) = &revoked {
+                audit::record(&core.store, now, Event::RevokedByHook, revoked.into(), ip);
+            }
+            Ok(revoked.is_some())
+        })
+        .await
     }
 
     async fn revoke_all_for_user(
@@ -225,28 +232,23 @@ impl cloudcode::hooks::sessions::Host for HookState {
             .flatten()
             .filter(|(s, _)| s.user_id == user_id)
             .map(|(s, _)| s.object_id.clone());
-        let core = self.core()?.clone();
-        let ip = self.caller.ip;
-        let revoked = core
-            .blocking(move |core| {
-                let now = core.now();
-                let policy = core.config.session_policy;
-                // Dead rows go too, but only live sessions count as revoked.
-                let live = core
-                    .store
-                    .sessions(Some(&user_id))?
-                    .iter()
-                    .filter(|s| Some(&s.object_id) != keep.as_ref())
-                    .filter(|s| policy.is_alive(s.lifetime(), now))
-                    .count();
-                let revoked = core
-                    .store
-                    .delete_sessions_of_user(&user_id, keep.as_deref())?;
-                audit::record_all(&core.store, now, Event::RevokedByHook, &revoked, ip);
-                Ok(u32::try_from(live).unwrap_or(u32::MAX))
-            })
-            .await;
-        Ok(revoked.map_err(store_failure))
+        self.write(move |core, now, ip| {
+            let policy = core.config.session_policy;
+            // Dead rows go too, but only live sessions count as revoked.
+            let live = core
+                .store
+                .sessions(Some(&user_id))?
+                .iter()
+                .filter(|s| Some(&s.object_id) != keep.as_ref())
+                .filter(|s| policy.is_alive(s.lifetime(), now))
+                .count();
+            let revoked = core
+                .store
+                .delete_sessions_of_user(&user_id, keep.as_deref())?;
+            audit::record_all(&core.store, now, Event::RevokedByHook, &revoked, ip);
+            Ok(u32::try_from(live).unwrap_or(u32::MAX))
+        })
+        .await
     }
 
     async fn rotate_current(&mut self) -> wasmtime::Result<Result<(), WitHookError>> {
@@ -263,11 +265,8 @@ impl cloudcode::hooks::sessions::Host for HookState {
             }));
         };
         let minted = token::mint();
-        let core = self.core()?.clone();
-        let ip = self.caller.ip;
-        let rotated = core
-            .blocking(move |core| {
-                let now = core.now();
+        let rotated = self
+            .write(move |core, now, ip| {
                 let rotated =
                     core.store
                         .rotate_session_token(&session.object_id, &minted.hash, now)?;
@@ -276,18 +275,15 @@ impl cloudcode::hooks::sessions::Host for HookState {
                 }
                 Ok(rotated.then_some(minted.raw))
             })
-            .await;
-        Ok(match rotated {
-            Ok(Some(raw)) => {
-                self.rotated_token = Some(raw);
-                Ok(())
-            }
-            Ok(None) => Err(WitHookError {
+            .await?;
+        Ok(rotated.and_then(|raw| {
+            let raw = raw.ok_or_else(|| WitHookError {
                 code: 209,
                 message: "The current session no longer exists.".into(),
-            }),
-            Err(e) => Err(store_failure(e)),
-        })
+            })?;
+            self.rotated_token = Some(raw);
+            Ok(())
+        }))
     }
 }
 
