@@ -341,7 +341,7 @@ pub fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Res
         && !caller.master
         && (core.config.require_current_password || current_password.is_some())
     {
-        reauthenticate(core, caller, stored.as_ref(), current_password.as_deref())?;
+        reauthenticate(core, caller, stored.as_deref(), current_password.as_deref())?;
     }
     // Some SDKs resend the unchanged password with every save (Parse issue
     // #6749); that is not a password change and must not log anyone out.

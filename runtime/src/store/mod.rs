@@ -118,7 +118,8 @@ pub enum Revoke {
 #[derive(Default)]
 struct Cached {
     sessions: RowCache<TokenHash, SessionRecord>,
-    users: RowCache<String, UserRecord>,
+    /// Shared, not cloned, on a hit: a user carries all its custom fields.
+    users: RowCache<String, Arc<UserRecord>>,
 }
 
 #[derive(Clone)]

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
@@ -53,9 +55,9 @@ impl Store {
     }
 
     /// A user by id (cached).
-    pub fn user(&self, object_id: &str) -> Result<Option<UserRecord>, StoreError> {
+    pub fn user(&self, object_id: &str) -> Result<Option<Arc<UserRecord>>, StoreError> {
         self.read_cached(&self.cached.users, object_id.to_string(), |conn| {
-            load_user(conn, object_id)
+            Ok(load_user(conn, object_id)?.map(Arc::new))
         })
     }
 
