@@ -333,9 +333,10 @@ pub fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Res
     // owner or the master key: for anyone else they would be a password
     // oracle or free hashing work.
     let own = caller.master || caller.user_id() == Some(object_id);
-    let stored = match sensitive && own {
-        true => core.store.user(object_id)?,
-        false => None,
+    let stored = if sensitive && own {
+        core.store.user(object_id)?
+    } else {
+        None
     };
     if sensitive
         && !caller.master

@@ -79,6 +79,8 @@ impl CommitWatch {
             // SAFETY: `i < HEADER_LEN`, the length of the live mapping.
             *byte = unsafe { std::ptr::read_volatile(self.header.as_ptr().add(i)) };
         }
+        // The row read that follows must not be ordered before the mark.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
         Mark(mark)
     }
 }
