@@ -35,17 +35,13 @@ pub fn user_with_session(core: &Core) -> (String, MintedToken) {
     (user_id, minted)
 }
 
-/// The example hook `examples/hello`, built for the sandbox (once; the
-/// nested build is cached under the bench's target tmpdir).
+/// The example hook `examples/hello`, built for the sandbox as hook tests
+/// build theirs.
 #[allow(dead_code)] // not every bench loads it
 pub fn hello_hook() -> cloudcode_runtime::sandbox::HookSource {
-    use cloudcode_runtime::sandbox::guest_build;
-    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-hooks");
-    let built = guest_build::build_packages(&workspace, &["hello-hook"], &target_dir)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello");
     cloudcode_runtime::sandbox::HookSource {
-        name: built[0].display().to_string(),
-        bytes: std::fs::read(&built[0]).unwrap(),
+        name: "hello_hook.wasm".into(),
+        bytes: cloudcode_runtime::testkit::build_component(&crate_dir),
     }
 }
