@@ -29,8 +29,8 @@ struct DefaultServe {
 
 /// mimalloc: the request path allocates many small, short-lived objects
 /// across threads, where it is markedly cheaper than glibc's malloc (see
-/// BENCHMARKS.md), and it returns freed large blocks (the 19 MiB argon2
-/// buffers) to the system instead of keeping them in per-thread arenas.
+/// BENCHMARKS.md). argon2's large work areas do not come from it (see
+/// `auth::password`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
