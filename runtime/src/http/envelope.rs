@@ -156,7 +156,7 @@ pub fn parse(
     {
         parts.method = override_method(&method)?;
     }
-    let credentials = authenticate(config, &parts.headers, &fields, ip)?;
+    let credentials = check_keys(config, &parts.headers, &fields, ip)?;
     let context = context(&parts.headers, fields.remove("_context"))?;
     let from_url = body.is_null() && parts.method == Method::GET;
     if from_url {
@@ -210,7 +210,9 @@ fn credential(
     }
 }
 
-fn authenticate(
+/// Checks the app id and any client or master key; the session token is
+/// only carried along ([`Core::authenticate`] resolves it).
+fn check_keys(
     config: &Config,
     headers: &HeaderMap,
     fields: &Map<String, Value>,
