@@ -32,14 +32,13 @@ fn request(method: &str, path: &str, token: Option<&str>) -> Request<Body> {
 }
 
 fn http(c: &mut Criterion) {
-    let dir = std::env::temp_dir().join(format!("cloudcode-bench-http-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tempfile::tempdir().unwrap();
     let config = Config {
         app_id: "cloudcode".into(),
         ..Config::in_memory_defaults()
     };
     let sandbox = Sandbox::new(config.sandbox.clone(), vec![common::hello_hook()]).unwrap();
-    let store = Store::open(&dir.join("bench.db")).unwrap();
+    let store = Store::open(&dir.path().join("bench.db")).unwrap();
     let core = Core::new(store, config, Arc::new(SystemClock), sandbox);
     let (_, minted) = common::user_with_session(&core);
     let app = cloudcode_runtime::http::app(core);

@@ -24,9 +24,8 @@ fn core_on_disk(dir: &std::path::Path) -> Core {
 fn sessions(c: &mut Criterion) {
     c.bench_function("token/mint_and_hash", |b| b.iter(token::mint));
 
-    let dir = std::env::temp_dir().join(format!("cloudcode-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let core = core_on_disk(&dir);
+    let dir = tempfile::tempdir().unwrap();
+    let core = core_on_disk(dir.path());
     let (_, minted) = common::user_with_session(&core);
     let policy = core.config.session_policy;
     c.bench_function("session/validate", |b| {

@@ -437,10 +437,8 @@ mod tests {
 
     #[test]
     fn first_start_generates_a_private_random_master_key_and_reuses_it() {
-        let dir = std::env::temp_dir().join(format!(
-            "cloudcode-config-{}",
-            crate::auth::token::object_id()
-        ));
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().join("data");
         let dir_arg = dir.to_str().unwrap();
         let first = args(&["--data-dir", dir_arg]).into_config().unwrap();
         let second = args(&["--data-dir", dir_arg]).into_config().unwrap();
@@ -460,7 +458,6 @@ mod tests {
             .into_config()
             .unwrap();
         assert_ne!(first.master_key, third.master_key);
-        fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -4,10 +4,10 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tempfile::TempDir;
 
 pub const APP_ID: &str = "test-app";
 pub const MASTER_KEY: &str = "test-master-key-0123456789";
@@ -15,7 +15,10 @@ pub const MASTER_KEY: &str = "test-master-key-0123456789";
 pub struct Server {
     child: Child,
     pub base: String,
-    pub dir: PathBuf,
+    /// Data directory and log; removed when the server is dropped.
+    dir: TempDir,
+    /// The hook components it was started with, if any.
+    _hooks: Option<TempDir>,
     /// Client TLS settings, for servers started with a certificate.
     pub tls: Option<Arc<rustls::ClientConfig>>,
 }
@@ -38,16 +41,32 @@ impl Server {
         Self::spawn(extra)
     }
 
+    /// Starts the binary serving copies of the named components (and any
+    /// extra files) from a hooks directory of its own.
+    pub fn try_start_with_hooks(
+        names: &[&str],
+        files: &[(&str, &[u8])],
+        extra: &[&str],
+    ) -> Result<Self, String> {
+        let hooks = hooks_dir(names, files);
+        let mut args = vec!["--hooks-dir", hooks.path().to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let mut server = Self::try_start(&args)?;
+        server._hooks = Some(hooks);
+        Ok(server)
+    }
+
+    pub fn start_with_hooks(names: &[&str], extra: &[&str]) -> Self {
+        Self::try_start_with_hooks(names, &[], extra)
+            .unwrap_or_else(|log| panic!("server did not start: {log}"))
+    }
+
     fn spawn(extra: &[&str]) -> Result<Self, String> {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "cloudcode-api-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let log = std::fs::File::create(dir.join("server.log")).unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("cloudcode-api-test-")
+            .tempdir()
+            .unwrap();
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_cloudcode"))
             .arg("serve")
             .args([
@@ -59,7 +78,7 @@ impl Server {
                 MASTER_KEY,
             ])
             .arg("--data-dir")
-            .arg(dir.join("data"))
+            .arg(dir.path().join("data"))
             .arg("--hooks-cache-dir")
             .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("hook-cache"))
             .args(extra)
@@ -79,8 +98,8 @@ impl Server {
                 }
                 _ => {
                     let _ = child.wait();
-                    let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
-                    let _ = std::fs::remove_dir_all(&dir);
+                    let log =
+                        std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
                     return Err(log);
                 }
             }
@@ -91,16 +110,17 @@ impl Server {
             child,
             base,
             dir,
+            _hooks: None,
             tls: None,
         })
     }
 
     pub fn db_path(&self) -> PathBuf {
-        self.dir.join("data").join("cloudcode.db")
+        self.dir.path().join("data").join("cloudcode.db")
     }
 
     pub fn logs(&self) -> String {
-        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
     pub fn req(&self, method: &str, path: &str) -> Req {
@@ -171,7 +191,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -212,20 +231,16 @@ pub fn component(name: &str) -> PathBuf {
 }
 
 /// A fresh directory holding copies of the named components (and any extra files).
-pub fn hooks_dir(names: &[&str], extra: &[(&str, &[u8])]) -> PathBuf {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "cloudcode-hooks-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+fn hooks_dir(names: &[&str], extra: &[(&str, &[u8])]) -> TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("cloudcode-hooks-")
+        .tempdir()
+        .unwrap();
     for name in names {
-        std::fs::copy(component(name), dir.join(format!("{name}.wasm"))).unwrap();
+        std::fs::copy(component(name), dir.path().join(format!("{name}.wasm"))).unwrap();
     }
     for (file, bytes) in extra {
-        std::fs::write(dir.join(file), bytes).unwrap();
+        std::fs::write(dir.path().join(file), bytes).unwrap();
     }
     dir
 }

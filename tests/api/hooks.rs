@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{APP_ID, LOADABLE_GUESTS, Server, hooks_dir};
+use crate::harness::{APP_ID, LOADABLE_GUESTS, Server};
 
 #[test]
 fn asvs_7_5_2_logout_from_all_devices_kills_every_device_and_no_other_user() {
@@ -106,9 +106,7 @@ fn unknown_functions_and_bad_parameters() {
 
 /// Serves the example and every misbehaving guest, with a short function budget.
 fn hostile_server() -> Server {
-    let dir = hooks_dir(LOADABLE_GUESTS, &[]);
-    let dir = dir.to_str().unwrap().to_string();
-    Server::start_with(&["--hooks-dir", &dir, "--hook-function-timeout", "0.5"])
+    Server::start_with_hooks(LOADABLE_GUESTS, &["--hook-function-timeout", "0.5"])
 }
 
 #[test]
@@ -154,9 +152,7 @@ fn each_hostile_guest_fails_only_its_own_request() {
 /// more spinning guests than worker threads, and the server still answers.
 #[test]
 fn spinning_guests_do_not_stall_other_requests() {
-    let dir = hooks_dir(LOADABLE_GUESTS, &[]);
-    let dir = dir.to_str().unwrap().to_string();
-    let srv = Server::start_with(&["--hooks-dir", &dir, "--hook-function-timeout", "4"]);
+    let srv = Server::start_with_hooks(LOADABLE_GUESTS, &["--hook-function-timeout", "4"]);
     let (_, token) = srv.signup("bystander");
     let spinners: Vec<_> = (0..4)
         .map(|_| {
@@ -271,8 +267,7 @@ fn bad_hooks_stop_the_server_with_a_clear_error() {
         ),
     ];
     for (components, files, expected) in cases {
-        let dir = hooks_dir(components, files);
-        let log = Server::try_start(&["--hooks-dir", dir.to_str().unwrap()])
+        let log = Server::try_start_with_hooks(components, files, &[])
             .err()
             .expect("must refuse to start");
         for needle in expected {

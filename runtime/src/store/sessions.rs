@@ -297,26 +297,21 @@ mod tests {
     use crate::store::{Revoke, UserRecord};
 
     /// A store on a file of its own: only those cache sessions.
+    /// Fields drop in order: the store closes before its directory goes.
     struct FileStore {
         store: Store,
-        dir: std::path::PathBuf,
+        _dir: tempfile::TempDir,
     }
 
     impl FileStore {
         fn new(name: &str) -> Self {
-            let dir =
-                std::env::temp_dir().join(format!("cloudcode-store-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            let store = Store::open(&dir.join("test.db")).unwrap();
+            let dir = tempfile::Builder::new()
+                .prefix(&format!("cloudcode-store-{name}-"))
+                .tempdir()
+                .unwrap();
+            let store = Store::open(&dir.path().join("test.db")).unwrap();
             assert!(store.commits.is_some(), "a file store caches sessions");
-            FileStore { store, dir }
-        }
-    }
-
-    impl Drop for FileStore {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.dir);
+            FileStore { store, _dir: dir }
         }
     }
 
