@@ -204,6 +204,8 @@ pub const LOADABLE_GUESTS: &[&str] = &[
     "guest-huge-result",
     "guest-steal-sessions",
     "guest-unknown-import",
+    "guest-sleep",
+    "guest-std",
 ];
 
 /// Guests the server must refuse to load.

@@ -113,7 +113,9 @@ fn hostile_server() -> Server {
 fn each_hostile_guest_fails_only_its_own_request() {
     let srv = hostile_server();
     let (_, token) = srv.signup("victim-of-nothing");
-    for function in ["spin", "bomb", "recurse", "panic", "huge", "connect"] {
+    for function in [
+        "spin", "sleep", "bomb", "recurse", "panic", "huge", "connect",
+    ] {
         let start = Instant::now();
         let r = srv
             .post(&format!("/functions/{function}"))
@@ -146,6 +148,32 @@ fn each_hostile_guest_fails_only_its_own_request() {
     assert_eq!(srv.me_status(&token), 200);
     let logs = srv.logs();
     assert!(logs.contains("ran out of time"), "the detail is logged");
+}
+
+/// Printing, clocks, sleeping and hash-map seeds come from WASI; a hook
+/// built with today's Rust imports them at a newer patch version (0.2.6)
+/// than it calls them by, and the host links yet another (0.2.12).
+#[test]
+fn hooks_can_use_what_the_standard_library_takes_from_wasi() {
+    let srv = Server::start_with_hooks(&["guest-std"], &[]);
+    let r = srv.post("/functions/std").json(json!({})).send();
+    assert_eq!(r.status, 200, "{}", r.json);
+    let result = &r.json["result"];
+    assert!(result["sleptMs"].as_u64().unwrap() >= 20, "{result}");
+    assert_eq!(result["entries"], 2);
+    let host_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let guest_now = result["unixSeconds"].as_u64().unwrap();
+    assert!(
+        host_now.abs_diff(guest_now) < 60,
+        "{guest_now} vs {host_now}"
+    );
+    let logs = srv.logs();
+    for printed in ["printed by a hook", "complained by a hook"] {
+        assert!(logs.contains(printed), "{printed:?} not in the log");
+    }
 }
 
 /// Guests run on the async executor, so a spinning guest must give it back:

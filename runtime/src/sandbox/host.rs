@@ -323,3 +323,31 @@ pub fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HookState>> 
     CloudCode::add_to_linker::<HookState, HasSelf<HookState>>(&mut linker, |state| state)?;
     Ok(linker)
 }
+
+/// The WASI 0.2 packages that `wasmtime_wasi::p2::add_to_linker_async` links
+/// (those of the `wasi:cli/command` world).
+const LINKED_WASI_PACKAGES: &[&str] = &[
+    "wasi:io",
+    "wasi:clocks",
+    "wasi:filesystem",
+    "wasi:random",
+    "wasi:cli",
+    "wasi:sockets",
+];
+
+/// Whether [`linker`] provides the interface a component imports as
+/// `name` (`namespace:package/interface@version`). The linker resolves any
+/// 0.2.x WASI version to the one wasmtime-wasi implements.
+pub fn links(name: &str) -> bool {
+    let Some((package, rest)) = name.split_once('/') else {
+        return false;
+    };
+    let Some((_, version)) = rest.split_once('@') else {
+        return false;
+    };
+    match package {
+        "cloudcode:hooks" => version == super::CONTRACT_VERSION,
+        wasi if LINKED_WASI_PACKAGES.contains(&wasi) => version.starts_with("0.2."),
+        _ => false,
+    }
+}

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
-use wasmtime::component::Component;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, LinkerInstance, ResourceType};
 
 use super::host::{self, CloudCodePre};
 use super::{HookSource, LoadError};
@@ -112,11 +113,56 @@ pub fn prepare(
         )));
     }
     let mut linker = linker.clone();
-    linker
-        .define_unknown_imports_as_traps(component)
+    // Not `Linker::define_unknown_imports_as_traps`: it matches names
+    // exactly, so it would also replace every WASI interface that the
+    // component imports at another patch version than wasmtime-wasi links
+    // (0.2.6 against 0.2.12), and printing or reading the clock would trap
+    // (bytecodealliance/wasmtime#10663).
+    ty.imports(engine)
+        .filter(|(name, _)| !host::links(name))
+        .try_for_each(|(name, item)| stub_as_traps(&mut linker.root(), name, name, item.ty, engine))
         .and_then(|()| linker.instantiate_pre(component))
         .and_then(CloudCodePre::new)
         .map_err(|e| contract_error(format!("{e:#}")))
+}
+
+/// Defines `item` (a function, or an instance of them) as functions that
+/// fail when called, and its resources as empty host resources.
+fn stub_as_traps(
+    linker: &mut LinkerInstance<'_, host::HookState>,
+    name: &str,
+    path: &str,
+    item: ComponentItem,
+    engine: &Engine,
+) -> wasmtime::Result<()> {
+    match item {
+        ComponentItem::ComponentFunc(_) => {
+            let path = path.to_string();
+            linker.func_new(name, move |_, _, _, _| {
+                Err(wasmtime::Error::msg(format!(
+                    "the host does not provide the import {path}"
+                )))
+            })
+        }
+        ComponentItem::ComponentInstance(instance) => {
+            let mut inner = linker.instance(name)?;
+            instance.exports(engine).try_for_each(|(export, item)| {
+                stub_as_traps(
+                    &mut inner,
+                    export,
+                    &format!("{path}#{export}"),
+                    item.ty,
+                    engine,
+                )
+            })
+        }
+        ComponentItem::Resource(_) => {
+            linker.resource(name, ResourceType::host::<()>(), |_, _| Ok(()))
+        }
+        // Types need no definition; a module or component import cannot be
+        // stubbed, and instantiation reports it.
+        _ => Ok(()),
+    }
 }
 
 pub fn parse_manifest(file: &Arc<str>, json: &str) -> Result<Manifest, LoadError> {

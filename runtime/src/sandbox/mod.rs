@@ -366,8 +366,9 @@ impl Sandbox {
 
     /// One invocation: once a slot is free, a fresh instance with its own
     /// store, memory cap and time budget, then `call`, then the guest's
-    /// output to the log. The budget counts from the start; the guest yields
-    /// to the executor at every epoch tick until it is spent.
+    /// output to the log. The budget counts from the start and bounds the
+    /// wall-clock time; a computing guest yields to the executor at every
+    /// epoch tick until it is spent.
     async fn invoke<R>(
         &self,
         pre: &CloudCodePre<HookState>,
@@ -414,14 +415,27 @@ impl Sandbox {
                 UpdateDeadline::Interrupt
             })
         });
-        let result = match pre.instantiate_async(&mut store).await {
-            Ok(instance) => call(&instance, &mut store).await,
-            Err(error) => Err(error),
+        let run = async {
+            match pre.instantiate_async(&mut store).await {
+                Ok(instance) => call(&instance, &mut store).await,
+                Err(error) => Err(error),
+            }
+        };
+        // The epoch stops a guest that computes; a guest waiting inside the
+        // host (a WASI sleep, a slow write) is stopped here, by dropping the
+        // call, which unwinds its fiber. A write already handed to the
+        // blocking pool still completes.
+        let deadline = tokio::time::Instant::from_std(started + budget);
+        let result = match tokio::time::timeout_at(deadline, run).await {
+            Ok(result) => result.map_err(|error| classify(hook, error)),
+            Err(_) => Err(SandboxError::Timeout {
+                hook: hook.to_string(),
+            }),
         };
         let state = store.into_data();
         state.forward_output();
         Invocation {
-            result: result.map_err(|error| classify(hook, error)),
+            result,
             rotated_token: state.rotated_token,
         }
     }
