@@ -351,3 +351,30 @@ pub fn links(name: &str) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::links;
+
+    #[test]
+    fn links_wasi_0_2_at_any_patch_version_and_only_our_contract() {
+        for linked in [
+            "wasi:io/poll@0.2.0",
+            "wasi:clocks/monotonic-clock@0.2.6",
+            "wasi:cli/stdout@0.2.12",
+            "cloudcode:hooks/sessions@0.1.0",
+        ] {
+            assert!(links(linked), "{linked}");
+        }
+        for unlinked in [
+            "wasi:http/types@0.2.6",
+            "wasi:io/poll@0.3.0",
+            "wasi:io/poll",
+            "cloudcode:hooks/sessions@0.2.0",
+            "hostile:unknown-import/network@0.1.0",
+            "plain-name",
+        ] {
+            assert!(!links(unlinked), "{unlinked}");
+        }
+    }
+}
