@@ -13,6 +13,8 @@ mod common;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
+use wasmtime::Engine;
+use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker};
 
 fn core() -> Core {
     let config = Config::in_memory_defaults();
@@ -67,8 +69,52 @@ fn hook_invocation(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    group.bench_function("wasmtime_floor", |b| {
+        let floor = Floor::new(core.sandbox.engine());
+        b.iter(|| runtime.block_on(floor.instantiate_call_drop()))
+    });
     group.finish();
     assert_eq!(core.sandbox.after_save_failures(), 0);
+}
+
+/// What wasmtime alone costs for one invocation on the sandbox's engine: a
+/// bare store, the same built-in component instantiated from an
+/// `InstancePre`, its cheapest export (`manifest`) called, and dropped.
+/// No WASI context, limits, caller, slot or output capture: what the
+/// runtime adds is `after_save_no_host_call` minus this.
+struct Floor {
+    pre: InstancePre<()>,
+    manifest: ComponentExportIndex,
+}
+
+impl Floor {
+    fn new(engine: &Engine) -> Self {
+        let builtin = builtin_sources();
+        let component = Component::new(engine, &builtin[0].bytes).unwrap();
+        let mut linker = Linker::new(engine);
+        // The manifest calls no import; every import may trap.
+        linker.define_unknown_imports_as_traps(&component).unwrap();
+        let hooks = component
+            .get_export_index(None, "cloudcode:hooks/hooks@0.1.0")
+            .unwrap();
+        let manifest = component
+            .get_export_index(Some(&hooks), "manifest")
+            .unwrap();
+        Floor {
+            pre: linker.instantiate_pre(&component).unwrap(),
+            manifest,
+        }
+    }
+
+    async fn instantiate_call_drop(&self) -> String {
+        let mut store = wasmtime::Store::new(self.pre.engine(), ());
+        store.set_epoch_deadline(1_000_000);
+        let instance = self.pre.instantiate_async(&mut store).await.unwrap();
+        let manifest = instance
+            .get_typed_func::<(), (String,)>(&mut store, &self.manifest)
+            .unwrap();
+        manifest.call_async(&mut store, ()).await.unwrap().0
+    }
 }
 
 criterion_group!(benches, hook_invocation);

@@ -241,6 +241,12 @@ impl Sandbox {
         Ok(())
     }
 
+    /// The wasmtime engine hooks run on, with the sandbox's settings (for
+    /// benchmarks that measure wasmtime alone on it).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// The loaded hooks: name and manifest.
     pub fn hooks(&self) -> impl Iterator<Item = (&str, &Manifest)> {
         self.hooks.iter().map(|h| (&*h.name, &h.manifest))
