@@ -19,10 +19,12 @@ export APP_ID PASSWORD
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 
 cargo build --release -q -p cloudcode-runtime --bin cloudcode
+cargo build --release -q -p bench-floor
 cargo build --release -q -p hello-hook --target wasm32-wasip2
 
 work=$(mktemp -d)
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+server= floor=
+trap 'kill $server $floor 2>/dev/null || true; wait $server $floor 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir -p "$work/hooks"
 cp target/wasm32-wasip2/release/hello_hook.wasm "$work/hooks/"
 
@@ -76,10 +78,18 @@ print(f"| {name} | {rps:,.0f} | {pct(50):.2f} | {pct(99):.2f} | {errors.group(1)
 PY
 }
 
+# The machine's floor: a bare axum handler, measured in the same run.
+FLOOR_PORT=$((PORT + 1))
+target/release/bench-floor "$FLOOR_PORT" &
+floor=$!
+until curl -sf "http://127.0.0.1:$FLOOR_PORT/health" >/dev/null; do sleep 0.005; done
+
 results=$(mktemp)
 {
   echo "| scenario | req/s | p50 ms | p99 ms | non-2xx |"
   echo "|---|---|---|---|---|"
+  base="http://127.0.0.1:$FLOOR_PORT" run bare_axum_health health.lua /health
+  kill "$floor"; wait "$floor" 2>/dev/null || true; floor=
   run health health.lua /health
   run users_me me.lua /users/me TOKEN="$token"
   run functions_hello hello.lua /functions/hello
