@@ -118,10 +118,12 @@ pub fn prepare(
     // component imports at another patch version than wasmtime-wasi links
     // (0.2.6 against 0.2.12), and printing or reading the clock would trap
     // (bytecodealliance/wasmtime#10663).
-    ty.imports(engine)
-        .filter(|(name, _)| !host::links(name))
-        .try_for_each(|(name, item)| stub_as_traps(&mut linker.root(), name, name, item.ty, engine))
-        .and_then(|()| linker.instantiate_pre(component))
+    for (name, import) in ty.imports(engine).filter(|(name, _)| !host::links(name)) {
+        stub_as_traps(&mut linker.root(), name, name, import.ty, engine)
+            .map_err(|e| contract_error(format!("{e:#}")))?;
+    }
+    linker
+        .instantiate_pre(component)
         .and_then(CloudCodePre::new)
         .map_err(|e| contract_error(format!("{e:#}")))
 }
