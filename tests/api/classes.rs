@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::Server;
+use crate::harness::{APP_ID, Server};
 
 fn ids(v: &Value) -> Vec<String> {
     v["results"]
@@ -180,4 +180,98 @@ fn bad_class_names_and_fields() {
         .json(json!({"ACL": {"*": {"read": "yes"}}}))
         .send()
         .assert_error(400, 123);
+}
+
+/// The JS SDK's `saveAll` and `destroyAll` (parse-compat §3.11): paths carry
+/// the mount, each sub-request answers on its own, and the batch's session
+/// applies to every one of them.
+#[test]
+fn batch_runs_each_sub_request_with_the_batchs_session() {
+    let srv = Server::start();
+    let (owner_id, token) = srv.signup("batcher");
+    let acl = json!({ owner_id.clone(): {"read": true, "write": true} });
+    let created = srv.sdk(
+        "/batch",
+        json!({
+            "_ApplicationId": APP_ID,
+            "_SessionToken": token,
+            "requests": [
+                {"method": "POST", "path": "/parse/classes/Note", "body": {"text": "one", "ACL": acl}},
+                {"method": "POST", "path": "/parse/classes/Note", "body": {"text": "two", "ACL": acl}},
+                {"method": "POST", "path": "/parse/classes/Note", "body": {"bad field!": 1}},
+            ],
+        }),
+    );
+    assert_eq!(created.status, 200, "{}", created.json);
+    let results = created.json.as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    let ids: Vec<&str> = results[..2]
+        .iter()
+        .map(|r| r["success"]["objectId"].as_str().expect("created"))
+        .collect();
+    assert_eq!(results[2]["error"]["code"], 105, "{}", results[2]);
+
+    // The ACL names the batch's user: only that session reads the notes.
+    let mine = srv
+        .get(&format!("/classes/Note/{}", ids[0]))
+        .token(&token)
+        .send();
+    assert_eq!(mine.json["text"], "one");
+    let anonymous = srv.get(&format!("/classes/Note/{}", ids[0])).send();
+    assert_eq!(anonymous.status, 404);
+
+    // Without the session, the same deletes are refused one by one.
+    let deletes: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"method": "DELETE", "path": format!("/parse/classes/Note/{id}")}))
+        .collect();
+    let refused = srv.post("/batch").json(json!({"requests": deletes})).send();
+    assert_eq!(refused.status, 200);
+    for result in refused.json.as_array().unwrap() {
+        assert_eq!(result["error"]["code"], 101, "{result}");
+    }
+    let deleted = srv
+        .post("/batch")
+        .token(&token)
+        .json(json!({"requests": deletes}))
+        .send();
+    for result in deleted.json.as_array().unwrap() {
+        assert_eq!(result["success"], json!({}), "{result}");
+    }
+    let gone = srv
+        .get(&format!("/classes/Note/{}", ids[1]))
+        .token(&token)
+        .send();
+    assert_eq!(gone.status, 404);
+}
+
+#[test]
+fn bad_batches_are_refused_whole() {
+    let srv = Server::start();
+    let note = json!({"method": "POST", "path": "/parse/classes/Note", "body": {}});
+    let too_many: Vec<Value> = (0..101).map(|_| note.clone()).collect();
+    for (body, code) in [
+        (json!({}), 107),
+        (json!({"requests": "all"}), 107),
+        (
+            json!({"requests": [{"method": "POST", "path": "/parse/batch", "body": {}}]}),
+            107,
+        ),
+        (
+            json!({"requests": [{"method": "POST", "path": "/classes/Note", "body": {}}]}),
+            107,
+        ),
+        (
+            json!({"requests": [{"method": "P O", "path": "/parse/classes/Note"}]}),
+            107,
+        ),
+        (json!({"requests": too_many}), 107),
+        (json!({"requests": [note], "transaction": true}), 119),
+    ] {
+        let r = srv.post("/batch").json(body.clone()).send();
+        r.assert_error(400, code);
+        let created = srv.get("/classes/Note").master().send();
+        assert_eq!(created.json["results"], json!([]), "nothing ran for {body}");
+    }
+    srv.get("/batch").send().assert_error(405, 107);
 }

@@ -197,3 +197,20 @@ test('objects: save, ACL, query, destroy', async () => {
   await rejectsWithCode(new Parse.Query('Note').get(note.id, { useMasterKey: true }), Parse.Error.OBJECT_NOT_FOUND);
   assert.ok(stranger.id);
 });
+
+test('saveAll and destroyAll go through /batch with the current session', async () => {
+  const owner = await signUp('batch');
+  const notes = [1, 2, 3].map((n) => {
+    const note = new Parse.Object('BatchNote');
+    note.set('n', n);
+    note.setACL(new Parse.ACL(owner));
+    return note;
+  });
+  await Parse.Object.saveAll(notes);
+  assert.ok(notes.every((note) => note.id), 'every note got an id');
+  const mine = await new Parse.Query('BatchNote').ascending('n').find();
+  assert.deepEqual(mine.map((note) => note.get('n')), [1, 2, 3]);
+  await Parse.Object.destroyAll(notes);
+  assert.equal(await new Parse.Query('BatchNote').count({ useMasterKey: true }), 0);
+  await Parse.User.logOut();
+});

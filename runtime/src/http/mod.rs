@@ -1,6 +1,7 @@
 //! HTTP: the router, the Parse envelope, and thin handlers that extract a
 //! request's parts and delegate to [`crate::service`].
 
+mod batch;
 mod classes;
 pub mod envelope;
 mod error;
@@ -84,7 +85,19 @@ fn router(core: Core) -> Router {
     } else {
         Router::new().nest(&mount, api)
     };
-    app.fallback(unknown_route).with_state(core)
+    let routes = app.fallback(unknown_route).with_state(core);
+    // A batch's sub-requests go through the same routes (not through the
+    // batch route: batches do not nest), after the batch's envelope.
+    let batch = batch::Batch {
+        routes: routes.clone(),
+        mount_path: mount.clone(),
+    };
+    routes.route(
+        &format!("{mount}/batch"),
+        post(batch::run)
+            .fallback(method_not_allowed)
+            .with_state(batch),
+    )
 }
 
 async fn health(State(_): State<Core>) -> impl IntoResponse {
