@@ -49,18 +49,20 @@ pub async fn run(
     payload: Payload,
 ) -> Result<Json<Value>> {
     let shape = Error::invalid_json;
-    let request: BatchBody =
-        serde_json::from_value(payload.body).map_err(|e| shape(format!("bad batch: {e}")))?;
-    if request.transaction {
+    let BatchBody {
+        requests,
+        transaction,
+    } = serde_json::from_value(payload.body).map_err(|e| shape(format!("bad batch: {e}")))?;
+    if transaction {
         return Err(Error::forbidden("transactional batches are not supported"));
     }
-    if request.requests.len() > MAX_REQUESTS {
+    if requests.len() > MAX_REQUESTS {
         return Err(shape(format!(
             "a batch holds at most {MAX_REQUESTS} requests"
         )));
     }
-    let mut routed = Vec::with_capacity(request.requests.len());
-    for sub in request.requests {
+    let mut routed = Vec::with_capacity(requests.len());
+    for sub in requests {
         let method = Method::from_bytes(sub.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| shape(format!("bad batch method {:?}", sub.method)))?;
         let api_path = sub.path.strip_prefix(batch.mount_path.as_str());
@@ -84,8 +86,7 @@ pub async fn run(
     // One after another, in order: later requests may depend on earlier ones.
     let mut results = Vec::with_capacity(routed.len());
     for request in routed {
-        let response = batch.routes.clone().oneshot(request).await;
-        let Ok(response) = response;
+        let Ok(response) = batch.routes.clone().oneshot(request).await;
         let success = response.status().is_success();
         let body = to_bytes(response.into_body(), MAX_RESPONSE_BYTES)
             .await
