@@ -1,5 +1,8 @@
 -- A cycle of three logins on three devices, then logoutFromAllDevices with
--- the last token. Each wrk connection works on its own seeded user.
+-- the last token. Each wrk thread works on its own seeded user; its
+-- connections share one Lua state (wrk has no per-connection state), so a
+-- logout can overtake a call still carrying an older token, which then gets
+-- 209: a rare non-2xx in this scenario is that race, not a fault.
 local app = os.getenv("APP_ID")
 local password = os.getenv("PASSWORD")
 local prefix = os.getenv("USER_PREFIX")

@@ -19,7 +19,7 @@ export APP_ID PASSWORD
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 
 cargo build --release -q -p cloudcode-runtime --bin cloudcode
-cargo build --release -q -p bench-floor
+cargo build --release -q -p cloudcode-runtime --example bare_axum
 cargo build --release -q -p hello-hook --target wasm32-wasip2
 
 work=$(mktemp -d)
@@ -80,7 +80,7 @@ PY
 
 # The machine's floor: a bare axum handler, measured in the same run.
 FLOOR_PORT=$((PORT + 1))
-target/release/bench-floor "$FLOOR_PORT" &
+target/release/examples/bare_axum "$FLOOR_PORT" &
 floor=$!
 until curl -sf "http://127.0.0.1:$FLOOR_PORT/health" >/dev/null; do sleep 0.005; done
 

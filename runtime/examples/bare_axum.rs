@@ -3,7 +3,10 @@
 //! state or storage: what this machine serves at best. `bench/load.sh`
 //! measures it beside cloudcode in the same run.
 //!
-//! Usage: `bench-floor <port>` (listens on 127.0.0.1 only).
+//! An example of the runtime crate only so that it builds with the same
+//! dependencies; it uses none of cloudcode. Usage:
+//! `cargo run --release -p cloudcode-runtime --example bare_axum -- <port>`
+//! (listens on 127.0.0.1 only).
 
 use axum::routing::get;
 use axum::{Json, Router};
