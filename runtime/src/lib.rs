@@ -89,12 +89,12 @@ impl Core {
     /// dead token is refused once its audit event and reuse check are done.
     pub async fn authenticate(&self, credentials: Credentials) -> Result<Caller> {
         let mut caller = Caller::unauthenticated(&credentials);
-        let Some(raw) = credentials.session_token.filter(|_| !credentials.master) else {
+        let Some(raw) = credentials.token_to_check() else {
             return Ok(caller);
         };
         let policy = self.config.session_policy;
         let now = self.now();
-        let session = match auth::look_up(&self.store, &policy, now, &raw)? {
+        let session = match auth::look_up(&self.store, &policy, now, raw)? {
             Lookup::Alive(session) => session,
             Lookup::AliveTouch(session) => {
                 let store = self.store.clone();
@@ -116,7 +116,7 @@ impl Core {
                 });
             }
         };
-        caller.session = Some((session, raw));
+        caller.session = Some((session, raw.to_string()));
         Ok(caller)
     }
 

@@ -25,6 +25,14 @@ pub struct Credentials {
     pub ip: Option<IpAddr>,
 }
 
+impl Credentials {
+    /// The session token to check, if any: with the master key it is
+    /// ignored, as in Parse.
+    pub fn token_to_check(&self) -> Option<&str> {
+        self.session_token.as_deref().filter(|_| !self.master)
+    }
+}
+
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
@@ -99,12 +107,9 @@ pub fn resolve(
     credentials: &Credentials,
 ) -> Result<Caller> {
     let mut caller = Caller::unauthenticated(credentials);
-    if credentials.master {
-        return Ok(caller);
-    }
-    if let Some(raw) = &credentials.session_token {
+    if let Some(raw) = credentials.token_to_check() {
         let session = validate(store, policy, now, raw, credentials.ip)?;
-        caller.session = Some((session, raw.clone()));
+        caller.session = Some((session, raw.to_string()));
     }
     Ok(caller)
 }
