@@ -139,14 +139,14 @@ impl<K: Eq + Hash, V: Clone> RowCache<K, V> {
         if state.mark != Some(read_at) {
             return;
         }
-        if state.entries.len() >= CAPACITY {
-            let full = std::mem::take(&mut state.entries);
-            state.entries.insert(key, row);
-            drop(state);
-            drop(full);
-            return;
-        }
+        let full = if state.entries.len() >= CAPACITY {
+            std::mem::take(&mut state.entries)
+        } else {
+            HashMap::new()
+        };
         state.entries.insert(key, row);
+        drop(state);
+        drop(full);
     }
 
     /// Changes a cached row in place (a change this process will write soon).

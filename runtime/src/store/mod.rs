@@ -207,25 +207,27 @@ impl Store {
 
     /// Reads a row through a cache: from memory if nothing was committed since
     /// it was read, else from the database (caching what it finds).
-    fn read_cached<K, V>(
+    /// The key is owned only to cache a row read from the database.
+    fn read_cached<Q, K, V>(
         &self,
         cache: &RowCache<K, V>,
-        key: K,
+        key: &Q,
         read: impl FnOnce(&rusqlite::Connection) -> Result<Option<V>, StoreError>,
     ) -> Result<Option<V>, StoreError>
     where
-        K: Eq + std::hash::Hash,
+        Q: ToOwned<Owned = K> + Eq + std::hash::Hash + ?Sized,
+        K: std::borrow::Borrow<Q> + Eq + std::hash::Hash,
         V: Clone,
     {
         let read_at: Option<Mark> = self.commits.as_ref().map(|commits| commits.mark());
         if let Some(mark) = read_at
-            && let Some(row) = cache.get(&key, mark)
+            && let Some(row) = cache.get(key, mark)
         {
             return Ok(Some(row));
         }
         let found = self.read(read)?;
         if let (Some(mark), Some(row)) = (read_at, &found) {
-            cache.insert(mark, key, row.clone());
+            cache.insert(mark, key.to_owned(), row.clone());
         }
         Ok(found)
     }

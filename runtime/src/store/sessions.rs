@@ -124,7 +124,7 @@ impl Store {
 
     /// The session a token opens (cached).
     pub fn session_by_token(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
-        self.read_cached(&self.cached.sessions, *hash, |conn| {
+        self.read_cached(&self.cached.sessions, hash, |conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ?1"
             ))?;

@@ -56,7 +56,7 @@ impl Store {
 
     /// A user by id (cached).
     pub fn user(&self, object_id: &str) -> Result<Option<Arc<UserRecord>>, StoreError> {
-        self.read_cached(&self.cached.users, object_id.to_string(), |conn| {
+        self.read_cached(&self.cached.users, object_id, |conn| {
             Ok(load_user(conn, object_id)?.map(Arc::new))
         })
     }
