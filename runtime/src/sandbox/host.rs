@@ -276,14 +276,17 @@ impl cloudcode::hooks::sessions::Host for HookState {
                 Ok(rotated.then_some(minted.raw))
             })
             .await?;
-        Ok(rotated.and_then(|raw| {
-            let raw = raw.ok_or_else(|| WitHookError {
+        Ok(match rotated {
+            Ok(Some(raw)) => {
+                self.rotated_token = Some(raw);
+                Ok(())
+            }
+            Ok(None) => Err(WitHookError {
                 code: 209,
                 message: "The current session no longer exists.".into(),
-            })?;
-            self.rotated_token = Some(raw);
-            Ok(())
-        }))
+            }),
+            Err(error) => Err(error),
+        })
     }
 }
 
