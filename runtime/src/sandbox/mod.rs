@@ -390,7 +390,9 @@ impl Sandbox {
             Entry::Function => (self.config.function_timeout, false),
             Entry::AfterSave { may_rotate } => (self.config.after_save_timeout, may_rotate),
         };
-        let Some(_slot) = tokio::time::timeout(budget, self.slots.acquire())
+        // The budget counts from here, the wait for a slot included.
+        let deadline = tokio::time::Instant::from_std(started + budget);
+        let Some(_slot) = tokio::time::timeout_at(deadline, self.slots.acquire())
             .await
             .ok()
             .and_then(Result::ok)
@@ -431,7 +433,6 @@ impl Sandbox {
         // host (a WASI sleep, a slow write) is stopped here, by dropping the
         // call, which unwinds its fiber. A write already handed to the
         // blocking pool still completes.
-        let deadline = tokio::time::Instant::from_std(started + budget);
         let result = match tokio::time::timeout_at(deadline, run).await {
             Ok(result) => result.map_err(|error| classify(hook, error)),
             Err(_) => Err(SandboxError::Timeout {
