@@ -65,16 +65,17 @@ pub async fn run(
     for sub in requests {
         let method = Method::from_bytes(sub.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| shape(format!("bad batch method {:?}", sub.method)))?;
+        let unroutable = || shape(format!("cannot route batch path {}", sub.path));
         let api_path = sub.path.strip_prefix(batch.mount_path.as_str());
         let routable = api_path.is_some_and(|p| p.starts_with('/') && p != "/batch");
         if !routable || sub.path.contains(['?', '#']) {
-            return Err(shape(format!("cannot route batch path {}", sub.path)));
+            return Err(unroutable());
         }
         let mut request = Request::builder()
             .method(method)
             .uri(&sub.path)
             .body(Body::empty())
-            .map_err(|_| shape(format!("cannot route batch path {}", sub.path)))?;
+            .map_err(|_| unroutable())?;
         request.extensions_mut().insert(credentials.clone());
         request.extensions_mut().insert(Payload {
             body: Value::Object(sub.body.unwrap_or_default()),
