@@ -5,6 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ipnet::IpNet;
 
@@ -110,6 +111,20 @@ pub struct ServeArgs {
     /// send it unless the app does (`user.save({password, currentPassword})`).
     #[arg(long, env = "CLOUDCODE_REQUIRE_CURRENT_PASSWORD")]
     pub require_current_password: bool,
+    /// Seconds a client has to send a request's headers (also how long an
+    /// idle keep-alive connection stays open).
+    #[arg(long, env = "CLOUDCODE_HEADER_TIMEOUT", default_value_t = 10.0)]
+    pub header_timeout: f64,
+    /// Seconds a client has to send a whole request body.
+    #[arg(long, env = "CLOUDCODE_BODY_TIMEOUT", default_value_t = 30.0)]
+    pub body_timeout: f64,
+    /// Open connections at most (kept below the process's file descriptor limit).
+    #[arg(long, env = "CLOUDCODE_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Open connections at most from one client address (trusted proxies
+    /// are bound only by --max-connections).
+    #[arg(long, env = "CLOUDCODE_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "CLOUDCODE_MAX_BODY_BYTES", default_value_t = 20 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -161,6 +176,26 @@ impl ClientKeys {
     }
 }
 
+/// What one client may hold of the server's connections and time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max: usize,
+    pub per_ip: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max: 4096,
+            per_ip: 256,
+        }
+    }
+}
+
 /// Validated configuration. Not `Debug`: it holds the master key.
 #[derive(Clone)]
 pub struct Config {
@@ -175,6 +210,7 @@ pub struct Config {
     pub session_policy: SessionPolicy,
     pub sweep_interval: Millis,
     pub max_body_bytes: usize,
+    pub connections: ConnectionLimits,
     pub sandbox: SandboxConfig,
     pub builtin_hooks: bool,
     pub hooks_dir: Option<PathBuf>,
@@ -204,6 +240,7 @@ impl Config {
             session_policy: SessionPolicy::new(30 * DAY, 7 * DAY),
             sweep_interval: 60_000,
             max_body_bytes: 1 << 20,
+            connections: ConnectionLimits::default(),
             sandbox: SandboxConfig::default(),
             builtin_hooks: false,
             hooks_dir: None,
@@ -284,6 +321,17 @@ impl ServeArgs {
                     .unwrap_or_else(|| self.data_dir.join("hook-cache")),
             ),
         };
+        if self.max_connections == 0 || self.max_connections_per_ip == 0 {
+            return Err(ConfigError::Invalid(
+                "connection limits must be at least 1".into(),
+            ));
+        }
+        let connections = ConnectionLimits {
+            header_timeout: duration("header timeout", self.header_timeout)?,
+            body_timeout: duration("body timeout", self.body_timeout)?,
+            max: self.max_connections,
+            per_ip: self.max_connections_per_ip,
+        };
         // Only now touch the file system: every check above is pure.
         let (master_key, master_key_file) = match self.master_key {
             Some(key) if key.len() >= 16 => (key, None),
@@ -318,6 +366,7 @@ impl ServeArgs {
             session_policy,
             sweep_interval,
             max_body_bytes: self.max_body_bytes,
+            connections,
             sandbox,
             builtin_hooks: !self.no_builtin_hooks,
             hooks_dir: self.hooks_dir,

@@ -19,6 +19,7 @@ pub enum Code {
     OperationForbidden = 119,
     InvalidAcl = 123,
     InvalidEmailAddress = 125,
+    Timeout = 124,
     ScriptFailed = 141,
     UsernameMissing = 200,
     PasswordMissing = 201,
@@ -40,6 +41,9 @@ pub enum Error {
     Parse { code: Code, message: String },
     #[error("request body too large")]
     BodyTooLarge,
+    /// The client did not send the whole body in time.
+    #[error("The request body did not arrive in time.")]
+    BodyTimeout,
     /// A plain-HTTP request that the transport policy refuses.
     #[error("HTTPS is required.")]
     HttpsRequired,
@@ -116,6 +120,7 @@ impl Error {
         match self {
             Error::Unauthorized => None,
             Error::BodyTooLarge => Some(Code::InvalidJson as u32),
+            Error::BodyTimeout => Some(Code::Timeout as u32),
             Error::HttpsRequired => Some(Code::OperationForbidden as u32),
             Error::Parse { code, .. } => Some(*code as u32),
             Error::Hook { code, .. } => Some(*code),

@@ -11,6 +11,15 @@ use crate::error::{Code, Error, Result};
 
 pub const DEFAULT_LIMIT: usize = 100;
 
+/// The bounds on a `where`, so that no query can cost more than a scan of
+/// the class with a few thousand cheap comparisons per object: values in
+/// one `$in`/`$nin`, conditions and values in the whole `where`, nesting
+/// of `$or`/`$and`, and the size of its JSON.
+pub const MAX_LIST_VALUES: usize = 1000;
+pub const MAX_TERMS: usize = 2000;
+pub const MAX_DEPTH: usize = 8;
+pub const MAX_WHERE_BYTES: usize = 64 << 10;
+
 const PARAMS: &[&str] = &[
     "where",
     "limit",
@@ -76,7 +85,18 @@ impl FindOptions {
         };
         for (name, value) in params {
             match name.as_str() {
-                "where" => options.filter = Filter::parse(&json_param(value)?)?,
+                "where" => {
+                    let size = match &value {
+                        Value::String(text) => text.len(),
+                        other => other.to_string().len(),
+                    };
+                    if size > MAX_WHERE_BYTES {
+                        return Err(invalid_query(format!(
+                            "where is too large: at most {MAX_WHERE_BYTES} bytes."
+                        )));
+                    }
+                    options.filter = Filter::parse(&json_param(value)?, &mut Budget::default())?
+                }
                 "limit" => options.limit = count_param(&name, &value)?,
                 "skip" => options.skip = count_param(&name, &value)?,
                 "order" => options.order = list_param(&value)?.into_iter().map(order_key).collect(),
@@ -188,8 +208,32 @@ fn order_key(key: String) -> (String, bool) {
     }
 }
 
+/// What is left of a `where`'s bounds while it is parsed.
+#[derive(Default)]
+struct Budget {
+    depth: usize,
+    terms: usize,
+}
+
+impl Budget {
+    fn spend(&mut self, terms: usize) -> Result<()> {
+        self.terms += terms;
+        if self.terms > MAX_TERMS {
+            return Err(invalid_query(format!(
+                "where is too complex: at most {MAX_TERMS} conditions and values."
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Filter {
-    fn parse(value: &Value) -> Result<Self> {
+    fn parse(value: &Value, budget: &mut Budget) -> Result<Self> {
+        if budget.depth > MAX_DEPTH {
+            return Err(invalid_query(format!(
+                "where nests $or/$and too deeply: at most {MAX_DEPTH} levels."
+            )));
+        }
         let map = match value {
             Value::Object(map) => map,
             Value::Null => return Ok(Filter::default()),
@@ -197,13 +241,14 @@ impl Filter {
         };
         let mut clauses = Vec::new();
         for (key, constraint) in map {
+            budget.spend(1)?;
             clauses.push(match key.as_str() {
-                "$or" => Clause::Or(sub_filters(constraint)?),
-                "$and" => Clause::And(sub_filters(constraint)?),
+                "$or" => Clause::Or(sub_filters(constraint, budget)?),
+                "$and" => Clause::And(sub_filters(constraint, budget)?),
                 k if k.starts_with('$') => {
                     return Err(invalid_query(format!("Invalid query operator: {k}")));
                 }
-                _ => Clause::Field(key.clone(), conditions(constraint)?),
+                _ => Clause::Field(key.clone(), conditions(constraint, budget)?),
             });
         }
         Ok(Filter(clauses))
@@ -218,16 +263,19 @@ impl Filter {
     }
 }
 
-fn sub_filters(value: &Value) -> Result<Vec<Filter>> {
-    value
+fn sub_filters(value: &Value, budget: &mut Budget) -> Result<Vec<Filter>> {
+    budget.depth += 1;
+    let filters = value
         .as_array()
         .ok_or_else(|| invalid_query("$or and $and take an array."))?
         .iter()
-        .map(Filter::parse)
-        .collect()
+        .map(|filter| Filter::parse(filter, budget))
+        .collect();
+    budget.depth -= 1;
+    filters
 }
 
-fn conditions(constraint: &Value) -> Result<Vec<Condition>> {
+fn conditions(constraint: &Value, budget: &mut Budget) -> Result<Vec<Condition>> {
     let Some(ops) = constraint
         .as_object()
         .filter(|m| m.keys().any(|k| k.starts_with('$')))
@@ -236,10 +284,18 @@ fn conditions(constraint: &Value) -> Result<Vec<Condition>> {
     };
     ops.iter()
         .map(|(op, arg)| {
-            let list = || {
-                arg.as_array()
-                    .cloned()
-                    .ok_or_else(|| invalid_query(format!("{op} takes an array.")))
+            budget.spend(1)?;
+            let mut list = || {
+                let values = arg
+                    .as_array()
+                    .ok_or_else(|| invalid_query(format!("{op} takes an array.")))?;
+                if values.len() > MAX_LIST_VALUES {
+                    return Err(invalid_query(format!(
+                        "{op} takes at most {MAX_LIST_VALUES} values."
+                    )));
+                }
+                budget.spend(values.len())?;
+                Ok(values.clone())
             };
             Ok(match op.as_str() {
                 "$eq" => Condition::Equal(arg.clone()),
@@ -425,5 +481,32 @@ mod tests {
             let err = FindOptions::from_params(params.as_object().unwrap().clone()).unwrap_err();
             assert_eq!(err.code(), Some(code as u32), "{params}");
         }
+    }
+
+    fn where_error(filter: Value) -> Option<u32> {
+        let mut params = Map::new();
+        params.insert("where".into(), filter);
+        FindOptions::from_params(params)
+            .err()
+            .and_then(|e| e.code())
+    }
+
+    #[test]
+    fn where_cost_is_bounded() {
+        let many: Vec<u32> = (0..=MAX_LIST_VALUES as u32).collect();
+        assert_eq!(where_error(json!({"score": {"$in": many}})), Some(102));
+        assert_eq!(where_error(json!({"score": {"$nin": many}})), Some(102));
+        assert_eq!(where_error(json!({"score": {"$in": many[..100]}})), None);
+        let mut nested = json!({"score": 1});
+        for _ in 0..=MAX_DEPTH {
+            nested = json!({"$or": [nested]});
+        }
+        assert_eq!(where_error(nested), Some(102));
+        let wide: Map<String, Value> = (0..=MAX_TERMS)
+            .map(|i| (format!("f{i}"), json!(1)))
+            .collect();
+        assert_eq!(where_error(Value::Object(wide)), Some(102));
+        let huge = json!({"name": "x".repeat(MAX_WHERE_BYTES)});
+        assert_eq!(where_error(Value::String(huge.to_string())), Some(102));
     }
 }

@@ -13,6 +13,7 @@ use crate::Core;
 use crate::audit::{self, Event};
 use crate::clock::{Millis, SystemClock};
 use crate::config::Config;
+use crate::connections::Admission;
 use crate::sandbox::{HookSource, LoadError, Sandbox};
 use crate::store::{Store, StoreError};
 
@@ -67,36 +68,60 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     };
     announce(&core, addr);
     tokio::spawn(sweep_sessions(core.clone()));
-    let app = crate::http::app(core);
+    let limits = core.config.connections;
+    let admission = Admission::new(
+        limits.max,
+        limits.per_ip,
+        core.config.trusted_proxies.clone(),
+    );
+    tracing::info!(
+        max_connections = admission.available(),
+        per_ip = limits.per_ip,
+        "accepting connections"
+    );
+    let handle = axum_server::Handle::new();
+    let on_signal = handle.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        on_signal.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    // axum-server hands over hyper's body type; the app takes axum's.
+    let app = tower::ServiceBuilder::new()
+        .map_request(|request: axum::http::Request<hyper::body::Incoming>| {
+            request.map(axum::body::Body::new)
+        })
+        .service(crate::http::app(core));
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let listener = listener.into_std()?;
     match tls {
         None => {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown_signal())
-            .await?
+            let server = axum_server::from_tcp(listener)?.acceptor(admission);
+            bound_request_time(server, limits.header_timeout)
+                .handle(handle)
+                .serve(app)
+                .await?
         }
         Some(tls) => {
-            let handle = axum_server::Handle::new();
-            let on_signal = handle.clone();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                on_signal.graceful_shutdown(Some(Duration::from_secs(10)));
-            });
-            // axum-server hands over hyper's body type; the app takes axum's.
-            let app = tower::ServiceBuilder::new()
-                .map_request(|request: axum::http::Request<hyper::body::Incoming>| {
-                    request.map(axum::body::Body::new)
-                })
-                .service(app);
-            axum_server::tls_rustls::from_tcp_rustls(listener.into_std()?, tls)?
+            let server = axum_server::tls_rustls::from_tcp_rustls(listener, tls)?
+                .map(|rustls| rustls.acceptor(admission));
+            bound_request_time(server, limits.header_timeout)
                 .handle(handle)
-                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+                .serve(app)
                 .await?
         }
     }
     Ok(())
+}
+
+/// A client must send each request's headers (HTTP/1), and its first
+/// request whatever the protocol, within `timeout`: slow clients cannot
+/// hold connections open.
+fn bound_request_time<A: axum_server::Address, Acc>(
+    mut server: axum_server::Server<A, Acc>,
+    timeout: Duration,
+) -> axum_server::Server<A, Acc> {
+    server.http_builder().http1().header_read_timeout(timeout);
+    server.first_request_timeout(timeout)
 }
 
 /// Compiles (or loads from the cache) the built-in hooks and those of `--hooks-dir`.

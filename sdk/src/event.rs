@@ -6,8 +6,15 @@ pub struct SaveEvent {
     /// The class of the saved object, e.g. `"_User"` or `"Game"`.
     pub class_name: String,
     /// The object after the write, without secrets (no password, no token).
+    ///
+    /// Bounded, so that no client can make a hook run out of memory by
+    /// storing a large value: a field whose JSON is over 64 KiB arrives as
+    /// `{"__type": "Elided", "bytes": N}` (N: the size of its JSON), and
+    /// while the whole object is over 1 MiB its largest fields are elided
+    /// the same way. Use [`SaveEvent::is_elided`] to tell.
     pub object: Value,
-    /// The object before the write; `None` for a create.
+    /// The object before the write, bounded like [`SaveEvent::object`];
+    /// `None` for a create.
     pub original: Option<Value>,
     /// The keys the write set.
     pub changed: Vec<String>,
@@ -23,6 +30,15 @@ impl SaveEvent {
     /// The saved object's id.
     pub fn object_id(&self) -> Option<&str> {
         self.object.get("objectId").and_then(Value::as_str)
+    }
+
+    /// Whether the host left `key` of the saved object out for its size
+    /// (see [`SaveEvent::object`]).
+    pub fn is_elided(&self, key: &str) -> bool {
+        self.object
+            .get(key)
+            .and_then(|v| v.get("__type"))
+            .is_some_and(|t| t == "Elided")
     }
 
     /// True for a create, false for an update.

@@ -75,7 +75,9 @@ pub fn list_for_user(user_id: &str) -> Result<Vec<SessionInfo>, HookError> {
     }
 }
 
-/// Revokes the session `session_id`; `false` if it did not exist.
+/// Revokes the session `session_id`; `false` if it did not exist or is
+/// another user's (without the master key): the same answer, so that a
+/// function revoking by id cannot tell its callers which ids exist.
 pub fn revoke(session_id: &str) -> Result<bool, HookError> {
     #[cfg(target_arch = "wasm32")]
     {

@@ -117,9 +117,15 @@ pub async fn layer(State(core): State<Core>, request: Request, next: Next) -> Re
 
 async fn open(core: &Core, request: Request) -> Result<Request> {
     let (mut parts, body) = request.into_parts();
-    let bytes = to_bytes(body, core.config.max_body_bytes)
-        .await
-        .map_err(|_| Error::BodyTooLarge)?;
+    // A client that trickles its body would otherwise hold the connection
+    // (and this task) for as long as it likes.
+    let bytes = tokio::time::timeout(
+        core.config.connections.body_timeout,
+        to_bytes(body, core.config.max_body_bytes),
+    )
+    .await
+    .map_err(|_| Error::BodyTimeout)?
+    .map_err(|_| Error::BodyTooLarge)?;
     let ip = parts
         .extensions
         .get::<ClientAddr>()

@@ -28,6 +28,7 @@ impl IntoResponse for Error {
         };
         let status = match &self {
             Error::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::HttpsRequired => StatusCode::FORBIDDEN,
             _ if code == Code::InternalServerError as u32 => StatusCode::INTERNAL_SERVER_ERROR,
             _ if code == Code::ObjectNotFound as u32 => StatusCode::NOT_FOUND,

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use wasmtime::StoreLimits;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::output::CappedOutput;
 use crate::Core;
 use crate::audit::{self, Event};
 use crate::auth::session::SessionPolicy;
@@ -55,8 +55,8 @@ pub struct HookState {
     /// Set by `rotate-current`: the new token, for the host to deliver.
     pub rotated_token: Option<String>,
     log_lines: u32,
-    pub stdout: MemoryOutputPipe,
-    pub stderr: MemoryOutputPipe,
+    pub stdout: CappedOutput,
+    pub stderr: CappedOutput,
 }
 
 impl HookState {
@@ -67,8 +67,8 @@ impl HookState {
         limits: StoreLimits,
         may_rotate: bool,
     ) -> Self {
-        let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-        let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let stdout = CappedOutput::new(OUTPUT_CAPACITY);
+        let stderr = CappedOutput::new(OUTPUT_CAPACITY);
         let wasi = WasiCtxBuilder::new()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
@@ -101,13 +101,17 @@ impl HookState {
         }
     }
 
-    /// Copies what the guest printed into the log (debug level, truncated).
+    /// Copies what the guest printed into the log (debug level, truncated),
+    /// and says how much past the capture was dropped.
     pub fn forward_output(&self) {
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
-            let bytes = pipe.contents();
+            let (bytes, dropped) = pipe.contents();
             if !bytes.is_empty() {
                 let text = String::from_utf8_lossy(&bytes);
                 tracing::debug!(hook = %self.hook, stream, "{}", truncate(&text, MAX_LOG_LINE));
+            }
+            if dropped > 0 {
+                tracing::warn!(hook = %self.hook, stream, dropped, "hook output truncated at {OUTPUT_CAPACITY} bytes");
             }
         }
     }
@@ -135,12 +139,21 @@ impl HookState {
     }
 
     /// Hooks act on the caller's own sessions, or on anyone's with the
-    /// master key. Anything else is a capability violation: it stops the hook.
+    /// master key.
+    fn may_reach(&self, user_id: &str) -> bool {
+        let allowed = self.caller.master || self.caller.user_id() == Some(user_id);
+        if !allowed {
+            tracing::warn!(hook = %self.hook, caller = ?self.caller.user_id(), "hook tried to reach another user's sessions");
+        }
+        allowed
+    }
+
+    /// [`Self::may_reach`] for calls naming a user: anything else is a
+    /// capability violation, and it stops the hook.
     fn authorize_user(&self, user_id: &str) -> wasmtime::Result<()> {
-        if self.caller.master || self.caller.user_id() == Some(user_id) {
+        if self.may_reach(user_id) {
             Ok(())
         } else {
-            tracing::warn!(hook = %self.hook, caller = ?self.caller.user_id(), "hook tried to reach another user's sessions");
             Err(wasmtime::Error::msg(
                 "capability violation: sessions of another user",
             ))
@@ -210,7 +223,11 @@ impl cloudcode::hooks::sessions::Host for HookState {
             Ok(None) => return Ok(Ok(false)),
             Err(e) => return Ok(Err(store_failure(e))),
         };
-        self.authorize_user(&session.user_id)?;
+        // Another user's session looks exactly like an unknown id: a
+        // function that revokes by id must not tell its callers which exist.
+        if !self.may_reach(&session.user_id) {
+            return Ok(Ok(false));
+        }
         self.write(move |core, now, ip| {
             let revoked = core.store.delete_session(&session_id)?;
             if let Some(revoked) = &revoked {
@@ -234,18 +251,17 @@ impl cloudcode::hooks::sessions::Host for HookState {
             .map(|(s, _)| s.object_id.clone());
         self.write(move |core, now, ip| {
             let policy = core.config.session_policy;
-            // Dead rows go too, but only live sessions count as revoked.
-            let live = core
-                .store
-                .sessions(Some(&user_id))?
-                .iter()
-                .filter(|s| Some(&s.object_id) != keep.as_ref())
-                .filter(|s| policy.is_alive(s.lifetime(), now))
-                .count();
             let revoked = core
                 .store
                 .delete_sessions_of_user(&user_id, keep.as_deref())?;
             audit::record_all(&core.store, now, Event::RevokedByHook, &revoked, ip);
+            // Dead rows go too, but only live sessions count as revoked; the
+            // count is of what this delete removed, so nothing that a login
+            // racing it added can be revoked uncounted.
+            let live = revoked
+                .iter()
+                .filter(|s| policy.is_alive(s.lifetime, now))
+                .count();
             Ok(u32::try_from(live).unwrap_or(u32::MAX))
         })
         .await

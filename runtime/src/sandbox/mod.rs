@@ -16,6 +16,8 @@ mod engine;
 pub mod guest_build;
 mod host;
 mod loader;
+mod output;
+mod view;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -32,6 +34,7 @@ use self::engine::EpochTicker;
 pub use self::host::truncate;
 use self::host::{CloudCode, CloudCodePre, HookState};
 pub use self::loader::{CONTRACT_PACKAGE, CONTRACT_VERSION, Manifest};
+pub use self::view::{MAX_FIELD_BYTES, MAX_OBJECT_BYTES};
 use crate::Core;
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
@@ -83,7 +86,9 @@ pub struct SandboxConfig {
     pub memory_limit: usize,
     pub function_timeout: Duration,
     pub after_save_timeout: Duration,
-    /// Simultaneous invocations (and instance pool size).
+    /// Simultaneous cloud function invocations, and as many again for
+    /// triggers (the instance pool holds both): functions, which anyone can
+    /// call, never take the slots that a save's afterSave hooks need.
     pub concurrency: u32,
     /// Where compiled components are cached between starts.
     pub cache_dir: Option<PathBuf>,
@@ -149,7 +154,8 @@ pub struct Sandbox {
     functions: HashMap<String, usize>,
     after_save: HashMap<String, Vec<usize>>,
     config: SandboxConfig,
-    slots: Semaphore,
+    function_slots: Semaphore,
+    trigger_slots: Semaphore,
     after_save_failures: AtomicU64,
     _ticker: EpochTicker,
 }
@@ -173,7 +179,7 @@ pub struct SaveEvent<'a> {
 impl Sandbox {
     /// Compiles, checks and registers `sources`.
     pub fn new(config: SandboxConfig, sources: Vec<HookSource>) -> Result<Self, LoadError> {
-        let engine = engine::new_engine(config.concurrency, config.memory_limit)
+        let engine = engine::new_engine(2 * config.concurrency, config.memory_limit)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let ticker = EpochTicker::start(&engine);
         let linker = host::linker(&engine).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
@@ -182,7 +188,8 @@ impl Sandbox {
             hooks: Vec::new(),
             functions: HashMap::new(),
             after_save: HashMap::new(),
-            slots: Semaphore::new(config.concurrency as usize),
+            function_slots: Semaphore::new(config.concurrency as usize),
+            trigger_slots: Semaphore::new(config.concurrency as usize),
             config,
             after_save_failures: AtomicU64::new(0),
             _ticker: ticker,
@@ -327,8 +334,8 @@ impl Sandbox {
             return outcome;
         };
         let wit_caller = HookState::wit_caller(caller);
-        let object = event.object.to_string();
-        let original = event.original.map(Value::to_string);
+        let object = view::object_json(event.object);
+        let original = event.original.map(view::object_json);
         let entry = Entry::AfterSave {
             // Only a _User save by its owner can have a token to hand back.
             may_rotate: event.class_name == "_User",
@@ -385,14 +392,18 @@ impl Sandbox {
         call: impl AsyncFnOnce(&CloudCode, &mut Store<HookState>) -> wasmtime::Result<R>,
     ) -> Invocation<R> {
         let started = Instant::now();
-        let (budget, may_rotate) = match entry {
-            Entry::Manifest => (self.config.after_save_timeout, false),
-            Entry::Function => (self.config.function_timeout, false),
-            Entry::AfterSave { may_rotate } => (self.config.after_save_timeout, may_rotate),
+        let (budget, may_rotate, slots) = match entry {
+            Entry::Manifest => (self.config.after_save_timeout, false, &self.trigger_slots),
+            Entry::Function => (self.config.function_timeout, false, &self.function_slots),
+            Entry::AfterSave { may_rotate } => (
+                self.config.after_save_timeout,
+                may_rotate,
+                &self.trigger_slots,
+            ),
         };
         // The budget counts from here, the wait for a slot included.
         let deadline = tokio::time::Instant::from_std(started + budget);
-        let Some(_slot) = tokio::time::timeout_at(deadline, self.slots.acquire())
+        let Some(_slot) = tokio::time::timeout_at(deadline, slots.acquire())
             .await
             .ok()
             .and_then(Result::ok)

@@ -8,11 +8,16 @@ use super::sessions::new_session;
 use crate::Core;
 use crate::acl::{self, Access};
 use crate::audit::{self, Event};
+use crate::auth::throttle::Account;
 use crate::auth::{Caller, Credentials, password, token};
 use crate::error::{Code, Error, Result};
 use crate::fields;
 use crate::query::FindOptions;
-use crate::store::{Revoke, StoreError, UniqueField, UserRecord};
+use crate::store::{Revoke, StoreError, UniqueField, UserRecord, WriterSession};
+
+/// Longest username and email an account can have.
+const MAX_USERNAME: usize = 256;
+const MAX_EMAIL: usize = 254;
 
 /// Keys of `_User` that clients may not write directly.
 const RESERVED: &[&str] = &["sessionToken", "authData", "emailVerified"];
@@ -58,7 +63,7 @@ fn take_account_changes(body: &mut Map<String, Value>) -> Result<AccountChanges>
     let mut changes = AccountChanges::default();
     if let Some(username) = body.remove("username") {
         match username {
-            Value::String(s) if !s.is_empty() && s.len() <= 256 => changes.username = Some(s),
+            Value::String(s) if valid_username(&s) => changes.username = Some(s),
             _ => {
                 return Err(Error::parse(
                     Code::UsernameMissing,
@@ -88,11 +93,28 @@ fn take_account_changes(body: &mut Map<String, Value>) -> Result<AccountChanges>
     Ok(changes)
 }
 
+fn valid_username(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_USERNAME && !s.chars().any(char::is_control)
+}
+
+/// Whether the account a lookup found is the one the identifiers name. The
+/// database compares case-insensitively (ASCII); this also holds where its
+/// comparison would stop early, e.g. at a NUL byte stored before such names
+/// were refused.
+fn names(user: &UserRecord, username: Option<&str>, email: Option<&str>) -> bool {
+    let same = |stored: Option<&str>, given: Option<&str>| {
+        stored
+            .zip(given)
+            .is_some_and(|(s, g)| s.eq_ignore_ascii_case(g))
+    };
+    same(Some(&user.username), username) || same(user.email.as_deref(), email)
+}
+
 fn looks_like_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
         return false;
     };
-    s.len() <= 254
+    s.len() <= MAX_EMAIL
         && !local.is_empty()
         && domain.contains('.')
         && !domain.starts_with('.')
@@ -185,13 +207,26 @@ pub fn login(core: &Core, credentials: &Credentials, body: Value) -> Result<Repl
         }
         _ => return Err(invalid_login()),
     };
-    let account = username.or(email).unwrap_or_default();
+    // No account has an identifier this long or with control characters:
+    // refused before the throttle or the database spend anything on it.
+    if !username.is_none_or(valid_username) || !email.is_none_or(|e| e.len() <= MAX_EMAIL) {
+        return Err(invalid_login());
+    }
     let now = core.now();
+    let found = core
+        .store
+        .user_by_login(username, email)?
+        .filter(|user| names(user, username, email));
+    let account = match &found {
+        Some(user) => Account::Known(&user.object_id),
+        None => Account::Unknown(username.or(email).unwrap_or_default()),
+    };
     if core.throttle.check(account, credentials.ip, now).is_err() {
         return Err(throttled());
     }
-    let found = core.store.user_by_login(username, email)?;
-    let (verdict, user, stored) = match found.and_then(|u| u.password_hash.clone().map(|h| (u, h)))
+    let (verdict, user, stored) = match found
+        .as_ref()
+        .and_then(|u| u.password_hash.clone().map(|h| (u, h)))
     {
         Some((user, stored)) => (password::verify(given, &stored), Some(user), stored),
         None => {
@@ -311,7 +346,9 @@ pub fn find(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<
 
 /// `PUT /users/:id`. A password change revokes, in the same transaction,
 /// every other session of the user; a change by the master key (or by
-/// anyone but the user) revokes all of them.
+/// anyone but the user) revokes all of them. The user's own session gets a
+/// new token if an afterSave hook rotates it, and is revoked otherwise: no
+/// token issued before the change survives it.
 pub fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Result<Reply> {
     if !caller.master && caller.user_id().is_none() {
         return Err(Error::parse(
@@ -360,11 +397,31 @@ pub fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Res
         .map(password::hash)
         .transpose()?;
     let now = core.now();
+    // The writer's session is re-checked inside the write: a session that a
+    // concurrent password change revoked (or sealed) cannot write.
+    let writer_hash = caller.token().and_then(token::parse);
+    let writer = caller
+        .session_id()
+        .zip(writer_hash.as_ref())
+        .map(|(object_id, token_hash)| WriterSession {
+            object_id,
+            token_hash,
+        });
+    // A password change by the user seals their own session: its token dies
+    // with the change, and the session lives on only if a hook rotates it.
+    let sealed = new_hash
+        .is_some()
+        .then(|| {
+            caller
+                .session_id()
+                .filter(|_| caller.user_id() == Some(object_id))
+        })
+        .flatten();
     let mut computed = Vec::new();
     let mut original = None;
     let updated = core
         .store
-        .update_user(object_id, |user| {
+        .update_user(object_id, writer, |user| {
             if !caller.master && !acl::allows(&user.fields, caller.user_id(), Access::Write) {
                 return Err(Error::parse(
                     Code::SessionMissing,
@@ -384,14 +441,14 @@ pub fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Res
                 None => Revoke::Nothing,
                 Some(hash) => {
                     user.password_hash = Some(hash.clone());
-                    let keep = (caller.user_id() == Some(object_id))
-                        .then(|| caller.session_id().map(String::from))
-                        .flatten();
-                    Revoke::AllExcept(keep)
+                    Revoke::PasswordChanged {
+                        seal: sealed.map(String::from),
+                    }
                 }
             })
         })
         .map_err(|e| match e {
+            Error::Store(StoreError::SessionGone) => Error::invalid_session(),
             Error::Store(s) => map_unique(s),
             other => other,
         })?;
@@ -410,10 +467,39 @@ pub fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Res
         )
     });
     let mut answer = render::update_answer(user.updated_at, &user.fields, &computed);
-    if let Some(token) = hooks.rotated_token {
-        answer["sessionToken"] = token.into();
+    match (hooks.rotated_token, sealed) {
+        (Some(token), _) => answer["sessionToken"] = token.into(),
+        (None, Some(session)) => revoke_unrotated(core, session, caller.ip),
+        (None, None) => {}
     }
     Ok(Reply::ok(answer))
+}
+
+/// The host's half of the password-change guarantee: the writer's session
+/// was sealed with the change, and no hook gave it a new token (none is
+/// loaded, or it trapped, timed out, found no slot...). It ends here; the
+/// client's old token already gets 209. Had this failed too, the sealed
+/// session would stay unusable until it expires.
+fn revoke_unrotated(core: &Core, session: &str, ip: Option<std::net::IpAddr>) {
+    match core.store.revoke_sealed_session(session) {
+        Ok(Some(revoked)) => {
+            tracing::info!(
+                session,
+                "password changed and no hook rotated the session: revoked"
+            );
+            audit::record(
+                &core.store,
+                core.now(),
+                Event::RevokedByPasswordChange,
+                (&revoked).into(),
+                ip,
+            );
+        }
+        Ok(None) => {}
+        Err(error) => {
+            tracing::warn!(%error, session, "cannot delete a sealed session; its token is dead already")
+        }
+    }
 }
 
 /// Step-up for changes of the password, email or username (ASVS 7.5.1):
@@ -436,7 +522,8 @@ fn reauthenticate(
         return Ok(());
     };
     let now = core.now();
-    if core.throttle.check(&user.username, caller.ip, now).is_err() {
+    let account = Account::Known(&user.object_id);
+    if core.throttle.check(account, caller.ip, now).is_err() {
         return Err(throttled());
     }
     let correct = user
@@ -444,7 +531,7 @@ fn reauthenticate(
         .as_deref()
         .is_some_and(|hash| password::verify(given, hash).is_correct());
     if !correct {
-        core.throttle.record_failure(&user.username, caller.ip, now);
+        core.throttle.record_failure(account, caller.ip, now);
         return Err(invalid_login());
     }
     Ok(())

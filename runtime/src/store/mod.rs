@@ -50,6 +50,9 @@ pub enum StoreError {
     /// The row changed since it was read (a password changed during a login).
     #[error("the record changed meanwhile")]
     Stale,
+    /// The session a write was made with ended before the write committed.
+    #[error("the writer's session ended meanwhile")]
+    SessionGone,
     #[error("the database is not in WAL mode (journal_mode = {0})")]
     NoWal(String),
     #[error("cannot map the database's wal-index: {0}")]
@@ -111,8 +114,22 @@ pub struct ObjectRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revoke {
     Nothing,
-    /// Every session of the user except the given one (if any).
-    AllExcept(Option<String>),
+    /// The password changed: every session of the user ends, except the
+    /// writer's own (if given), which is sealed: its token stops working in
+    /// this transaction, and the session waits, under a new token nobody
+    /// holds, for a rotation ([`Store::rotate_session_token`]) or its
+    /// revocation ([`Store::revoke_sealed_session`]).
+    PasswordChanged {
+        seal: Option<String>,
+    },
+}
+
+/// The session a write is made with, re-checked inside the write's
+/// transaction: a session revoked or rotated meanwhile cannot write.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterSession<'a> {
+    pub object_id: &'a str,
+    pub token_hash: &'a TokenHash,
 }
 
 #[derive(Default)]

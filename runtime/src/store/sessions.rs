@@ -1,6 +1,6 @@
 use r2d2_sqlite::rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
-use super::{SessionRecord, Store, StoreError, hash_bytes};
+use super::{SessionRecord, Store, StoreError, WriterSession, hash_bytes};
 use crate::auth::token::TokenHash;
 use crate::clock::Millis;
 
@@ -26,9 +26,12 @@ pub struct RevokedSession {
     pub object_id: String,
     pub user_id: String,
     pub installation_id: Option<String>,
+    /// Its times when it was removed: whether it was still alive then.
+    pub lifetime: crate::auth::session::Lifetime,
 }
 
-const RETURNING: &str = "RETURNING object_id, user_id, installation_id";
+const RETURNING: &str =
+    "RETURNING object_id, user_id, installation_id, last_used_at, absolute_expires_at";
 
 fn revoked(
     stmt: &mut r2d2_sqlite::rusqlite::CachedStatement<'_>,
@@ -39,6 +42,10 @@ fn revoked(
             object_id: row.get(0)?,
             user_id: row.get(1)?,
             installation_id: row.get(2)?,
+            lifetime: crate::auth::session::Lifetime {
+                last_used_at: row.get(3)?,
+                absolute_expires_at: row.get(4)?,
+            },
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -89,6 +96,64 @@ pub(super) fn delete_user_sessions(
         "DELETE FROM sessions WHERE user_id = ?1 AND object_id IS NOT ?2 {RETURNING}"
     ))?;
     revoked(&mut stmt, params![user_id, keep])
+}
+
+/// Fails with [`StoreError::SessionGone`] unless the writer's session still
+/// exists under the token the request presented.
+pub(super) fn check_writer(
+    tx: &Transaction<'_>,
+    writer: &WriterSession<'_>,
+) -> Result<(), StoreError> {
+    let alive = tx
+        .prepare_cached("SELECT 1 FROM sessions WHERE object_id = ?1 AND token_hash = ?2")?
+        .exists(params![writer.object_id, hash_bytes(writer.token_hash)])?;
+    if alive {
+        Ok(())
+    } else {
+        Err(StoreError::SessionGone)
+    }
+}
+
+/// Replaces a session's token by one nobody holds and remembers the old
+/// one as rotated out (reuse detection), in the caller's transaction.
+pub(super) fn seal_session(
+    tx: &Transaction<'_>,
+    object_id: &str,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let unknown = crate::auth::token::mint().hash;
+    replace_token(tx, object_id, &unknown, now)?;
+    Ok(())
+}
+
+/// Gives a session a new token hash and files the old one under
+/// `rotated_tokens`; false if the session does not exist.
+fn replace_token(
+    tx: &Transaction<'_>,
+    object_id: &str,
+    hash: &TokenHash,
+    now: Millis,
+) -> Result<bool, StoreError> {
+    let old: Option<(Vec<u8>, String)> = tx
+        .query_row(
+            "SELECT token_hash, user_id FROM sessions WHERE object_id = ?1",
+            [object_id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let Some((old_hash, user_id)) = old else {
+        return Ok(false);
+    };
+    tx.execute(
+        "UPDATE sessions SET token_hash = ?2, updated_at = ?3 WHERE object_id = ?1",
+        params![object_id, hash_bytes(hash), now],
+    )?;
+    tx.execute(
+        "INSERT OR REPLACE INTO rotated_tokens (token_hash, session_id, user_id, rotated_at)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![old_hash, object_id, user_id, now],
+    )?;
+    Ok(true)
 }
 
 impl Store {
@@ -223,27 +288,34 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let old: Option<(Vec<u8>, String)> = tx
-            .query_row(
-                "SELECT token_hash, user_id FROM sessions WHERE object_id = ?1",
-                [object_id],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?;
-        let Some((old_hash, user_id)) = old else {
-            return Ok(false);
-        };
+        let rotated = replace_token(&tx, object_id, hash, now)?;
+        tx.commit()?;
+        Ok(rotated)
+    }
+
+    /// Ends a session sealed by a password change that no hook rotated.
+    /// Its rotated-out tokens are forgotten with it: the client was never
+    /// handed a successor, so a later use of the old token is a stale
+    /// client, not a theft.
+    pub fn revoke_sealed_session(
+        &self,
+        object_id: &str,
+    ) -> Result<Option<RevokedSession>, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let revoked = revoked(
+            &mut tx.prepare_cached(&format!(
+                "DELETE FROM sessions WHERE object_id = ?1 {RETURNING}"
+            ))?,
+            [object_id],
+        )?
+        .pop();
         tx.execute(
-            "UPDATE sessions SET token_hash = ?2, updated_at = ?3 WHERE object_id = ?1",
-            params![object_id, hash_bytes(hash), now],
-        )?;
-        tx.execute(
-            "INSERT OR REPLACE INTO rotated_tokens (token_hash, session_id, user_id, rotated_at)
-             VALUES (?1, ?2, ?3, ?4)",
-            params![old_hash, object_id, user_id, now],
+            "DELETE FROM rotated_tokens WHERE session_id = ?1",
+            [object_id],
         )?;
         tx.commit()?;
-        Ok(true)
+        Ok(revoked)
     }
 
     /// A rotated-out token: its session id, user id and when it was rotated.
@@ -371,7 +443,9 @@ mod tests {
             }),
             ("password change", |store, s| {
                 store
-                    .update_user(&s.user_id, |_| Ok::<_, StoreError>(Revoke::AllExcept(None)))
+                    .update_user(&s.user_id, None, |_| {
+                        Ok::<_, StoreError>(Revoke::PasswordChanged { seal: None })
+                    })
                     .unwrap();
             }),
             ("user deleted", |store, s| {
@@ -411,7 +485,7 @@ mod tests {
             assert_eq!(db.store.user("u").unwrap().unwrap().username, "u");
         }
         db.store
-            .update_user("u", |user| {
+            .update_user("u", None, |user| {
                 user.username = "renamed".into();
                 Ok::<_, StoreError>(Revoke::Nothing)
             })

@@ -3,8 +3,8 @@ use std::sync::Arc;
 use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    Revoke, RevokedSession, SessionRecord, Store, StoreError, UserRecord, from_json, to_json,
-    unique_violation,
+    Revoke, RevokedSession, SessionRecord, Store, StoreError, UserRecord, WriterSession, from_json,
+    to_json, unique_violation,
 };
 use crate::auth::token::TokenHash;
 
@@ -89,10 +89,13 @@ impl Store {
 
     /// Reads, changes and writes a user in one transaction, revoking sessions
     /// as the change demands. `change` sees the current row and may refuse.
-    /// Returns `None` when the user does not exist.
+    /// With a `writer`, nothing is written unless that session is still
+    /// alive under its token ([`StoreError::SessionGone`]). Returns `None`
+    /// when the user does not exist.
     pub fn update_user<E>(
         &self,
         object_id: &str,
+        writer: Option<WriterSession<'_>>,
         change: impl FnOnce(&mut UserRecord) -> Result<Revoke, E>,
     ) -> Result<Option<(UserRecord, Vec<RevokedSession>)>, E>
     where
@@ -102,6 +105,9 @@ impl Store {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
+        if let Some(writer) = &writer {
+            super::sessions::check_writer(&tx, writer)?;
+        }
         let Some(mut user) = load_user(&tx, object_id)? else {
             return Ok(None);
         };
@@ -121,8 +127,11 @@ impl Store {
         .map_err(unique_violation)?;
         let revoked = match revoke {
             Revoke::Nothing => Vec::new(),
-            Revoke::AllExcept(keep) => {
-                super::sessions::delete_user_sessions(&tx, object_id, keep.as_deref())?
+            Revoke::PasswordChanged { seal } => {
+                if let Some(sealed) = &seal {
+                    super::sessions::seal_session(&tx, sealed, user.updated_at)?;
+                }
+                super::sessions::delete_user_sessions(&tx, object_id, seal.as_deref())?
             }
         };
         tx.commit().map_err(StoreError::from)?;
