@@ -30,12 +30,20 @@ fn sessions(c: &mut Criterion) {
     let policy = core.config.session_policy;
     c.bench_function("session/validate", |b| {
         b.iter(|| {
-            auth::validate(&core.store, &policy, SystemClock.now(), &minted.raw, None).unwrap()
+            auth::validate(
+                &core.store,
+                &core.refusals,
+                &policy,
+                SystemClock.now(),
+                &minted.raw,
+                None,
+            )
+            .unwrap()
         })
     });
     // The same after a commit (here: recording a use), so that the row is
     // read from SQLite rather than from the cache.
-    let session_id = auth::validate(&core.store, &policy, 0, &minted.raw, None)
+    let session_id = auth::validate(&core.store, &core.refusals, &policy, 0, &minted.raw, None)
         .unwrap()
         .object_id;
     let last_use = std::cell::Cell::new(SystemClock.now());
@@ -48,7 +56,10 @@ fn sessions(c: &mut Criterion) {
                     .unwrap();
                 last_use.get()
             },
-            |now| auth::validate(&core.store, &policy, now, &minted.raw, None).unwrap(),
+            |now| {
+                auth::validate(&core.store, &core.refusals, &policy, now, &minted.raw, None)
+                    .unwrap()
+            },
             criterion::BatchSize::PerIteration,
         )
     });

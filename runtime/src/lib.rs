@@ -26,6 +26,7 @@ pub mod testkit;
 
 use std::sync::Arc;
 
+use crate::audit::RefusalLog;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::{Caller, Credentials, Lookup};
 use crate::clock::{Clock, Millis};
@@ -47,6 +48,7 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     pub sandbox: Sandbox,
     pub throttle: LoginThrottle,
+    pub refusals: RefusalLog,
 }
 
 impl std::ops::Deref for Core {
@@ -62,6 +64,7 @@ impl Core {
         Core(Arc::new(Shared {
             store,
             throttle: LoginThrottle::new(config.login_throttle),
+            refusals: RefusalLog::default(),
             config,
             clock,
             sandbox,
@@ -77,6 +80,7 @@ impl Core {
     pub fn caller(&self, credentials: &Credentials) -> Result<Caller> {
         auth::resolve(
             &self.store,
+            &self.refusals,
             &self.config.session_policy,
             self.now(),
             credentials,
@@ -110,7 +114,16 @@ impl Core {
             Lookup::Dead(dead) => {
                 let ip = credentials.ip;
                 let refused = self
-                    .blocking(move |core| Ok(auth::refuse(&core.store, &policy, now, dead, ip)))
+                    .blocking(move |core| {
+                        Ok(auth::refuse(
+                            &core.store,
+                            &core.refusals,
+                            &policy,
+                            now,
+                            dead,
+                            ip,
+                        ))
+                    })
                     .await;
                 return Err(match refused {
                     Ok(error) | Err(error) => error,

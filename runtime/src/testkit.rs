@@ -246,6 +246,7 @@ impl TestKit {
     pub fn is_alive(&self, token: &str) -> bool {
         crate::auth::validate(
             &self.core.store,
+            &self.core.refusals,
             &self.core.config.session_policy,
             self.clock.now(),
             token,

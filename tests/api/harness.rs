@@ -115,6 +115,17 @@ impl Server {
         })
     }
 
+    /// The address it listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        let authority = self.base.split("://").nth(1).unwrap();
+        authority.split('/').next().unwrap().parse().unwrap()
+    }
+
+    /// The server's process id (to read its memory use).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("data").join("cloudcode.db")
     }
@@ -208,6 +219,9 @@ pub const LOADABLE_GUESTS: &[&str] = &[
     "guest-std",
 ];
 
+/// Guests that break what they hook, for tests that load them alone.
+pub const TRIGGER_GUESTS: &[&str] = &["guest-user-trap"];
+
 /// Guests the server must refuse to load.
 pub const REFUSED_GUESTS: &[&str] = &["guest-duplicate-function", "guest-future-contract"];
 
@@ -222,6 +236,7 @@ pub fn component(name: &str) -> PathBuf {
         .get_or_init(|| {
             let packages: Vec<&str> = LOADABLE_GUESTS
                 .iter()
+                .chain(TRIGGER_GUESTS)
                 .chain(REFUSED_GUESTS)
                 .copied()
                 .collect();

@@ -3,6 +3,7 @@
 mod harness;
 
 mod asvs;
+mod attacks;
 mod audit;
 mod classes;
 mod concurrency;

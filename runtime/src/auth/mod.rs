@@ -8,7 +8,7 @@ pub mod token;
 
 use std::net::IpAddr;
 
-use crate::audit::{self, Event};
+use crate::audit::{self, Event, RefusalLog};
 use crate::error::{Error, Result};
 use crate::store::{SessionRecord, Store};
 
@@ -102,13 +102,14 @@ impl Caller {
 /// expired is refused with the same 209.
 pub fn resolve(
     store: &Store,
+    refusals: &RefusalLog,
     policy: &SessionPolicy,
     now: Millis,
     credentials: &Credentials,
 ) -> Result<Caller> {
     let mut caller = Caller::unauthenticated(credentials);
     if let Some(raw) = credentials.token_to_check() {
-        let session = validate(store, policy, now, raw, credentials.ip)?;
+        let session = validate(store, refusals, policy, now, raw, credentials.ip)?;
         caller.session = Some((session, raw.to_string()));
     }
     Ok(caller)
@@ -117,6 +118,7 @@ pub fn resolve(
 /// Looks a raw token up and checks it is alive, recording the use.
 pub fn validate(
     store: &Store,
+    refusals: &RefusalLog,
     policy: &SessionPolicy,
     now: Millis,
     raw: &str,
@@ -128,7 +130,7 @@ pub fn validate(
             store.touch_session(&session.object_id, now)?;
             Ok(session)
         }
-        Lookup::Dead(dead) => Err(refuse(store, policy, now, dead, ip)),
+        Lookup::Dead(dead) => Err(refuse(store, refusals, policy, now, dead, ip)),
     }
 }
 
@@ -178,6 +180,7 @@ pub fn look_up(store: &Store, policy: &SessionPolicy, now: Millis, raw: &str) ->
 /// every dead token gets, the same 209 whatever the reason.
 pub fn refuse(
     store: &Store,
+    refusals: &RefusalLog,
     policy: &SessionPolicy,
     now: Millis,
     dead: DeadToken,
@@ -185,9 +188,9 @@ pub fn refuse(
 ) -> Error {
     let recorded = match dead {
         DeadToken::Malformed => Ok(()),
-        DeadToken::Unknown(hash) => detect_reuse(store, policy, now, &hash, ip),
+        DeadToken::Unknown(hash) => detect_reuse(store, refusals, policy, now, &hash, ip),
         DeadToken::Expired(session) => {
-            audit::record(store, now, Event::ExpiredTokenUsed, (&*session).into(), ip);
+            refusals.record(store, now, Event::ExpiredTokenUsed, (&*session).into(), ip);
             Ok(())
         }
     };
@@ -203,6 +206,7 @@ pub fn refuse(
 /// client that lost the rotation response is not punished.
 fn detect_reuse(
     store: &Store,
+    refusals: &RefusalLog,
     policy: &SessionPolicy,
     now: Millis,
     hash: &token::TokenHash,
@@ -214,13 +218,14 @@ fn detect_reuse(
     if now - rotated_at < policy.reuse_grace {
         return Ok(());
     }
-    tracing::warn!(target: "cloudcode::audit", user = %user_id, ?ip, "rotated-out session token reused: revoking every session of the user");
     let subject = audit::Subject {
         user_id: Some(&user_id),
         session_id: Some(&session_id),
         installation_id: None,
     };
-    audit::record(store, now, Event::ReuseDetected, subject, ip);
+    if refusals.record(store, now, Event::ReuseDetected, subject, ip) {
+        tracing::warn!(target: "cloudcode::audit", user = %user_id, ?ip, "rotated-out session token reused: revoking every session of the user");
+    }
     let revoked = store.delete_sessions_of_user(&user_id, None)?;
     audit::record_all(store, now, Event::RevokedByReuse, &revoked, ip);
     Ok(())

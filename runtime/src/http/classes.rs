@@ -2,7 +2,9 @@
 //! resources as `/users` and `/sessions`; the JS SDK uses this form for
 //! fetches, saves, queries and deletes.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::error::Path;
 
 use super::Payload;
 use crate::Core;

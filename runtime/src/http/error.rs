@@ -52,3 +52,25 @@ impl IntoResponse for Reply {
         }
     }
 }
+
+/// axum's `Path`, refusing bad segments (invalid UTF-8, say) with a Parse
+/// error: axum's own rejection is plain text.
+pub struct Path<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for Path<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Error> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(rejection) => Err(Error::parse(Code::InvalidJson, rejection.body_text())),
+        }
+    }
+}

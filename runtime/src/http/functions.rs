@@ -1,4 +1,6 @@
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::error::Path;
 
 use super::Payload;
 use crate::Core;

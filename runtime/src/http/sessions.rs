@@ -1,6 +1,8 @@
 //! `/sessions`. Reads by key run inline; the rest on the blocking pool.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::error::Path;
 
 use super::Payload;
 use crate::Core;

@@ -2,7 +2,9 @@
 //! [`crate::store`]); writes, queries and password hashing go to the
 //! blocking pool.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::error::Path;
 
 use super::Payload;
 use crate::Core;

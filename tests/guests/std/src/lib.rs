@@ -1,6 +1,7 @@
 //! Uses what Rust's standard library takes from WASI: standard output and
 //! error, the monotonic and wall clocks, a sleep, and the random seed of a
-//! `HashMap`. All of it must work inside the sandbox.
+//! `HashMap`. All of it must work inside the sandbox. `chatty` prints more
+//! than the host keeps, which must not fail the call.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -11,10 +12,17 @@ pub struct Std;
 
 impl Hooks for Std {
     fn manifest() -> Manifest {
-        Manifest::new().function("std")
+        Manifest::new().function("std").function("chatty")
     }
 
-    fn call_function(_: &Caller, _: &str, _: Value) -> Result<Value, HookError> {
+    fn call_function(_: &Caller, name: &str, _: Value) -> Result<Value, HookError> {
+        if name == "chatty" {
+            // Far more than the host keeps of a hook's output.
+            for line in 0..2000 {
+                println!("chatty line {line:04} ..............................................");
+            }
+            return Ok(json!("said a lot"));
+        }
         println!("printed by a hook");
         eprintln!("complained by a hook");
         let started = Instant::now();

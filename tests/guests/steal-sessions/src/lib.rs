@@ -8,6 +8,7 @@ impl Hooks for StealSessions {
             .function("steal")
             .function("peek")
             .function("rotate")
+            .function("revokeById")
     }
 
     fn call_function(_: &Caller, name: &str, params: Value) -> Result<Value, HookError> {
@@ -18,6 +19,10 @@ impl Hooks for StealSessions {
         match name {
             "steal" => sessions::revoke_all_for_user(victim, false).map(Value::from),
             "peek" => sessions::list_for_user(victim).map(|l| Value::from(l.len())),
+            "revokeById" => {
+                let id = params.get("sessionId").and_then(Value::as_str);
+                sessions::revoke(id.unwrap_or_default()).map(Value::from)
+            }
             // Rotation outside afterSave(_User) could not deliver the token.
             _ => sessions::rotate_current().map(|()| Value::Null),
         }
