@@ -5,8 +5,10 @@
 //! password, revoke every session of the user.
 //!
 //! The host has already revoked the user's other sessions in the same
-//! transaction as the password write; the revocation here is defence in
-//! depth, for example against a login that raced the change.
+//! transaction as the password write, and sealed this device's session
+//! (its old token is dead): the rotation here gives it a new token, and
+//! without it the host revokes the session. The revocation here is defence
+//! in depth, for example against a login that raced the change.
 
 use cloudcode_sdk::{Caller, HookError, Hooks, Manifest, SaveEvent, register_hooks, sessions};
 

@@ -209,7 +209,8 @@ pub fn login(core: &Core, credentials: &Credentials, body: Value) -> Result<Repl
     };
     // No account has an identifier this long or with control characters:
     // refused before the throttle or the database spend anything on it.
-    if !username.is_none_or(valid_username) || !email.is_none_or(|e| e.len() <= MAX_EMAIL) {
+    let valid_email = |e: &str| e.len() <= MAX_EMAIL && !e.chars().any(char::is_control);
+    if !(username.is_none_or(valid_username) && email.is_none_or(valid_email)) {
         return Err(invalid_login());
     }
     let now = core.now();
@@ -275,7 +276,7 @@ pub fn login(core: &Core, credentials: &Credentials, body: Value) -> Result<Repl
     );
     audit::record_all(&core.store, now, Event::Replaced, &replaced, credentials.ip);
     Ok(Reply::ok(Value::Object(render::user(
-        &user,
+        user,
         Some(&minted.raw),
     ))))
 }
