@@ -46,3 +46,28 @@ impl SaveEvent {
         self.original.is_none()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn elided_fields_are_told_apart_from_values_that_look_alike() {
+        let event = SaveEvent {
+            class_name: "_User".into(),
+            object: json!({
+                "objectId": "u1",
+                "blob": {"__type": "Elided", "bytes": 12_582_914},
+                "note": "Elided",
+            }),
+            original: None,
+            changed: vec!["blob".into()],
+        };
+        assert!(event.is_elided("blob"));
+        assert!(!event.is_elided("note"));
+        assert!(!event.is_elided("missing"));
+        assert_eq!(event.object_id(), Some("u1"));
+        assert!(event.is_new());
+    }
+}
