@@ -10,7 +10,6 @@ use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::TcpListener;
 
 use crate::Core;
-use crate::audit::{self, Event};
 use crate::clock::{Millis, SystemClock};
 use crate::config::Config;
 use crate::connections::Admission;
@@ -187,7 +186,6 @@ async fn sweep_sessions(core: Core) {
             let swept =
                 core.store
                     .sweep_expired_sessions(now, policy.idle_timeout, now - policy.length)?;
-            audit::record_all(&core.store, now, Event::Expired, &swept, None);
             core.store.purge_events(now - AUDIT_RETENTION)?;
             Ok(swept.len())
         })

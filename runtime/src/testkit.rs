@@ -31,7 +31,7 @@ use crate::error::Error;
 use crate::sandbox::{
     AfterSave, HookSource, LoadError, Sandbox, SandboxConfig, SaveEvent, block_on, guest_build,
 };
-use crate::store::{SessionRecord, Store, UserRecord};
+use crate::store::{SessionRecord, Store, Trail, UserRecord};
 
 /// A logged-in device: its session id and raw token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,7 +149,7 @@ impl TestKit {
         };
         self.core
             .store
-            .create_user(&user, None)
+            .create_user(&user, None, Trail::new(now, None))
             .expect("create user");
         id
     }
@@ -164,7 +164,12 @@ impl TestKit {
         );
         self.core
             .store
-            .create_session(&session, &minted.hash, None)
+            .create_session(
+                &session,
+                &minted.hash,
+                None,
+                Trail::new(self.clock.now(), None),
+            )
             .expect("create session");
         TestSession {
             object_id: session.object_id,

@@ -115,6 +115,12 @@ impl Server {
         })
     }
 
+    /// Ends the process at once, as `kill -9` does (std sends SIGKILL).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The address it listens on.
     pub fn addr(&self) -> std::net::SocketAddr {
         let authority = self.base.split("://").nth(1).unwrap();

@@ -115,3 +115,78 @@ fn a_logout_through_another_server_on_the_same_database_applies_at_once() {
     second.post("/logout").token(&token).send().assert_ok();
     assert_eq!(first.me_status(&token), 400);
 }
+
+/// `kill -9` in the middle of session traffic: every session change and its
+/// audit row were committed together, so after the kill every session in
+/// the table has its `created` row, and every session that is gone has a
+/// row saying how it ended.
+#[test]
+fn a_kill_mid_traffic_leaves_every_session_change_with_its_audit_row() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let mut srv = Server::start();
+    srv.signup("churn");
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..3)
+        .map(|worker| {
+            let stop = stop.clone();
+            let base = srv.base.clone();
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let token = ureq::post(&format!("{base}/login"))
+                        .set("X-Parse-Application-Id", crate::harness::APP_ID)
+                        .set("X-Parse-Installation-Id", &format!("w{worker}-{}", i % 3))
+                        .send_json(serde_json::json!({"username": "churn", "password": "pw-churn"}))
+                        .ok()
+                        .and_then(|r| r.into_json::<serde_json::Value>().ok())
+                        .and_then(|v| v["sessionToken"].as_str().map(String::from));
+                    let Some(token) = token else { break };
+                    if i % 2 == 0 {
+                        let _ = ureq::post(&format!("{base}/logout"))
+                            .set("X-Parse-Application-Id", crate::harness::APP_ID)
+                            .set("X-Parse-Session-Token", &token)
+                            .call();
+                    }
+                    i += 1;
+                }
+                i
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    srv.kill();
+    stop.store(true, Ordering::Relaxed);
+    let logins: i32 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert!(logins > 5, "traffic ran: {logins} logins");
+
+    let db = Connection::open(srv.db_path()).unwrap();
+    let ids = |sql: &str| -> Vec<String> {
+        let mut stmt = db.prepare(sql).unwrap();
+        stmt.query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let live = ids("SELECT object_id FROM sessions");
+    let created = ids("SELECT session_id FROM session_events WHERE kind = 'created'");
+    let ended =
+        ids("SELECT session_id FROM session_events WHERE kind IN ('logged_out', 'replaced')");
+    for session in &live {
+        assert!(
+            created.contains(session),
+            "session {session} has no 'created' row"
+        );
+        assert!(
+            !ended.contains(session),
+            "session {session} is alive yet ended"
+        );
+    }
+    for session in &created {
+        assert!(
+            live.contains(session) || ended.contains(session),
+            "session {session} is gone without a row saying why"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 use cloudcode_runtime::Core;
 use cloudcode_runtime::auth::token::{self, MintedToken};
 use cloudcode_runtime::service;
-use cloudcode_runtime::store::UserRecord;
+use cloudcode_runtime::store::{Trail, UserRecord};
 use serde_json::json;
 
 /// The allocator the `cloudcode` binary uses, so the figures match it.
@@ -22,7 +22,9 @@ pub fn user_with_session(core: &Core) -> (String, MintedToken) {
         created_at: 0,
         updated_at: 0,
     };
-    core.store.create_user(&user, None).unwrap();
+    core.store
+        .create_user(&user, None, Trail::new(0, None))
+        .unwrap();
     let (session, minted) = service::sessions::new_session(
         core,
         &user_id,
@@ -30,7 +32,7 @@ pub fn user_with_session(core: &Core) -> (String, MintedToken) {
         json!({"action": "login"}),
     );
     core.store
-        .create_session(&session, &minted.hash, None)
+        .create_session(&session, &minted.hash, None, Trail::new(0, None))
         .unwrap();
     (user_id, minted)
 }

@@ -8,7 +8,7 @@ pub mod token;
 
 use std::net::IpAddr;
 
-use crate::audit::{self, Event, RefusalLog};
+use crate::audit::{self, Event, RefusalLog, Trail};
 use crate::error::{Error, Result};
 use crate::store::{SessionRecord, Store};
 
@@ -226,7 +226,6 @@ fn detect_reuse(
     if refusals.record(store, now, Event::ReuseDetected, subject, ip) {
         tracing::warn!(target: "cloudcode::audit", user = %user_id, ?ip, "rotated-out session token reused: revoking every session of the user");
     }
-    let revoked = store.delete_sessions_of_user(&user_id, None)?;
-    audit::record_all(store, now, Event::RevokedByReuse, &revoked, ip);
+    store.delete_sessions_of_user(&user_id, None, Event::RevokedByReuse, Trail::new(now, ip))?;
     Ok(())
 }

@@ -3,7 +3,6 @@
 //! output captured), and the `sessions` and `log` imports, each checked
 //! against the caller stored for this invocation, never against guest input.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use wasmtime::StoreLimits;
@@ -12,10 +11,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::output::CappedOutput;
 use crate::Core;
-use crate::audit::{self, Event};
+use crate::audit::{Event, Trail};
 use crate::auth::session::SessionPolicy;
 use crate::auth::{Caller, token};
-use crate::clock::{Millis, to_iso};
+use crate::clock::to_iso;
 use crate::store::SessionRecord;
 
 wasmtime::component::bindgen!({
@@ -122,18 +121,19 @@ impl HookState {
             .ok_or_else(|| wasmtime::Error::msg("session calls are not available while loading"))
     }
 
-    /// Runs a session write and its audit events on the blocking pool (the
-    /// guest's fiber waits, the executor does not), with the time of the
-    /// write and the caller's address. A store failure is the hook's error.
-    /// (`&mut`: a shared `HookState` is not `Sync`, so not across an await.)
+    /// Runs a session write (which stores its own audit rows) on the
+    /// blocking pool (the guest's fiber waits, the executor does not), with
+    /// the time of the write and the caller's address. A store failure is
+    /// the hook's error. (`&mut`: a shared `HookState` is not `Sync`, so not
+    /// across an await.)
     async fn write<T: Send + 'static>(
         &mut self,
-        work: impl FnOnce(&Core, Millis, Option<IpAddr>) -> crate::error::Result<T> + Send + 'static,
+        work: impl FnOnce(&Core, Trail) -> crate::error::Result<T> + Send + 'static,
     ) -> wasmtime::Result<Result<T, WitHookError>> {
         let ip = self.caller.ip;
         let done = self
             .core()?
-            .blocking(move |core| work(core, core.now(), ip))
+            .blocking(move |core| work(core, Trail::new(core.now(), ip)))
             .await;
         Ok(done.map_err(store_failure))
     }
@@ -228,11 +228,10 @@ impl cloudcode::hooks::sessions::Host for HookState {
         if !self.may_reach(&session.user_id) {
             return Ok(Ok(false));
         }
-        self.write(move |core, now, ip| {
-            let revoked = core.store.delete_session(&session_id)?;
-            if let Some(revoked) = &revoked {
-                audit::record(&core.store, now, Event::RevokedByHook, revoked.into(), ip);
-            }
+        self.write(move |core, trail| {
+            let revoked = core
+                .store
+                .delete_session(&session_id, Event::RevokedByHook, trail)?;
             Ok(revoked.is_some())
         })
         .await
@@ -249,18 +248,20 @@ impl cloudcode::hooks::sessions::Host for HookState {
             .flatten()
             .filter(|(s, _)| s.user_id == user_id)
             .map(|(s, _)| s.object_id.clone());
-        self.write(move |core, now, ip| {
+        self.write(move |core, trail| {
             let policy = core.config.session_policy;
-            let revoked = core
-                .store
-                .delete_sessions_of_user(&user_id, keep.as_deref())?;
-            audit::record_all(&core.store, now, Event::RevokedByHook, &revoked, ip);
+            let revoked = core.store.delete_sessions_of_user(
+                &user_id,
+                keep.as_deref(),
+                Event::RevokedByHook,
+                trail,
+            )?;
             // Dead rows go too, but only live sessions count as revoked; the
             // count is of what this delete removed, so nothing that a login
             // racing it added can be revoked uncounted.
             let live = revoked
                 .iter()
-                .filter(|s| policy.is_alive(s.lifetime, now))
+                .filter(|s| policy.is_alive(s.lifetime, trail.at))
                 .count();
             Ok(u32::try_from(live).unwrap_or(u32::MAX))
         })
@@ -282,13 +283,10 @@ impl cloudcode::hooks::sessions::Host for HookState {
         };
         let minted = token::mint();
         let rotated = self
-            .write(move |core, now, ip| {
+            .write(move |core, trail| {
                 let rotated =
                     core.store
-                        .rotate_session_token(&session.object_id, &minted.hash, now)?;
-                if rotated {
-                    audit::record(&core.store, now, Event::Rotated, (&session).into(), ip);
-                }
+                        .rotate_session_token(&session.object_id, &minted.hash, trail)?;
                 Ok(rotated.then_some(minted.raw))
             })
             .await?;

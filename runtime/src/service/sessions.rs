@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::Reply;
 use super::render;
 use crate::Core;
-use crate::audit::{self, Event};
+use crate::audit::{Event, Trail};
 use crate::auth::Caller;
 use crate::auth::token::{self, MintedToken};
 use crate::clock::from_iso;
@@ -144,16 +144,12 @@ pub fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Res
     if requested > core.config.session_policy.expires_at(session.lifetime()) {
         return Err(Error::forbidden("expiresAt can only be moved earlier."));
     }
-    if !core.store.shorten_session(object_id, requested, now)? {
+    if !core
+        .store
+        .shorten_session(object_id, requested, Trail::new(now, caller.ip))?
+    {
         return Err(Error::not_found());
     }
-    audit::record(
-        &core.store,
-        now,
-        Event::ShortenedByAdmin,
-        (&session).into(),
-        caller.ip,
-    );
     Ok(Reply::ok(render::update_answer(now, &Map::new(), &[])))
 }
 
@@ -162,16 +158,14 @@ pub fn delete(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
     require_session(caller)?;
     let not_found = || Error::parse(Code::ObjectNotFound, "Object not found for delete.");
     visible(core, caller, object_id)?.ok_or_else(not_found)?;
-    let revoked = core
-        .store
-        .delete_session(object_id)?
-        .ok_or_else(not_found)?;
     let event = if caller.master {
         Event::RevokedByAdmin
     } else {
         Event::RevokedByUser
     };
-    audit::record(&core.store, core.now(), event, (&revoked).into(), caller.ip);
+    core.store
+        .delete_session(object_id, event, Trail::new(core.now(), caller.ip))?
+        .ok_or_else(not_found)?;
     Ok(Reply::empty())
 }
 

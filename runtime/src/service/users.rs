@@ -7,7 +7,7 @@ use super::render;
 use super::sessions::new_session;
 use crate::Core;
 use crate::acl::{self, Access};
-use crate::audit::{self, Event};
+use crate::audit::{Event, Trail};
 use crate::auth::throttle::Account;
 use crate::auth::{Caller, Credentials, password, token};
 use crate::error::{Code, Error, Result};
@@ -160,11 +160,12 @@ pub fn signup(core: &Core, caller: &Caller, body: Value) -> Result<Reply> {
         )
     });
     core.store
-        .create_user(&user, session.as_ref().map(|(s, t)| (s, &t.hash)))
+        .create_user(
+            &user,
+            session.as_ref().map(|(s, t)| (s, &t.hash)),
+            Trail::new(now, caller.ip),
+        )
         .map_err(map_unique)?;
-    if let Some((session, _)) = &session {
-        audit::record(&core.store, now, Event::Created, session.into(), caller.ip);
-    }
     super::after_save(core, caller, "_User", changed, || {
         (render::user(&user, None), None)
     });
@@ -256,25 +257,19 @@ pub fn login(core: &Core, credentials: &Credentials, body: Value) -> Result<Repl
         credentials.installation_id.clone(),
         json!({"action": "login", "authProvider": "password"}),
     );
-    let replaced = match core
-        .store
-        .create_session(&session, &minted.hash, Some(&verified_hash))
-    {
+    match core.store.create_session(
+        &session,
+        &minted.hash,
+        Some(&verified_hash),
+        Trail::new(now, credentials.ip),
+    ) {
         Err(StoreError::Stale) => {
             // The password changed while this login was verifying the old one.
             core.throttle.record_failure(account, credentials.ip, now);
             return Err(invalid_login());
         }
-        other => other?,
-    };
-    audit::record(
-        &core.store,
-        now,
-        Event::Created,
-        (&session).into(),
-        credentials.ip,
-    );
-    audit::record_all(&core.store, now, Event::Replaced, &replaced, credentials.ip);
+        other => drop(other?),
+    }
     Ok(Reply::ok(Value::Object(render::user(
         user,
         Some(&minted.raw),
@@ -283,17 +278,10 @@ pub fn login(core: &Core, credentials: &Credentials, body: Value) -> Result<Repl
 
 /// `POST /logout`: deletes the caller's session. Without a token it is a no-op.
 pub fn logout(core: &Core, caller: &Caller) -> Result<Reply> {
-    if let Some(session) = caller.session_id()
-        && let Some(revoked) = core.store.delete_session(session)?
-    {
-        let now = core.now();
-        audit::record(
-            &core.store,
-            now,
-            Event::LoggedOut,
-            (&revoked).into(),
-            caller.ip,
-        );
+    if let Some(session) = caller.session_id() {
+        let trail = Trail::new(core.now(), caller.ip);
+        core.store
+            .delete_session(session, Event::LoggedOut, trail)?;
     }
     Ok(Reply::empty())
 }
@@ -422,7 +410,7 @@ pub fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Res
     let mut original = None;
     let updated = core
         .store
-        .update_user(object_id, writer, |user| {
+        .update_user(object_id, writer, Trail::new(now, caller.ip), |user| {
             if !caller.master && !acl::allows(&user.fields, caller.user_id(), Access::Write) {
                 return Err(Error::parse(
                     Code::SessionMissing,
@@ -453,14 +441,7 @@ pub fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Res
             Error::Store(s) => map_unique(s),
             other => other,
         })?;
-    let (user, revoked) = updated.ok_or_else(Error::not_found)?;
-    audit::record_all(
-        &core.store,
-        now,
-        Event::RevokedByPasswordChange,
-        &revoked,
-        caller.ip,
-    );
+    let (user, _revoked) = updated.ok_or_else(Error::not_found)?;
     let hooks = super::after_save(core, caller, "_User", changed, || {
         (
             render::user(&user, None),
@@ -482,18 +463,14 @@ pub fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Res
 /// client's old token already gets 209. Had this failed too, the sealed
 /// session would stay unusable until it expires.
 fn revoke_unrotated(core: &Core, session: &str, ip: Option<std::net::IpAddr>) {
-    match core.store.revoke_sealed_session(session) {
-        Ok(Some(revoked)) => {
+    match core
+        .store
+        .revoke_sealed_session(session, Trail::new(core.now(), ip))
+    {
+        Ok(Some(_)) => {
             tracing::info!(
                 session,
                 "password changed and no hook rotated the session: revoked"
-            );
-            audit::record(
-                &core.store,
-                core.now(),
-                Event::RevokedByPasswordChange,
-                (&revoked).into(),
-                ip,
             );
         }
         Ok(None) => {}
@@ -553,17 +530,9 @@ pub fn delete(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
             "Insufficient auth to delete user",
         ));
     }
-    let revoked = core
-        .store
-        .delete_user(object_id)?
+    core.store
+        .delete_user(object_id, Trail::new(core.now(), caller.ip))?
         .ok_or_else(Error::not_found)?;
-    audit::record_all(
-        &core.store,
-        core.now(),
-        Event::RevokedWithUser,
-        &revoked,
-        caller.ip,
-    );
     Ok(Reply::empty())
 }
 

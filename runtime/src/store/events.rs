@@ -1,7 +1,112 @@
-use r2d2_sqlite::rusqlite::params;
+//! The session audit trail as stored: every write that changes sessions
+//! inserts its `session_events` rows in its own transaction, so a change and
+//! its audit row are committed together or not at all, and then logs them
+//! (target `cloudcode::audit`). Events carry user id, session objectId,
+//! installation id and IP; never a token.
 
-use super::{Store, StoreError};
+use std::net::IpAddr;
+
+use r2d2_sqlite::rusqlite::{Connection, params};
+
+use super::{RevokedSession, SessionRecord, Store, StoreError};
 use crate::clock::Millis;
+
+/// What happened to a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// Signup or login started a session.
+    Created,
+    /// A login on the same installation replaced the session.
+    Replaced,
+    /// `POST /logout`.
+    LoggedOut,
+    /// The owner deleted the session (`DELETE /sessions/:id`).
+    RevokedByUser,
+    /// The master key deleted it.
+    RevokedByAdmin,
+    /// The master key moved its expiry earlier.
+    ShortenedByAdmin,
+    /// A hook revoked it (logoutFromAllDevices, ...).
+    RevokedByHook,
+    /// A hook gave it a new token.
+    Rotated,
+    /// The user's password changed.
+    RevokedByPasswordChange,
+    /// The user was deleted.
+    RevokedWithUser,
+    /// A rotated-out token came back after the grace window: every session
+    /// of the user is revoked.
+    ReuseDetected,
+    /// Revoked because a rotated-out token of the user was reused.
+    RevokedByReuse,
+    /// A token was presented after its session expired (idle or absolute).
+    ExpiredTokenUsed,
+    /// The sweeper purged the expired session.
+    Expired,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Created => "created",
+            Event::Replaced => "replaced",
+            Event::LoggedOut => "logged_out",
+            Event::RevokedByUser => "revoked_by_user",
+            Event::RevokedByAdmin => "revoked_by_admin",
+            Event::ShortenedByAdmin => "shortened_by_admin",
+            Event::RevokedByHook => "revoked_by_hook",
+            Event::Rotated => "rotated",
+            Event::RevokedByPasswordChange => "revoked_by_password_change",
+            Event::RevokedWithUser => "revoked_with_user",
+            Event::ReuseDetected => "reuse_detected",
+            Event::RevokedByReuse => "revoked_by_reuse",
+            Event::ExpiredTokenUsed => "expired_token_used",
+            Event::Expired => "expired",
+        }
+    }
+}
+
+/// When and from where a change is made: what its audit rows record
+/// besides the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trail {
+    pub at: Millis,
+    pub ip: Option<IpAddr>,
+}
+
+impl Trail {
+    pub fn new(at: Millis, ip: Option<IpAddr>) -> Self {
+        Self { at, ip }
+    }
+}
+
+/// The session an event is about.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Subject<'a> {
+    pub user_id: Option<&'a str>,
+    pub session_id: Option<&'a str>,
+    pub installation_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a SessionRecord> for Subject<'a> {
+    fn from(s: &'a SessionRecord) -> Self {
+        Subject {
+            user_id: Some(&s.user_id),
+            session_id: Some(&s.object_id),
+            installation_id: s.installation_id.as_deref(),
+        }
+    }
+}
+
+impl<'a> From<&'a RevokedSession> for Subject<'a> {
+    fn from(s: &'a RevokedSession) -> Self {
+        Subject {
+            user_id: Some(&s.user_id),
+            session_id: Some(&s.object_id),
+            installation_id: s.installation_id.as_deref(),
+        }
+    }
+}
 
 /// One row of the session audit trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,21 +120,59 @@ pub struct EventRecord {
     pub ip: Option<String>,
 }
 
-impl Store {
-    pub fn insert_event(&self, event: &EventRecord) -> Result<(), StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "INSERT INTO session_events (at, kind, user_id, session_id, installation_id, ip)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
+/// Inserts the rows of `event` about `subjects`, in the caller's
+/// transaction.
+pub(super) fn insert<'a>(
+    conn: &Connection,
+    event: Event,
+    trail: Trail,
+    subjects: impl IntoIterator<Item = Subject<'a>>,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO session_events (at, kind, user_id, session_id, installation_id, ip)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let ip = trail.ip.map(|ip| ip.to_string());
+    for subject in subjects {
         stmt.execute(params![
-            event.at,
-            event.kind,
-            event.user_id,
-            event.session_id,
-            event.installation_id,
-            event.ip
+            trail.at,
+            event.as_str(),
+            subject.user_id,
+            subject.session_id,
+            subject.installation_id,
+            ip
         ])?;
+    }
+    Ok(())
+}
+
+/// Logs events that were committed (after the commit: a log line never
+/// tells of a change that did not happen).
+pub(super) fn log<'a>(event: Event, trail: Trail, subjects: impl IntoIterator<Item = Subject<'a>>) {
+    for subject in subjects {
+        tracing::info!(
+            target: "cloudcode::audit",
+            event = event.as_str(),
+            user = subject.user_id,
+            session = subject.session_id,
+            installation = subject.installation_id,
+            ip = trail.ip.map(|ip| ip.to_string()),
+            "session event"
+        );
+    }
+}
+
+impl Store {
+    /// Records an event that comes with no change of its own (a refused
+    /// token).
+    pub fn record_event(
+        &self,
+        event: Event,
+        subject: Subject<'_>,
+        trail: Trail,
+    ) -> Result<(), StoreError> {
+        insert(&*self.conn()?, event, trail, [subject])?;
+        log(event, trail, [subject]);
         Ok(())
     }
 

@@ -16,7 +16,7 @@ mod schema;
 mod sessions;
 mod users;
 
-pub use events::EventRecord;
+pub use events::{Event, EventRecord, Subject, Trail};
 pub use sessions::RevokedSession;
 
 use std::cell::RefCell;

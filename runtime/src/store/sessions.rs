@@ -1,5 +1,6 @@
 use r2d2_sqlite::rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
+use super::events::{self, Event, Subject, Trail};
 use super::{SessionRecord, Store, StoreError, WriterSession, hash_bytes};
 use crate::auth::token::TokenHash;
 use crate::clock::Millis;
@@ -87,6 +88,13 @@ pub(super) fn insert_session(
     Ok(replaced)
 }
 
+fn delete_one(tx: &Transaction<'_>, object_id: &str) -> Result<Option<RevokedSession>, StoreError> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "DELETE FROM sessions WHERE object_id = ?1 {RETURNING}"
+    ))?;
+    Ok(revoked(&mut stmt, [object_id])?.pop())
+}
+
 pub(super) fn delete_user_sessions(
     tx: &Transaction<'_>,
     user_id: &str,
@@ -126,23 +134,26 @@ pub(super) fn seal_session(
     Ok(())
 }
 
+/// The user and installation of a session whose token was replaced.
+type Rekeyed = (String, Option<String>);
+
 /// Gives a session a new token hash and files the old one under
-/// `rotated_tokens`; false if the session does not exist.
+/// `rotated_tokens`; `None` if the session does not exist.
 fn replace_token(
     tx: &Transaction<'_>,
     object_id: &str,
     hash: &TokenHash,
     now: Millis,
-) -> Result<bool, StoreError> {
-    let old: Option<(Vec<u8>, String)> = tx
+) -> Result<Option<Rekeyed>, StoreError> {
+    let old: Option<(Vec<u8>, String, Option<String>)> = tx
         .query_row(
-            "SELECT token_hash, user_id FROM sessions WHERE object_id = ?1",
+            "SELECT token_hash, user_id, installation_id FROM sessions WHERE object_id = ?1",
             [object_id],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
         .optional()?;
-    let Some((old_hash, user_id)) = old else {
-        return Ok(false);
+    let Some((old_hash, user_id, installation_id)) = old else {
+        return Ok(None);
     };
     tx.execute(
         "UPDATE sessions SET token_hash = ?2, updated_at = ?3 WHERE object_id = ?1",
@@ -153,7 +164,7 @@ fn replace_token(
          VALUES (?1, ?2, ?3, ?4)",
         params![old_hash, object_id, user_id, now],
     )?;
-    Ok(true)
+    Ok(Some((user_id, installation_id)))
 }
 
 impl Store {
@@ -166,6 +177,7 @@ impl Store {
         session: &SessionRecord,
         hash: &TokenHash,
         verified_password: Option<&str>,
+        trail: Trail,
     ) -> Result<Vec<RevokedSession>, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -183,7 +195,16 @@ impl Store {
             }
         }
         let replaced = insert_session(&tx, session, hash)?;
+        events::insert(&tx, Event::Created, trail, [session.into()])?;
+        events::insert(
+            &tx,
+            Event::Replaced,
+            trail,
+            replaced.iter().map(Subject::from),
+        )?;
         tx.commit()?;
+        events::log(Event::Created, trail, [session.into()]);
+        events::log(Event::Replaced, trail, replaced.iter().map(Subject::from));
         Ok(replaced)
     }
 
@@ -241,24 +262,37 @@ impl Store {
         Ok(())
     }
 
-    pub fn delete_session(&self, object_id: &str) -> Result<Option<RevokedSession>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "DELETE FROM sessions WHERE object_id = ?1 {RETURNING}"
-        ))?;
-        Ok(revoked(&mut stmt, [object_id])?.pop())
+    /// Revokes one session, recording `event`; returns it if it existed.
+    pub fn delete_session(
+        &self,
+        object_id: &str,
+        event: Event,
+        trail: Trail,
+    ) -> Result<Option<RevokedSession>, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let gone = delete_one(&tx, object_id)?;
+        events::insert(&tx, event, trail, gone.iter().map(Subject::from))?;
+        tx.commit()?;
+        events::log(event, trail, gone.iter().map(Subject::from));
+        Ok(gone)
     }
 
-    /// Revokes every session of a user, except `keep` if given; returns them.
+    /// Revokes every session of a user, except `keep` if given, recording
+    /// `event` for each; returns them.
     pub fn delete_sessions_of_user(
         &self,
         user_id: &str,
         keep: Option<&str>,
+        event: Event,
+        trail: Trail,
     ) -> Result<Vec<RevokedSession>, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let revoked = delete_user_sessions(&tx, user_id, keep)?;
+        events::insert(&tx, event, trail, revoked.iter().map(Subject::from))?;
         tx.commit()?;
+        events::log(event, trail, revoked.iter().map(Subject::from));
         Ok(revoked)
     }
 
@@ -267,14 +301,22 @@ impl Store {
         &self,
         object_id: &str,
         expires_at: Millis,
-        now: Millis,
+        trail: Trail,
     ) -> Result<bool, StoreError> {
-        let n = self.conn()?.execute(
-            "UPDATE sessions SET absolute_expires_at = MIN(absolute_expires_at, ?2), updated_at = ?3
-             WHERE object_id = ?1",
-            params![object_id, expires_at, now],
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let shortened = revoked(
+            &mut tx.prepare_cached(&format!(
+                "UPDATE sessions SET absolute_expires_at = MIN(absolute_expires_at, ?2), updated_at = ?3
+                 WHERE object_id = ?1 {RETURNING}"
+            ))?,
+            params![object_id, expires_at, trail.at],
         )?;
-        Ok(n > 0)
+        let subjects = || shortened.iter().map(Subject::from);
+        events::insert(&tx, Event::ShortenedByAdmin, trail, subjects())?;
+        tx.commit()?;
+        events::log(Event::ShortenedByAdmin, trail, subjects());
+        Ok(!shortened.is_empty())
     }
 
     /// Gives a live session a new token; the old one stops working at once
@@ -284,13 +326,23 @@ impl Store {
         &self,
         object_id: &str,
         hash: &TokenHash,
-        now: Millis,
+        trail: Trail,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let rotated = replace_token(&tx, object_id, hash, now)?;
+        let Some((user_id, installation_id)) = replace_token(&tx, object_id, hash, trail.at)?
+        else {
+            return Ok(false);
+        };
+        let subject = Subject {
+            user_id: Some(&user_id),
+            session_id: Some(object_id),
+            installation_id: installation_id.as_deref(),
+        };
+        events::insert(&tx, Event::Rotated, trail, [subject])?;
         tx.commit()?;
-        Ok(rotated)
+        events::log(Event::Rotated, trail, [subject]);
+        Ok(true)
     }
 
     /// Ends a session sealed by a password change that no hook rotated.
@@ -300,22 +352,20 @@ impl Store {
     pub fn revoke_sealed_session(
         &self,
         object_id: &str,
+        trail: Trail,
     ) -> Result<Option<RevokedSession>, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let revoked = revoked(
-            &mut tx.prepare_cached(&format!(
-                "DELETE FROM sessions WHERE object_id = ?1 {RETURNING}"
-            ))?,
-            [object_id],
-        )?
-        .pop();
+        let gone = delete_one(&tx, object_id)?;
         tx.execute(
             "DELETE FROM rotated_tokens WHERE session_id = ?1",
             [object_id],
         )?;
+        let event = Event::RevokedByPasswordChange;
+        events::insert(&tx, event, trail, gone.iter().map(Subject::from))?;
         tx.commit()?;
-        Ok(revoked)
+        events::log(event, trail, gone.iter().map(Subject::from));
+        Ok(gone)
     }
 
     /// A rotated-out token: its session id, user id and when it was rotated.
@@ -355,7 +405,10 @@ impl Store {
             "DELETE FROM rotated_tokens WHERE rotated_at < ?1",
             [forget_rotated_before],
         )?;
+        let trail = Trail::new(now, None);
+        events::insert(&tx, Event::Expired, trail, swept.iter().map(Subject::from))?;
         tx.commit()?;
+        events::log(Event::Expired, trail, swept.iter().map(Subject::from));
         Ok(swept)
     }
 }
@@ -365,6 +418,8 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+
+    const T: Trail = Trail { at: 0, ip: None };
     use crate::auth::token;
     use crate::store::{Revoke, UserRecord};
 
@@ -399,7 +454,7 @@ mod tests {
                 created_at: 0,
                 updated_at: 0,
             };
-            store.create_user(&user, None).unwrap();
+            store.create_user(&user, None, T).unwrap();
         }
         let session = SessionRecord {
             object_id: token::object_id(),
@@ -412,7 +467,7 @@ mod tests {
             absolute_expires_at: 1_000_000,
         };
         let hash = token::mint().hash;
-        store.create_session(&session, &hash, None).unwrap();
+        store.create_session(&session, &hash, None, T).unwrap();
         for _ in 0..2 {
             assert!(store.session_by_token(&hash).unwrap().is_some());
         }
@@ -428,28 +483,32 @@ mod tests {
         let db = FileStore::new("revocations");
         let writes: [(&str, Write); 7] = [
             ("logout", |store, s| {
-                store.delete_session(&s.object_id).unwrap();
+                store
+                    .delete_session(&s.object_id, Event::LoggedOut, T)
+                    .unwrap();
             }),
             ("revoke all", |store, s| {
-                store.delete_sessions_of_user(&s.user_id, None).unwrap();
+                store
+                    .delete_sessions_of_user(&s.user_id, None, Event::RevokedByHook, T)
+                    .unwrap();
             }),
             ("login on the same installation", |store, s| {
                 cached_session(store, &s.user_id);
             }),
             ("rotation", |store, s| {
                 store
-                    .rotate_session_token(&s.object_id, &token::mint().hash, 1)
+                    .rotate_session_token(&s.object_id, &token::mint().hash, Trail::new(1, None))
                     .unwrap();
             }),
-            ("password change", |store, s| {
+            ("password change by the master key", |store, s| {
                 store
-                    .update_user(&s.user_id, None, |_| {
+                    .update_user(&s.user_id, None, T, |_| {
                         Ok::<_, StoreError>(Revoke::PasswordChanged { seal: None })
                     })
                     .unwrap();
             }),
             ("user deleted", |store, s| {
-                store.delete_user(&s.user_id).unwrap();
+                store.delete_user(&s.user_id, T).unwrap();
             }),
             ("deleted by another process", |store, s| {
                 let path = store.readers.as_deref().unwrap();
@@ -470,7 +529,9 @@ mod tests {
     fn a_cached_session_sees_its_expiry_shortened_and_its_sweep() {
         let db = FileStore::new("expiry");
         let (session, hash) = cached_session(&db.store, "u");
-        db.store.shorten_session(&session.object_id, 10, 5).unwrap();
+        db.store
+            .shorten_session(&session.object_id, 10, Trail::new(5, None))
+            .unwrap();
         let seen = db.store.session_by_token(&hash).unwrap().unwrap();
         assert_eq!(seen.absolute_expires_at, 10);
         db.store.sweep_expired_sessions(20, 1_000_000, 0).unwrap();
@@ -485,13 +546,87 @@ mod tests {
             assert_eq!(db.store.user("u").unwrap().unwrap().username, "u");
         }
         db.store
-            .update_user("u", None, |user| {
+            .update_user("u", None, T, |user| {
                 user.username = "renamed".into();
                 Ok::<_, StoreError>(Revoke::Nothing)
             })
             .unwrap();
         assert_eq!(db.store.user("u").unwrap().unwrap().username, "renamed");
-        db.store.delete_user("u").unwrap();
+        db.store.delete_user("u", T).unwrap();
         assert_eq!(db.store.user("u").unwrap(), None);
+    }
+
+    /// A session change and its audit rows commit together or not at all:
+    /// with the audit insert refused (as a crash between the two would
+    /// leave it), no change survives either.
+    #[test]
+    fn no_session_change_commits_without_its_audit_rows() {
+        type Attempt = fn(&Store, &SessionRecord) -> bool;
+        let attempts: &[(&str, Attempt)] = &[
+            ("logout", |store, s| {
+                store
+                    .delete_session(&s.object_id, Event::LoggedOut, T)
+                    .is_err()
+            }),
+            ("revoke all", |store, s| {
+                store
+                    .delete_sessions_of_user(&s.user_id, None, Event::RevokedByHook, T)
+                    .is_err()
+            }),
+            ("rotation", |store, s| {
+                store
+                    .rotate_session_token(&s.object_id, &token::mint().hash, T)
+                    .is_err()
+            }),
+            ("shortened", |store, s| {
+                store.shorten_session(&s.object_id, 10, T).is_err()
+            }),
+            ("password change by the master key", |store, s| {
+                store
+                    .update_user(&s.user_id, None, T, |_| {
+                        Ok::<_, StoreError>(Revoke::PasswordChanged { seal: None })
+                    })
+                    .is_err()
+            }),
+            ("sealed session revoked", |store, s| {
+                store.revoke_sealed_session(&s.object_id, T).is_err()
+            }),
+            ("user deleted", |store, s| {
+                store.delete_user(&s.user_id, T).is_err()
+            }),
+            ("swept", |store, _| {
+                store.sweep_expired_sessions(i64::MAX / 2, 1, 0).is_err()
+            }),
+            ("login", |store, s| {
+                let other = SessionRecord {
+                    object_id: token::object_id(),
+                    installation_id: Some("laptop".into()),
+                    ..s.clone()
+                };
+                store
+                    .create_session(&other, &token::mint().hash, None, T)
+                    .is_err()
+            }),
+        ];
+        for (name, attempt) in attempts {
+            let db = FileStore::new("atomic");
+            let (session, hash) = cached_session(&db.store, "u");
+            let before = db.store.sessions(None).unwrap();
+            db.store
+                .conn()
+                .unwrap()
+                .execute_batch(
+                    "CREATE TRIGGER refuse_audit BEFORE INSERT ON session_events
+                     BEGIN SELECT RAISE(ABORT, 'audit refused'); END;",
+                )
+                .unwrap();
+            assert!(attempt(&db.store, &session), "{name}: the write failed");
+            assert_eq!(db.store.sessions(None).unwrap(), before, "{name}");
+            assert!(
+                db.store.session_by_token(&hash).unwrap().is_some(),
+                "{name}: the token still opens its session"
+            );
+            assert!(db.store.user("u").unwrap().is_some(), "{name}");
+        }
     }
 }

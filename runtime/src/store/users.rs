@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
+use super::events::{self, Event, Subject, Trail};
 use super::{
     Revoke, RevokedSession, SessionRecord, Store, StoreError, UserRecord, WriterSession, from_json,
     to_json, unique_violation,
@@ -29,6 +30,7 @@ impl Store {
         &self,
         user: &UserRecord,
         session: Option<(&SessionRecord, &TokenHash)>,
+        trail: Trail,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -50,7 +52,10 @@ impl Store {
             // A brand-new user has no sessions for this to replace.
             super::sessions::insert_session(&tx, session, hash)?;
         }
+        let created = || session.map(|(s, _)| Subject::from(s));
+        events::insert(&tx, Event::Created, trail, created())?;
         tx.commit()?;
+        events::log(Event::Created, trail, created());
         Ok(())
     }
 
@@ -96,6 +101,7 @@ impl Store {
         &self,
         object_id: &str,
         writer: Option<WriterSession<'_>>,
+        trail: Trail,
         change: impl FnOnce(&mut UserRecord) -> Result<Revoke, E>,
     ) -> Result<Option<(UserRecord, Vec<RevokedSession>)>, E>
     where
@@ -134,7 +140,10 @@ impl Store {
                 super::sessions::delete_user_sessions(&tx, object_id, seal.as_deref())?
             }
         };
+        let event = Event::RevokedByPasswordChange;
+        events::insert(&tx, event, trail, revoked.iter().map(Subject::from))?;
         tx.commit().map_err(StoreError::from)?;
+        events::log(event, trail, revoked.iter().map(Subject::from));
         Ok(Some((user, revoked)))
     }
 
@@ -154,12 +163,19 @@ impl Store {
     }
 
     /// Deletes a user and their sessions (returned), or `None` if absent.
-    pub fn delete_user(&self, object_id: &str) -> Result<Option<Vec<RevokedSession>>, StoreError> {
+    pub fn delete_user(
+        &self,
+        object_id: &str,
+        trail: Trail,
+    ) -> Result<Option<Vec<RevokedSession>>, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let sessions = super::sessions::delete_user_sessions(&tx, object_id, None)?;
         let deleted = tx.execute("DELETE FROM users WHERE object_id = ?1", [object_id])?;
+        let event = Event::RevokedWithUser;
+        events::insert(&tx, event, trail, sessions.iter().map(Subject::from))?;
         tx.commit()?;
+        events::log(event, trail, sessions.iter().map(Subject::from));
         Ok((deleted > 0).then_some(sessions))
     }
 }
