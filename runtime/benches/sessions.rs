@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use axum::http::Request;
-use cloudcode_runtime::auth::{self, token};
+use cloudcode_runtime::auth;
 use cloudcode_runtime::clock::{Clock, SystemClock};
 use cloudcode_runtime::config::Config;
 use cloudcode_runtime::http::envelope;
 use cloudcode_runtime::store::Store;
+use cloudcode_runtime::token;
 use cloudcode_runtime::{Core, sandbox::Sandbox};
 mod common;
 

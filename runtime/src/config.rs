@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::auth::session::SessionPolicy;
 use crate::auth::throttle::ThrottleConfig;
 use crate::clock::Millis;
+use crate::policy::SessionPolicy;
 use crate::sandbox::SandboxConfig;
 
 #[derive(Debug, clap::Args, Clone)]
@@ -230,7 +230,7 @@ impl Config {
         const DAY: Millis = 24 * 3600 * 1000;
         Config {
             app_id: "cloudcode".into(),
-            master_key: hex::encode(crate::auth::token::mint().hash.0),
+            master_key: hex::encode(crate::token::mint().hash.0),
             master_key_ips: Vec::new(),
             client_keys: ClientKeys::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),

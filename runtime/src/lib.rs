@@ -16,6 +16,7 @@ pub mod error;
 pub mod fields;
 pub mod http;
 pub mod limit;
+pub mod policy;
 pub mod query;
 pub mod sandbox;
 pub mod server;
@@ -23,6 +24,7 @@ pub mod service;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod token;
 
 use std::sync::Arc;
 

@@ -23,15 +23,16 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Map, Value, json};
 
 use crate::Core;
-use crate::auth::session::SessionPolicy;
-use crate::auth::{Caller, Credentials, token};
+use crate::auth::{Caller, Credentials};
 use crate::clock::{Clock, ManualClock, Millis};
 use crate::config::Config;
 use crate::error::Error;
+use crate::policy::SessionPolicy;
 use crate::sandbox::{
     AfterSave, HookSource, LoadError, Sandbox, SandboxConfig, SaveEvent, block_on, guest_build,
 };
 use crate::store::{SessionRecord, Store, Trail, UserRecord};
+use crate::token;
 
 /// A logged-in device: its session id and raw token.
 #[derive(Debug, Clone, PartialEq, Eq)]

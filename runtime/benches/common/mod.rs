@@ -1,9 +1,9 @@
 //! Seeding shared by the benchmarks.
 
 use cloudcode_runtime::Core;
-use cloudcode_runtime::auth::token::{self, MintedToken};
 use cloudcode_runtime::service;
 use cloudcode_runtime::store::{Trail, UserRecord};
+use cloudcode_runtime::token::{self, MintedToken};
 use serde_json::json;
 
 /// The allocator the `cloudcode` binary uses, so the figures match it.

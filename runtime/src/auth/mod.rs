@@ -2,9 +2,7 @@
 //! the session table into a [`Caller`].
 
 pub mod password;
-pub mod session;
 pub mod throttle;
-pub mod token;
 
 use std::net::IpAddr;
 
@@ -12,8 +10,9 @@ use crate::audit::{self, Event, RefusalLog, Trail};
 use crate::error::{Error, Result};
 use crate::store::{SessionRecord, Store};
 
-use self::session::{SessionPolicy, Validity};
 use crate::clock::Millis;
+use crate::policy::{SessionPolicy, Validity};
+use crate::token;
 
 /// What a request claims, after the envelope checked app id and keys.
 #[derive(Clone, Default)]

@@ -429,11 +429,11 @@ mod fuzz {
         #[test]
         fn token_parsing_accepts_exactly_minted_shapes(raw in ".{0,80}", suffix in "[0-9a-f]{64}") {
             let shaped = format!("r:{suffix}");
-            prop_assert!(crate::auth::token::parse(&shaped).is_some());
-            if let Some(hash) = crate::auth::token::parse(&raw) {
-                prop_assert_eq!(raw.len(), crate::auth::token::TOKEN_LEN);
+            prop_assert!(crate::token::parse(&shaped).is_some());
+            if let Some(hash) = crate::token::parse(&raw) {
+                prop_assert_eq!(raw.len(), crate::token::TOKEN_LEN);
                 prop_assert!(raw.starts_with("r:"));
-                prop_assert_eq!(hash, crate::auth::token::hash(&raw));
+                prop_assert_eq!(hash, crate::token::hash(&raw));
             }
         }
 

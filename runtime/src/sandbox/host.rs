@@ -12,10 +12,11 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::output::CappedOutput;
 use crate::Core;
 use crate::audit::{Event, Trail};
-use crate::auth::session::SessionPolicy;
-use crate::auth::{Caller, token};
+use crate::auth::Caller;
 use crate::clock::to_iso;
+use crate::policy::SessionPolicy;
 use crate::store::SessionRecord;
+use crate::token;
 
 wasmtime::component::bindgen!({
     world: "cloud-code",

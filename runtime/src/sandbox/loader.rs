@@ -70,7 +70,7 @@ fn write_cache(component: &Component, path: &Path) -> Result<(), Box<dyn std::er
     let temp = dir.join(format!(
         ".{}.{}.tmp",
         std::process::id(),
-        crate::auth::token::object_id()
+        crate::token::object_id()
     ));
     std::fs::write(&temp, component.serialize()?)?;
     std::fs::rename(&temp, path)?;

@@ -6,12 +6,13 @@ use super::Reply;
 use super::render;
 use crate::Core;
 use crate::acl::{self, Access};
-use crate::auth::{Caller, token};
+use crate::auth::Caller;
 use crate::clock::to_iso;
 use crate::error::{Code, Error, Result};
 use crate::fields;
 use crate::query::FindOptions;
 use crate::store::ObjectRecord;
+use crate::token;
 
 /// Checks an application class name; system classes other than `_User` and
 /// `_Session` (which have their own services) are not offered.

@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::auth::session::SessionPolicy;
 use crate::clock::{Millis, to_iso};
+use crate::policy::SessionPolicy;
 use crate::store::{EventRecord, ObjectRecord, SessionRecord, UserRecord};
 
 pub fn date(ms: Millis) -> Value {

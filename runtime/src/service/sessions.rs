@@ -9,12 +9,12 @@ use super::render;
 use crate::Core;
 use crate::audit::{Event, Trail};
 use crate::auth::Caller;
-use crate::auth::token::{self, MintedToken};
 use crate::clock::from_iso;
 use crate::error::{Code, Error, Result};
 use crate::fields;
 use crate::query::FindOptions;
 use crate::store::SessionRecord;
+use crate::token::{self, MintedToken};
 
 /// A new session for `user_id` under the configured policy; the caller stores it.
 pub fn new_session(

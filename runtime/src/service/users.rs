@@ -9,11 +9,12 @@ use crate::Core;
 use crate::acl::{self, Access};
 use crate::audit::{Event, Trail};
 use crate::auth::throttle::Account;
-use crate::auth::{Caller, Credentials, password, token};
+use crate::auth::{Caller, Credentials, password};
 use crate::error::{Code, Error, Result};
 use crate::fields;
 use crate::query::FindOptions;
 use crate::store::{Revoke, StoreError, UniqueField, UserRecord, WriterSession};
+use crate::token;
 
 /// Longest username and email an account can have.
 const MAX_USERNAME: usize = 256;

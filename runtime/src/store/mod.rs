@@ -30,8 +30,8 @@ use self::cache::{CommitWatch, Mark, RowCache};
 use r2d2_sqlite::rusqlite::{self, OpenFlags};
 use serde_json::{Map, Value};
 
-use crate::auth::token::TokenHash;
 use crate::clock::Millis;
+use crate::token::TokenHash;
 
 pub type Fields = Map<String, Value>;
 
@@ -328,8 +328,8 @@ fn hash_bytes(hash: &TokenHash) -> &[u8] {
 }
 
 impl SessionRecord {
-    pub fn lifetime(&self) -> crate::auth::session::Lifetime {
-        crate::auth::session::Lifetime {
+    pub fn lifetime(&self) -> crate::policy::Lifetime {
+        crate::policy::Lifetime {
             last_used_at: self.last_used_at,
             absolute_expires_at: self.absolute_expires_at,
         }

@@ -2,8 +2,8 @@ use r2d2_sqlite::rusqlite::{OptionalExtension, Row, Transaction, TransactionBeha
 
 use super::events::{self, Event, Subject, Trail};
 use super::{SessionRecord, Store, StoreError, WriterSession, hash_bytes};
-use crate::auth::token::TokenHash;
 use crate::clock::Millis;
+use crate::token::TokenHash;
 
 const SESSION_COLUMNS: &str = "object_id, user_id, installation_id, created_with, created_at, \
                                updated_at, last_used_at, absolute_expires_at";
@@ -28,7 +28,7 @@ pub struct RevokedSession {
     pub user_id: String,
     pub installation_id: Option<String>,
     /// Its times when it was removed: whether it was still alive then.
-    pub lifetime: crate::auth::session::Lifetime,
+    pub lifetime: crate::policy::Lifetime,
 }
 
 const RETURNING: &str =
@@ -43,7 +43,7 @@ fn revoked(
             object_id: row.get(0)?,
             user_id: row.get(1)?,
             installation_id: row.get(2)?,
-            lifetime: crate::auth::session::Lifetime {
+            lifetime: crate::policy::Lifetime {
                 last_used_at: row.get(3)?,
                 absolute_expires_at: row.get(4)?,
             },
@@ -129,7 +129,7 @@ pub(super) fn seal_session(
     object_id: &str,
     now: Millis,
 ) -> Result<(), StoreError> {
-    let unknown = crate::auth::token::mint().hash;
+    let unknown = crate::token::mint().hash;
     replace_token(tx, object_id, &unknown, now)?;
     Ok(())
 }
@@ -420,8 +420,8 @@ mod tests {
     use super::*;
 
     const T: Trail = Trail { at: 0, ip: None };
-    use crate::auth::token;
     use crate::store::{Revoke, UserRecord};
+    use crate::token;
 
     /// A store on a file of its own: only those cache sessions.
     /// Fields drop in order: the store closes before its directory goes.

@@ -7,7 +7,7 @@ use super::{
     Revoke, RevokedSession, SessionRecord, Store, StoreError, UserRecord, WriterSession, from_json,
     to_json, unique_violation,
 };
-use crate::auth::token::TokenHash;
+use crate::token::TokenHash;
 
 const USER_COLUMNS: &str =
     "object_id, username, email, password_hash, fields, created_at, updated_at";
