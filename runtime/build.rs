@@ -1,14 +1,13 @@
-//! Builds the built-in hooks (`hooks/`) into WebAssembly components so that
-//! `cargo run` serves them with no extra step; `src/sandbox/builtin.rs`
-//! embeds the results.
+//! Builds the built-in hooks (every crate under `hooks/`: the one list of
+//! them) into WebAssembly components so that `cargo run` serves them with no
+//! extra step, and writes `builtin_hooks.rs`, which `src/sandbox/builtin.rs`
+//! includes to embed them.
 
 #[path = "src/sandbox/guest_build.rs"]
 #[allow(dead_code)]
 mod guest_build;
 
 use std::path::PathBuf;
-
-const BUILTIN_HOOKS: &[&str] = &["logout-from-all-devices", "rotate-on-password-change"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -28,14 +27,32 @@ fn main() {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     // OUT_DIR is <target>/<profile>/build/<package>-<hash>/out.
     let target_dir = out_dir.ancestors().nth(3).unwrap().join("wasm-hooks");
-    match guest_build::build_packages(&workspace, BUILTIN_HOOKS, &target_dir) {
-        Ok(components) => {
-            for (package, component) in BUILTIN_HOOKS.iter().zip(components) {
-                let dest = out_dir.join(format!("{package}.wasm"));
-                std::fs::copy(&component, &dest)
-                    .unwrap_or_else(|e| panic!("copy {}: {e}", component.display()));
-            }
-        }
-        Err(message) => panic!("{message}"),
+    let packages = builtin_packages(&workspace.join("hooks"));
+    let names: Vec<&str> = packages.iter().map(String::as_str).collect();
+    let components = guest_build::build_packages(&workspace, &names, &target_dir)
+        .unwrap_or_else(|message| panic!("{message}"));
+    let mut sources = String::from("&[\n");
+    for (package, component) in packages.iter().zip(components) {
+        let dest = out_dir.join(format!("{package}.wasm"));
+        std::fs::copy(&component, &dest)
+            .unwrap_or_else(|e| panic!("copy {}: {e}", component.display()));
+        sources.push_str(&format!(
+            "    (\"builtin:{package}\", include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{package}.wasm\"))),\n"
+        ));
     }
+    sources.push(']');
+    std::fs::write(out_dir.join("builtin_hooks.rs"), sources).expect("write builtin_hooks.rs");
+}
+
+/// The package names of the crates under `hooks/`, in directory order.
+fn builtin_packages(hooks: &std::path::Path) -> Vec<String> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(hooks)
+        .unwrap_or_else(|e| panic!("read {}: {e}", hooks.display()))
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|dir| dir.join("Cargo.toml").is_file())
+        .collect();
+    dirs.sort();
+    dirs.iter()
+        .map(|dir| guest_build::package_name(dir).unwrap_or_else(|e| panic!("{e}")))
+        .collect()
 }

@@ -53,7 +53,10 @@ fn hook_invocation(c: &mut Criterion) {
                 original: Some(&object),
                 changed: vec!["nickname".into()],
             };
-            runtime.block_on(core.sandbox.after_save(&core, &caller, &event))
+            runtime.block_on(
+                core.sandbox
+                    .after_save(&core.port(), &(&caller).into(), &event),
+            )
         })
     });
     let params = json!({"keepCurrent": true});
@@ -61,8 +64,8 @@ fn hook_invocation(c: &mut Criterion) {
         b.iter(|| {
             runtime
                 .block_on(core.sandbox.call_function(
-                    &core,
-                    &caller,
+                    &core.port(),
+                    &(&caller).into(),
                     "logoutFromAllDevices",
                     &params,
                 ))

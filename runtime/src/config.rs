@@ -172,7 +172,7 @@ impl ClientKeys {
     }
 
     pub fn accepts(&self, key: &str) -> bool {
-        self.0.iter().any(|k| crate::secret_eq(k, key))
+        self.0.iter().any(|k| crate::secret::secret_eq(k, key))
     }
 }
 

@@ -1,34 +1,11 @@
 //! The one error type of the API. Every failure a request can meet ends up
-//! here; `http::error` alone turns it into Parse's JSON and HTTP status.
+//! here, with its Parse code and HTTP status; `http::error` only writes it
+//! out as Parse's JSON.
 
-use crate::auth::password::PasswordError;
-use crate::sandbox::SandboxError;
+pub use crate::code::Code;
+use crate::password::PasswordError;
+use crate::sandbox::failure::{FunctionError, SandboxError};
 use crate::store::StoreError;
-
-/// Parse error codes (values from the Parse SDKs' `ParseError`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Code {
-    InternalServerError = 1,
-    ObjectNotFound = 101,
-    InvalidQuery = 102,
-    InvalidClassName = 103,
-    InvalidKeyName = 105,
-    InvalidJson = 107,
-    IncorrectType = 111,
-    OperationForbidden = 119,
-    InvalidAcl = 123,
-    InvalidEmailAddress = 125,
-    Timeout = 124,
-    ScriptFailed = 141,
-    UsernameMissing = 200,
-    PasswordMissing = 201,
-    UsernameTaken = 202,
-    EmailTaken = 203,
-    SessionMissing = 206,
-    RequestLimitExceeded = 155,
-    InvalidSessionToken = 209,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -44,6 +21,9 @@ pub enum Error {
     /// The client did not send the whole body in time.
     #[error("The request body did not arrive in time.")]
     BodyTimeout,
+    /// A route that exists, called with a method it does not take.
+    #[error("Method {method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
     /// A plain-HTTP request that the transport policy refuses.
     #[error("HTTPS is required.")]
     HttpsRequired,
@@ -62,6 +42,18 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<FunctionError> for Error {
+    fn from(error: FunctionError) -> Self {
+        match error {
+            unknown @ FunctionError::Unknown(_) => {
+                Error::parse(Code::ScriptFailed, unknown.to_string())
+            }
+            FunctionError::Hook { code, message } => Error::Hook { code, message },
+            FunctionError::Failed(failure) => Error::Sandbox(failure),
+        }
+    }
+}
 
 impl Error {
     pub fn parse(code: Code, message: impl Into<String>) -> Self {
@@ -100,20 +92,6 @@ impl Error {
         Self::parse(Code::IncorrectType, message)
     }
 
-    /// A hook's own error. Code 1 is the server's (and would make the SDKs
-    /// retry), so a hook using it is reported as 141.
-    pub fn hook(code: u32, message: impl Into<String>) -> Self {
-        let code = if code == Code::InternalServerError as u32 {
-            Code::ScriptFailed as u32
-        } else {
-            code
-        };
-        let message = message.into();
-        let message =
-            crate::sandbox::truncate(&message, crate::sandbox::MAX_ERROR_MESSAGE).to_string();
-        Error::Hook { code, message }
-    }
-
     /// The Parse code this error is reported with (`None` for the plain
     /// 403 `unauthorized`).
     pub fn code(&self) -> Option<u32> {
@@ -121,11 +99,30 @@ impl Error {
             Error::Unauthorized => None,
             Error::BodyTooLarge => Some(Code::InvalidJson as u32),
             Error::BodyTimeout => Some(Code::Timeout as u32),
+            Error::MethodNotAllowed { .. } => Some(Code::InvalidJson as u32),
             Error::HttpsRequired => Some(Code::OperationForbidden as u32),
             Error::Parse { code, .. } => Some(*code as u32),
             Error::Hook { code, .. } => Some(*code),
             Error::Sandbox(_) => Some(Code::ScriptFailed as u32),
             Error::Store(_) | Error::Password(_) => Some(Code::InternalServerError as u32),
+        }
+    }
+
+    /// The HTTP status it is answered with: Parse's (101 is 404, 1 is 500,
+    /// 155 is 429, the rest 400), except where the failure is the
+    /// transport's.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::Unauthorized | Error::HttpsRequired => 403,
+            Error::MethodNotAllowed { .. } => 405,
+            Error::BodyTimeout => 408,
+            Error::BodyTooLarge => 413,
+            _ => match self.code() {
+                Some(1) => 500,
+                Some(101) => 404,
+                Some(155) => 429,
+                _ => 400,
+            },
         }
     }
 }

@@ -5,18 +5,11 @@ use serde_json::{Map, Value};
 
 use crate::acl;
 use crate::error::{Error, Result};
+use crate::naming::is_valid_key;
 use crate::store::Fields;
 
 /// Keys the server owns: never accepted from a client.
 pub const SERVER_KEYS: &[&str] = &["objectId", "createdAt", "updatedAt"];
-
-/// Parse's field-name rule: a letter, then letters, digits and underscores.
-pub fn is_valid_key(key: &str) -> bool {
-    let mut chars = key.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && key.len() <= 128
-}
 
 /// The request body as an object, or 107.
 pub fn body_object(body: Value) -> Result<Map<String, Value>> {

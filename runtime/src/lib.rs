@@ -10,15 +10,19 @@ pub mod acl;
 pub mod audit;
 pub mod auth;
 pub mod clock;
+pub mod code;
 pub mod config;
 pub mod connections;
 pub mod error;
 pub mod fields;
 pub mod http;
 pub mod limit;
+pub mod naming;
+pub mod password;
 pub mod policy;
 pub mod query;
 pub mod sandbox;
+pub mod secret;
 pub mod server;
 pub mod service;
 pub mod store;
@@ -34,7 +38,7 @@ use crate::auth::{Caller, Credentials, Lookup};
 use crate::clock::{Clock, Millis};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::sandbox::Sandbox;
+use crate::sandbox::{Sandbox, SessionPort};
 use crate::store::{Store, StoreError};
 
 /// Everything an operation needs: storage, configuration, time, hooks and
@@ -75,6 +79,11 @@ impl Core {
 
     pub fn now(&self) -> Millis {
         self.clock.now()
+    }
+
+    /// The session operations hooks may call, as the sandbox takes them.
+    pub fn port(&self) -> Arc<dyn SessionPort> {
+        self.0.clone()
     }
 
     /// Resolves request credentials against the session table, on this
@@ -148,10 +157,4 @@ impl Core {
             .await
             .map_err(|e| Error::from(StoreError::Task(e.to_string())))?
     }
-}
-
-/// Compares two secrets in time independent of where they differ.
-pub fn secret_eq(expected: &str, given: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    expected.len() == given.len() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
 }

@@ -213,8 +213,9 @@ impl TestKit {
         block_on(
             self.core
                 .sandbox
-                .call_function(&self.core, caller, name, &params),
+                .call_function(&self.core.port(), &caller.into(), name, &params),
         )
+        .map_err(Error::from)
     }
 
     /// Runs the afterSave hooks of `class_name` for a write that set `changed`.
@@ -232,7 +233,11 @@ impl TestKit {
             original: original.as_ref(),
             changed: changed.iter().map(|s| s.to_string()).collect(),
         };
-        block_on(self.core.sandbox.after_save(&self.core, caller, &event))
+        block_on(
+            self.core
+                .sandbox
+                .after_save(&self.core.port(), &caller.into(), &event),
+        )
     }
 
     /// How many afterSave invocations failed so far.

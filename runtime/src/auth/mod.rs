@@ -1,7 +1,6 @@
 //! Who is calling: credentials from the request envelope, resolved against
 //! the session table into a [`Caller`].
 
-pub mod password;
 pub mod throttle;
 
 use std::net::IpAddr;

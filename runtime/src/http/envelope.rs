@@ -16,10 +16,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
 use super::transport::ClientAddr;
+use crate::Core;
 use crate::auth::{Caller, Credentials};
 use crate::config::Config;
 use crate::error::{Code, Error, Result};
-use crate::{Core, secret_eq};
+use crate::secret::secret_eq;
 
 /// Body fields that belong to the envelope, never to the object.
 const ENVELOPE_FIELDS: &[&str] = &[

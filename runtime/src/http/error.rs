@@ -1,4 +1,5 @@
-//! The one place where errors become Parse JSON with Parse's HTTP statuses.
+//! Errors and replies as HTTP responses: Parse's JSON, with the status the
+//! error carries (`Error::status`).
 
 use axum::Json;
 use axum::http::{StatusCode, header};
@@ -10,12 +11,9 @@ use crate::service::Reply;
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::BAD_REQUEST);
         let Some(code) = self.code() else {
-            return (
-                StatusCode::FORBIDDEN,
-                Json(json!({"error": "unauthorized"})),
-            )
-                .into_response();
+            return (status, Json(json!({"error": "unauthorized"}))).into_response();
         };
         let message = match &self {
             Error::Store(_) | Error::Password(_) => {
@@ -25,15 +23,6 @@ impl IntoResponse for Error {
             }
             Error::Sandbox(_) => "Cloud Code failed.".to_string(),
             other => other.to_string(),
-        };
-        let status = match &self {
-            Error::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            Error::HttpsRequired => StatusCode::FORBIDDEN,
-            _ if code == Code::InternalServerError as u32 => StatusCode::INTERNAL_SERVER_ERROR,
-            _ if code == Code::ObjectNotFound as u32 => StatusCode::NOT_FOUND,
-            _ if code == Code::RequestLimitExceeded as u32 => StatusCode::TOO_MANY_REQUESTS,
-            _ => StatusCode::BAD_REQUEST,
         };
         (status, Json(json!({"code": code, "error": message}))).into_response()
     }

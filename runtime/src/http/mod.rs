@@ -11,7 +11,6 @@ mod transport;
 mod users;
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -115,12 +114,9 @@ async fn unknown_route(request: Request) -> Error {
     )
 }
 
-async fn method_not_allowed(request: Request) -> impl IntoResponse {
-    (
-        StatusCode::METHOD_NOT_ALLOWED,
-        Json(json!({
-            "code": Code::InvalidJson as u32,
-            "error": format!("Method {} is not allowed on {}", request.method(), request.uri().path()),
-        })),
-    )
+async fn method_not_allowed(request: Request) -> Error {
+    Error::MethodNotAllowed {
+        method: request.method().to_string(),
+        path: request.uri().path().to_string(),
+    }
 }

@@ -1,18 +1,17 @@
-//! The hooks shipped with the server, built from `hooks/` by `build.rs`.
+//! The hooks shipped with the server: every crate under `hooks/`, built by
+//! `build.rs`, which also writes the list included here.
 
 use super::HookSource;
 
+/// (name, component) of each built-in hook.
+const BUILTIN: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/builtin_hooks.rs"));
+
 pub fn sources() -> Vec<HookSource> {
-    vec![
-        HookSource {
-            name: "builtin:logout-from-all-devices".into(),
-            bytes: include_bytes!(concat!(env!("OUT_DIR"), "/logout-from-all-devices.wasm"))
-                .to_vec(),
-        },
-        HookSource {
-            name: "builtin:rotate-on-password-change".into(),
-            bytes: include_bytes!(concat!(env!("OUT_DIR"), "/rotate-on-password-change.wasm"))
-                .to_vec(),
-        },
-    ]
+    BUILTIN
+        .iter()
+        .map(|(name, bytes)| HookSource {
+            name: (*name).into(),
+            bytes: bytes.to_vec(),
+        })
+        .collect()
 }

@@ -9,13 +9,13 @@ use wasmtime::StoreLimits;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::failure::truncate;
 use super::output::CappedOutput;
-use crate::Core;
-use crate::audit::{Event, Trail};
-use crate::auth::Caller;
+use super::port::{Invoker, SessionPort};
 use crate::clock::to_iso;
+use crate::code::Code;
 use crate::policy::SessionPolicy;
-use crate::store::SessionRecord;
+use crate::store::{SessionRecord, StoreError, Trail};
 use crate::token;
 
 wasmtime::component::bindgen!({
@@ -45,10 +45,11 @@ pub struct HookState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub limits: StoreLimits,
-    /// The server's state; `None` while loading (reading manifests), when
-    /// no request is being served and the session imports are unavailable.
-    core: Option<Core>,
-    caller: Caller,
+    /// The server's session operations; `None` while loading (reading
+    /// manifests), when no request is being served and the session imports
+    /// are unavailable.
+    port: Option<Arc<dyn SessionPort>>,
+    caller: Invoker,
     hook: Arc<str>,
     /// Whether `rotate-current` can deliver a token (afterSave of `_User`).
     may_rotate: bool,
@@ -61,8 +62,8 @@ pub struct HookState {
 
 impl HookState {
     pub fn new(
-        core: Option<Core>,
-        caller: Caller,
+        port: Option<Arc<dyn SessionPort>>,
+        caller: Invoker,
         hook: Arc<str>,
         limits: StoreLimits,
         may_rotate: bool,
@@ -80,7 +81,7 @@ impl HookState {
             wasi,
             table: ResourceTable::new(),
             limits,
-            core,
+            port,
             caller,
             hook,
             may_rotate,
@@ -92,10 +93,10 @@ impl HookState {
     }
 
     /// The WIT view of the caller: ids only, never a token.
-    pub fn wit_caller(caller: &Caller) -> WitCaller {
+    pub fn wit_caller(caller: &Invoker) -> WitCaller {
         WitCaller {
-            user_id: caller.user_id().map(String::from),
-            session_id: caller.session_id().map(String::from),
+            user_id: caller.user_id.clone(),
+            session_id: caller.session_id.clone(),
             installation_id: caller.installation_id.clone(),
             master: caller.master,
         }
@@ -116,8 +117,8 @@ impl HookState {
         }
     }
 
-    fn core(&self) -> wasmtime::Result<&Core> {
-        self.core
+    fn port(&self) -> wasmtime::Result<&Arc<dyn SessionPort>> {
+        self.port
             .as_ref()
             .ok_or_else(|| wasmtime::Error::msg("session calls are not available while loading"))
     }
@@ -129,22 +130,27 @@ impl HookState {
     /// across an await.)
     async fn write<T: Send + 'static>(
         &mut self,
-        work: impl FnOnce(&Core, Trail) -> crate::error::Result<T> + Send + 'static,
+        work: impl FnOnce(&dyn SessionPort, Trail) -> Result<T, StoreError> + Send + 'static,
     ) -> wasmtime::Result<Result<T, WitHookError>> {
         let ip = self.caller.ip;
-        let done = self
-            .core()?
-            .blocking(move |core| work(core, Trail::new(core.now(), ip)))
-            .await;
-        Ok(done.map_err(store_failure))
+        let port = self.port()?.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let trail = Trail::new(port.now(), ip);
+            work(&*port, trail)
+        })
+        .await;
+        Ok(match done {
+            Ok(result) => result.map_err(store_failure),
+            Err(task) => Err(store_failure(task)),
+        })
     }
 
     /// Hooks act on the caller's own sessions, or on anyone's with the
     /// master key.
     fn may_reach(&self, user_id: &str) -> bool {
-        let allowed = self.caller.master || self.caller.user_id() == Some(user_id);
+        let allowed = self.caller.master || self.caller.user_id.as_deref() == Some(user_id);
         if !allowed {
-            tracing::warn!(hook = %self.hook, caller = ?self.caller.user_id(), "hook tried to reach another user's sessions");
+            tracing::warn!(hook = %self.hook, caller = ?self.caller.user_id, "hook tried to reach another user's sessions");
         }
         allowed
     }
@@ -174,7 +180,7 @@ impl HookState {
                 .and_then(|a| a.as_str())
                 .unwrap_or_default()
                 .to_string(),
-            current: self.caller.session_id() == Some(s.object_id.as_str()),
+            current: self.caller.session_id.as_deref() == Some(s.object_id.as_str()),
         }
     }
 }
@@ -182,7 +188,7 @@ impl HookState {
 fn store_failure(error: impl std::fmt::Display) -> WitHookError {
     tracing::error!(%error, "session store failed during a hook call");
     WitHookError {
-        code: 141,
+        code: Code::ScriptFailed as u32,
         message: "The session store failed.".into(),
     }
 }
@@ -204,11 +210,11 @@ impl cloudcode::hooks::sessions::Host for HookState {
         user_id: String,
     ) -> wasmtime::Result<Result<Vec<SessionInfo>, WitHookError>> {
         self.authorize_user(&user_id)?;
-        let core = self.core()?;
-        let now = core.now();
-        let policy = core.config.session_policy;
+        let port = self.port()?;
+        let now = port.now();
+        let policy = port.policy();
         // A read: it runs where the hook runs.
-        Ok(match core.store.sessions(Some(&user_id)) {
+        Ok(match port.sessions_of(&user_id) {
             Ok(sessions) => Ok(sessions
                 .iter()
                 .filter(|s| policy.is_alive(s.lifetime(), now))
@@ -219,7 +225,7 @@ impl cloudcode::hooks::sessions::Host for HookState {
     }
 
     async fn revoke(&mut self, session_id: String) -> wasmtime::Result<Result<bool, WitHookError>> {
-        let session = match self.core()?.store.session(&session_id) {
+        let session = match self.port()?.session(&session_id) {
             Ok(Some(s)) => s,
             Ok(None) => return Ok(Ok(false)),
             Err(e) => return Ok(Err(store_failure(e))),
@@ -229,13 +235,8 @@ impl cloudcode::hooks::sessions::Host for HookState {
         if !self.may_reach(&session.user_id) {
             return Ok(Ok(false));
         }
-        self.write(move |core, trail| {
-            let revoked = core
-                .store
-                .delete_session(&session_id, Event::RevokedByHook, trail)?;
-            Ok(revoked.is_some())
-        })
-        .await
+        self.write(move |port, trail| port.revoke(&session_id, trail))
+            .await
     }
 
     async fn revoke_all_for_user(
@@ -245,18 +246,12 @@ impl cloudcode::hooks::sessions::Host for HookState {
     ) -> wasmtime::Result<Result<u32, WitHookError>> {
         self.authorize_user(&user_id)?;
         let keep = keep_current
-            .then_some(self.caller.session.as_ref())
+            .then(|| self.caller.session_id.clone())
             .flatten()
-            .filter(|(s, _)| s.user_id == user_id)
-            .map(|(s, _)| s.object_id.clone());
-        self.write(move |core, trail| {
-            let policy = core.config.session_policy;
-            let revoked = core.store.delete_sessions_of_user(
-                &user_id,
-                keep.as_deref(),
-                Event::RevokedByHook,
-                trail,
-            )?;
+            .filter(|_| self.caller.user_id.as_deref() == Some(user_id.as_str()));
+        self.write(move |port, trail| {
+            let policy = port.policy();
+            let revoked = port.revoke_all(&user_id, keep.as_deref(), trail)?;
             // Dead rows go too, but only live sessions count as revoked; the
             // count is of what this delete removed, so nothing that a login
             // racing it added can be revoked uncounted.
@@ -272,22 +267,20 @@ impl cloudcode::hooks::sessions::Host for HookState {
     async fn rotate_current(&mut self) -> wasmtime::Result<Result<(), WitHookError>> {
         if !self.may_rotate {
             return Ok(Err(WitHookError {
-                code: 119,
+                code: Code::OperationForbidden as u32,
                 message: "rotate-current is only available in afterSave of _User.".into(),
             }));
         }
-        let Some((session, _)) = self.caller.session.clone() else {
+        let Some(session_id) = self.caller.session_id.clone() else {
             return Ok(Err(WitHookError {
-                code: 209,
+                code: Code::InvalidSessionToken as u32,
                 message: "There is no current session to rotate.".into(),
             }));
         };
         let minted = token::mint();
         let rotated = self
-            .write(move |core, trail| {
-                let rotated =
-                    core.store
-                        .rotate_session_token(&session.object_id, &minted.hash, trail)?;
+            .write(move |port, trail| {
+                let rotated = port.rotate(&session_id, &minted.hash, trail)?;
                 Ok(rotated.then_some(minted.raw))
             })
             .await?;
@@ -297,7 +290,7 @@ impl cloudcode::hooks::sessions::Host for HookState {
                 Ok(())
             }
             Ok(None) => Err(WitHookError {
-                code: 209,
+                code: Code::InvalidSessionToken as u32,
                 message: "The current session no longer exists.".into(),
             }),
             Err(error) => Err(error),
@@ -321,17 +314,6 @@ impl cloudcode::hooks::log::Host for HookState {
         }
         Ok(())
     }
-}
-
-pub fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 /// The linker every hook is instantiated with: WASI plus our imports.

@@ -187,7 +187,7 @@ pub fn parse_manifest(file: &Arc<str>, json: &str) -> Result<Manifest, LoadError
                 "afterSave is not allowed on _Session (as in Parse)".into(),
             ));
         }
-        if class != "_User" && !crate::fields::is_valid_key(class) {
+        if class != "_User" && !crate::naming::is_valid_key(class) {
             return Err(invalid(format!("invalid class name {class:?}")));
         }
     }

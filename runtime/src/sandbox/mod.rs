@@ -13,10 +13,12 @@
 
 mod builtin;
 mod engine;
+pub mod failure;
 pub mod guest_build;
 mod host;
 mod loader;
 mod output;
+mod port;
 mod view;
 
 use std::collections::HashMap;
@@ -31,18 +33,14 @@ use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap, UpdateDeadline};
 
 pub use self::builtin::sources as builtin_sources;
 use self::engine::EpochTicker;
-pub use self::host::truncate;
+pub use self::failure::{FunctionError, MAX_ERROR_MESSAGE, SandboxError, truncate};
 use self::host::{CloudCode, CloudCodePre, HookState};
 pub use self::loader::{CONTRACT_PACKAGE, CONTRACT_VERSION, Manifest};
+pub use self::port::{Invoker, SessionPort};
 pub use self::view::{MAX_FIELD_BYTES, MAX_OBJECT_BYTES};
-use crate::Core;
-use crate::auth::Caller;
-use crate::error::{Code, Error, Result};
 
 /// Largest JSON result a cloud function may return.
 const MAX_RESULT_BYTES: usize = 4 << 20;
-/// Longest hook error message passed on to clients.
-pub const MAX_ERROR_MESSAGE: usize = 1024;
 
 /// A hook component to load: a display name (file path or `builtin:…`) and its bytes.
 #[derive(Clone)]
@@ -127,20 +125,6 @@ pub enum LoadError {
     Engine(String),
 }
 
-/// Why an invocation failed. Clients only ever see a generic 141; this
-/// detail goes to the log.
-#[derive(Debug, thiserror::Error)]
-pub enum SandboxError {
-    #[error("hook {hook} ran out of time")]
-    Timeout { hook: String },
-    #[error("hook {hook} trapped: {reason}")]
-    Trap { hook: String, reason: String },
-    #[error("hook {hook} returned an unusable result: {reason}")]
-    BadOutput { hook: String, reason: String },
-    #[error("no sandbox slot became free in time")]
-    Busy,
-}
-
 struct LoadedHook {
     name: Arc<str>,
     pre: CloudCodePre<HookState>,
@@ -212,7 +196,7 @@ impl Sandbox {
             &pre,
             &name,
             None,
-            &Caller::default(),
+            &Invoker::default(),
             Entry::Manifest,
             async |hook, store| hook.cloudcode_hooks_hooks().call_manifest(store).await,
         ))
@@ -272,16 +256,13 @@ impl Sandbox {
     /// Runs cloud function `name`.
     pub async fn call_function(
         &self,
-        core: &Core,
-        caller: &Caller,
+        port: &Arc<dyn SessionPort>,
+        caller: &Invoker,
         name: &str,
         params: &Value,
-    ) -> Result<Value> {
+    ) -> Result<Value, FunctionError> {
         let Some(&index) = self.functions.get(name) else {
-            return Err(Error::parse(
-                Code::ScriptFailed,
-                format!("Invalid function: \"{name}\""),
-            ));
+            return Err(FunctionError::Unknown(name.to_string()));
         };
         let hook = &self.hooks[index];
         let wit_caller = HookState::wit_caller(caller);
@@ -290,7 +271,7 @@ impl Sandbox {
             .invoke(
                 &hook.pre,
                 &hook.name,
-                Some(core),
+                Some(port),
                 caller,
                 Entry::Function,
                 async |h, store| {
@@ -302,7 +283,9 @@ impl Sandbox {
             .await;
         let json = match outcome.result {
             Ok(Ok(json)) => Ok(json),
-            Ok(Err(hook_error)) => return Err(Error::hook(hook_error.code, hook_error.message)),
+            Ok(Err(hook_error)) => {
+                return Err(FunctionError::hook(hook_error.code, &hook_error.message));
+            }
             Err(error) => Err(error),
         };
         let bad_output = |reason: String| SandboxError::BadOutput {
@@ -325,8 +308,8 @@ impl Sandbox {
     /// and counted, never returned: the save stands, as in Parse.
     pub async fn after_save(
         &self,
-        core: &Core,
-        caller: &Caller,
+        port: &Arc<dyn SessionPort>,
+        caller: &Invoker,
         event: &SaveEvent<'_>,
     ) -> AfterSave {
         let mut outcome = AfterSave::default();
@@ -346,7 +329,7 @@ impl Sandbox {
                 .invoke(
                     &hook.pre,
                     &hook.name,
-                    Some(core),
+                    Some(port),
                     caller,
                     entry,
                     async |h, store| {
@@ -386,8 +369,8 @@ impl Sandbox {
         &self,
         pre: &CloudCodePre<HookState>,
         hook: &Arc<str>,
-        core: Option<&Core>,
-        caller: &Caller,
+        port: Option<&Arc<dyn SessionPort>>,
+        caller: &Invoker,
         entry: Entry,
         call: impl AsyncFnOnce(&CloudCode, &mut Store<HookState>) -> wasmtime::Result<R>,
     ) -> Invocation<R> {
@@ -418,7 +401,7 @@ impl Sandbox {
             .trap_on_grow_failure(true)
             .build();
         let state = HookState::new(
-            core.cloned(),
+            port.cloned(),
             caller.clone(),
             hook.clone(),
             limits,

@@ -21,7 +21,7 @@ pub async fn call(core: &Core, caller: &Caller, name: &str, body: Value) -> Resu
     };
     let result = core
         .sandbox
-        .call_function(core, caller, name, &params)
+        .call_function(&core.port(), &caller.into(), name, &params)
         .await?;
     Ok(Reply::ok(json!({ "result": result })))
 }

@@ -5,6 +5,7 @@
 //! extract and delegate.
 
 pub mod functions;
+mod hooks;
 pub mod objects;
 pub mod render;
 pub mod sessions;
@@ -39,7 +40,10 @@ pub(crate) fn after_save(
         original: original.as_ref(),
         changed,
     };
-    crate::sandbox::block_on(core.sandbox.after_save(core, caller, &event))
+    crate::sandbox::block_on(
+        core.sandbox
+            .after_save(&core.port(), &caller.into(), &event),
+    )
 }
 
 /// A successful answer: a JSON body, and for creates the new object's path.

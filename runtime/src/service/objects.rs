@@ -10,6 +10,7 @@ use crate::auth::Caller;
 use crate::clock::to_iso;
 use crate::error::{Code, Error, Result};
 use crate::fields;
+use crate::naming;
 use crate::query::FindOptions;
 use crate::store::ObjectRecord;
 use crate::token;
@@ -22,7 +23,7 @@ pub fn check_class(class: &str) -> Result<()> {
             "{class} is not supported by this server."
         )));
     }
-    if !fields::is_valid_key(class) {
+    if !naming::is_valid_key(class) {
         return Err(Error::parse(
             Code::InvalidClassName,
             format!("Invalid class name: {class}"),
