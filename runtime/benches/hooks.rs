@@ -31,17 +31,16 @@ fn core() -> Core {
 fn hook_invocation(c: &mut Criterion) {
     let core = core();
     let (user_id, minted) = common::user_with_session(&core);
-    let caller = core
-        .caller(&Credentials {
-            session_token: Some(minted.raw.clone()),
-            ..Credentials::default()
-        })
-        .unwrap();
-
     // Invocations are futures; the server awaits them on its runtime.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
+        .unwrap();
+    let caller = runtime
+        .block_on(core.authenticate(Credentials {
+            session_token: Some(minted.raw.clone()),
+            ..Credentials::default()
+        }))
         .unwrap();
     let object = json!({"objectId": user_id, "username": "bench"});
     let mut group = c.benchmark_group("hook");

@@ -86,19 +86,8 @@ impl Core {
         self.0.clone()
     }
 
-    /// Resolves request credentials against the session table, on this
-    /// thread (for code already off the async executor).
-    pub fn caller(&self, credentials: &Credentials) -> Result<Caller> {
-        auth::resolve(
-            &self.store,
-            &self.refusals,
-            &self.config.session_policy,
-            self.now(),
-            credentials,
-        )
-    }
-
-    /// Resolves request credentials on the async executor. A live token
+    /// Resolves request credentials (the one authentication path, for the
+    /// server, the testkit and the benchmarks alike), on the async executor. A live token
     /// costs a cache hit, or one point read that never waits for a writer. The writes that
     /// validation implies go to the blocking pool: a use is recorded in the
     /// background (a late record can only make the session die earlier), a

@@ -180,14 +180,11 @@ impl TestKit {
 
     /// The caller a request with this session's token resolves to.
     pub fn caller(&self, session: &TestSession) -> Caller {
-        self.core
-            .caller(&Credentials {
-                session_token: Some(session.token.clone()),
-                installation_id: None,
-                master: false,
-                ip: None,
-            })
-            .expect("the session is alive")
+        block_on(self.core.authenticate(Credentials {
+            session_token: Some(session.token.clone()),
+            ..Credentials::default()
+        }))
+        .expect("the session is alive")
     }
 
     /// A request with the master key.
@@ -255,14 +252,10 @@ impl TestKit {
 
     /// Whether a request with `token` would be accepted now.
     pub fn is_alive(&self, token: &str) -> bool {
-        crate::auth::validate(
-            &self.core.store,
-            &self.core.refusals,
-            &self.core.config.session_policy,
-            self.clock.now(),
-            token,
-            None,
-        )
+        block_on(self.core.authenticate(Credentials {
+            session_token: Some(token.to_string()),
+            ..Credentials::default()
+        }))
         .is_ok()
     }
 }

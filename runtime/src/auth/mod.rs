@@ -95,43 +95,6 @@ impl Caller {
     }
 }
 
-/// Resolves credentials into a caller. With the master key the session token
-/// is ignored, as in Parse. A token that is malformed, unknown, revoked or
-/// expired is refused with the same 209.
-pub fn resolve(
-    store: &Store,
-    refusals: &RefusalLog,
-    policy: &SessionPolicy,
-    now: Millis,
-    credentials: &Credentials,
-) -> Result<Caller> {
-    let mut caller = Caller::unauthenticated(credentials);
-    if let Some(raw) = credentials.token_to_check() {
-        let session = validate(store, refusals, policy, now, raw, credentials.ip)?;
-        caller.session = Some((session, raw.to_string()));
-    }
-    Ok(caller)
-}
-
-/// Looks a raw token up and checks it is alive, recording the use.
-pub fn validate(
-    store: &Store,
-    refusals: &RefusalLog,
-    policy: &SessionPolicy,
-    now: Millis,
-    raw: &str,
-    ip: Option<IpAddr>,
-) -> Result<SessionRecord> {
-    match look_up(store, policy, now, raw)? {
-        Lookup::Alive(session) => Ok(session),
-        Lookup::AliveTouch(session) => {
-            store.touch_session(&session.object_id, now)?;
-            Ok(session)
-        }
-        Lookup::Dead(dead) => Err(refuse(store, refusals, policy, now, dead, ip)),
-    }
-}
-
 /// What the session table says about a token, found by reads alone.
 #[derive(Debug)]
 pub enum Lookup {

@@ -11,7 +11,7 @@ use crate::Core;
 use crate::auth::{Caller, Credentials};
 use crate::error::{Error, Result};
 use crate::fields::body_object;
-use crate::service::{Reply, users};
+use crate::service::{Reply, login, users};
 
 pub async fn signup(State(core): State<Core>, caller: Caller, payload: Payload) -> Result<Reply> {
     core.blocking(move |core| users::signup(core, &caller, payload.body))
@@ -28,12 +28,12 @@ pub async fn login(
             "Send credentials in the request body, never in the URL.",
         ));
     }
-    core.blocking(move |core| users::login(core, &credentials, payload.body))
+    core.blocking(move |core| login::login(core, &credentials, payload.body))
         .await
 }
 
 pub async fn logout(State(core): State<Core>, caller: Caller) -> Result<Reply> {
-    core.blocking(move |core| users::logout(core, &caller))
+    core.blocking(move |core| login::logout(core, &caller))
         .await
 }
 

@@ -6,6 +6,7 @@
 
 pub mod functions;
 mod hooks;
+pub mod login;
 pub mod objects;
 pub mod render;
 pub mod sessions;

@@ -3,13 +3,13 @@
 use serde_json::{Map, Value, json};
 
 use super::Reply;
+use super::login;
 use super::render;
 use super::sessions::new_session;
 use crate::Core;
 use crate::acl::{self, Access};
-use crate::audit::{Event, Trail};
-use crate::auth::throttle::Account;
-use crate::auth::{Caller, Credentials};
+use crate::audit::Trail;
+use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
 use crate::fields;
 use crate::password;
@@ -18,22 +18,11 @@ use crate::store::{Revoke, StoreError, UniqueField, UserRecord, WriterSession};
 use crate::token;
 
 /// Longest username and email an account can have.
-const MAX_USERNAME: usize = 256;
-const MAX_EMAIL: usize = 254;
+pub(super) const MAX_USERNAME: usize = 256;
+pub(super) const MAX_EMAIL: usize = 254;
 
 /// Keys of `_User` that clients may not write directly.
 const RESERVED: &[&str] = &["sessionToken", "authData", "emailVerified"];
-
-fn invalid_login() -> Error {
-    Error::parse(Code::ObjectNotFound, "Invalid username/password.")
-}
-
-fn throttled() -> Error {
-    Error::parse(
-        Code::RequestLimitExceeded,
-        "Too many failed login attempts. Try again later.",
-    )
-}
 
 fn map_unique(err: StoreError) -> Error {
     match err {
@@ -95,21 +84,8 @@ fn take_account_changes(body: &mut Map<String, Value>) -> Result<AccountChanges>
     Ok(changes)
 }
 
-fn valid_username(s: &str) -> bool {
+pub(super) fn valid_username(s: &str) -> bool {
     !s.is_empty() && s.len() <= MAX_USERNAME && !s.chars().any(char::is_control)
-}
-
-/// Whether the account a lookup found is the one the identifiers name. The
-/// database compares case-insensitively (ASCII); this also holds where its
-/// comparison would stop early, e.g. at a NUL byte stored before such names
-/// were refused.
-fn names(user: &UserRecord, username: Option<&str>, email: Option<&str>) -> bool {
-    let same = |stored: Option<&str>, given: Option<&str>| {
-        stored
-            .zip(given)
-            .is_some_and(|(s, g)| s.eq_ignore_ascii_case(g))
-    };
-    same(Some(&user.username), username) || same(user.email.as_deref(), email)
 }
 
 fn looks_like_email(s: &str) -> bool {
@@ -180,112 +156,6 @@ pub fn signup(core: &Core, caller: &Caller, body: Value) -> Result<Reply> {
     }
     let location = format!("{}/users/{}", core.config.mount_path, user.object_id);
     Ok(Reply::created(location, answer))
-}
-
-/// `POST /login`: verifies the password and starts a new session. Unknown
-/// accounts cost the same hashing work and get the same answer as wrong
-/// passwords.
-pub fn login(core: &Core, credentials: &Credentials, body: Value) -> Result<Reply> {
-    let body = fields::body_object(body)?;
-    let username = body.get("username");
-    let email = body.get("email");
-    if username.is_none() && email.is_none() {
-        return Err(Error::parse(
-            Code::UsernameMissing,
-            "username/email is required.",
-        ));
-    }
-    let Some(given) = body.get("password") else {
-        return Err(Error::parse(Code::PasswordMissing, "password is required."));
-    };
-    let (username, email, given) = match (username, email, given) {
-        (u, e, Value::String(p))
-            if u.is_none_or(Value::is_string) && e.is_none_or(Value::is_string) =>
-        {
-            (
-                u.and_then(Value::as_str),
-                e.and_then(Value::as_str),
-                p.as_str(),
-            )
-        }
-        _ => return Err(invalid_login()),
-    };
-    // No account has an identifier this long or with control characters:
-    // refused before the throttle or the database spend anything on it.
-    let valid_email = |e: &str| e.len() <= MAX_EMAIL && !e.chars().any(char::is_control);
-    if !(username.is_none_or(valid_username) && email.is_none_or(valid_email)) {
-        return Err(invalid_login());
-    }
-    let now = core.now();
-    let found = core
-        .store
-        .user_by_login(username, email)?
-        .filter(|user| names(user, username, email));
-    let account = match &found {
-        Some(user) => Account::Known(&user.object_id),
-        None => Account::Unknown(username.or(email).unwrap_or_default()),
-    };
-    if core.throttle.check(account, credentials.ip, now).is_err() {
-        return Err(throttled());
-    }
-    let (verdict, user, stored) = match found
-        .as_ref()
-        .and_then(|u| u.password_hash.clone().map(|h| (u, h)))
-    {
-        Some((user, stored)) => (password::verify(given, &stored), Some(user), stored),
-        None => {
-            password::verify_against_dummy(given);
-            (password::Verdict::Wrong, None, String::new())
-        }
-    };
-    let Some(user) = user.filter(|_| verdict.is_correct()) else {
-        core.throttle.record_failure(account, credentials.ip, now);
-        return Err(invalid_login());
-    };
-    core.throttle.record_success(account);
-    let mut verified_hash = stored;
-    if verdict == password::Verdict::CorrectNeedsRehash {
-        let upgraded = password::hash(given)?;
-        if core
-            .store
-            .replace_password_hash(&user.object_id, &verified_hash, &upgraded)?
-        {
-            verified_hash = upgraded;
-        }
-    }
-    let (session, minted) = new_session(
-        core,
-        &user.object_id,
-        credentials.installation_id.clone(),
-        json!({"action": "login", "authProvider": "password"}),
-    );
-    match core.store.create_session(
-        &session,
-        &minted.hash,
-        Some(&verified_hash),
-        Trail::new(now, credentials.ip),
-    ) {
-        Err(StoreError::Stale) => {
-            // The password changed while this login was verifying the old one.
-            core.throttle.record_failure(account, credentials.ip, now);
-            return Err(invalid_login());
-        }
-        other => drop(other?),
-    }
-    Ok(Reply::ok(Value::Object(render::user(
-        user,
-        Some(&minted.raw),
-    ))))
-}
-
-/// `POST /logout`: deletes the caller's session. Without a token it is a no-op.
-pub fn logout(core: &Core, caller: &Caller) -> Result<Reply> {
-    if let Some(session) = caller.session_id() {
-        let trail = Trail::new(core.now(), caller.ip);
-        core.store
-            .delete_session(session, Event::LoggedOut, trail)?;
-    }
-    Ok(Reply::empty())
 }
 
 /// `GET /users/me`.
@@ -370,7 +240,7 @@ pub fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Res
         && !caller.master
         && (core.config.require_current_password || current_password.is_some())
     {
-        reauthenticate(core, caller, stored.as_deref(), current_password.as_deref())?;
+        login::reauthenticate(core, caller, stored.as_deref(), current_password.as_deref())?;
     }
     // Some SDKs resend the unchanged password with every save (Parse issue
     // #6749); that is not a password change and must not log anyone out.
@@ -480,41 +350,6 @@ fn revoke_unrotated(core: &Core, session: &str, ip: Option<std::net::IpAddr>) {
             tracing::warn!(%error, session, "cannot delete a sealed session; its token is dead already")
         }
     }
-}
-
-/// Step-up for changes of the password, email or username (ASVS 7.5.1):
-/// the user's current password, throttled like a login.
-fn reauthenticate(
-    core: &Core,
-    caller: &Caller,
-    stored: Option<&UserRecord>,
-    given: Option<&str>,
-) -> Result<()> {
-    let given = given.ok_or_else(|| {
-        Error::parse(
-            Code::PasswordMissing,
-            "currentPassword is required to change the password, email or username.",
-        )
-    })?;
-    // Only the account's owner is re-authenticated (`stored` is read for
-    // the owner only); others fail the ACL check later.
-    let Some(user) = stored else {
-        return Ok(());
-    };
-    let now = core.now();
-    let account = Account::Known(&user.object_id);
-    if core.throttle.check(account, caller.ip, now).is_err() {
-        return Err(throttled());
-    }
-    let correct = user
-        .password_hash
-        .as_deref()
-        .is_some_and(|hash| password::verify(given, hash).is_correct());
-    if !correct {
-        core.throttle.record_failure(account, caller.ip, now);
-        return Err(invalid_login());
-    }
-    Ok(())
 }
 
 /// `DELETE /users/:id`; the user's sessions die with the account.
