@@ -253,6 +253,40 @@ impl Store {
         Ok(self.pool.get()?)
     }
 
+    /// Runs `work` in one IMMEDIATE transaction (the write lock is taken up
+    /// front, so a read-modify-write cannot fail upgrading a read lock),
+    /// committed only if `work` succeeds.
+    fn write<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let value = work(&tx)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(value)
+    }
+
+    /// A write that ends (or changes) sessions: `work` returns them, each
+    /// gets its `event` row in the same transaction, and the events are
+    /// logged once committed.
+    fn change_sessions<E: From<StoreError>>(
+        &self,
+        event: Event,
+        trail: Trail,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<Vec<RevokedSession>, E>,
+    ) -> Result<Vec<RevokedSession>, E> {
+        let changed = self.write(|tx| {
+            let changed = work(tx)?;
+            events::insert(tx, event, trail, changed.iter().map(Subject::from))?;
+            Ok::<_, E>(changed)
+        })?;
+        events::log(event, trail, changed.iter().map(Subject::from));
+        Ok(changed)
+    }
+
     /// Runs a read on this thread's read-only connection (opened on first
     /// use), without touching the pool. Each statement outside a transaction
     /// reads the latest committed state.

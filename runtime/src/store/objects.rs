@@ -1,4 +1,4 @@
-use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{ObjectRecord, Store, StoreError, from_json, to_json, unique_violation};
 
@@ -68,22 +68,18 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        self.write(|tx| {
+            let Some(mut object) = load_object(tx, class, object_id)? else {
+                return Ok(None);
+            };
+            change(&mut object)?;
+            tx.execute(
+                "UPDATE objects SET fields = ?3, updated_at = ?4 WHERE class_name = ?1 AND object_id = ?2",
+                params![class, object_id, to_json(&object.fields), object.updated_at],
+            )
             .map_err(StoreError::from)?;
-        let current = load_object(&tx, class, object_id)?;
-        let Some(mut object) = current else {
-            return Ok(None);
-        };
-        change(&mut object)?;
-        tx.execute(
-            "UPDATE objects SET fields = ?3, updated_at = ?4 WHERE class_name = ?1 AND object_id = ?2",
-            params![class, object_id, to_json(&object.fields), object.updated_at],
-        )
-        .map_err(StoreError::from)?;
-        tx.commit().map_err(StoreError::from)?;
-        Ok(Some(object))
+            Ok(Some(object))
+        })
     }
 
     /// Deletes an object if `allowed` approves of its current state, atomically.
@@ -97,21 +93,17 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        self.write(|tx| {
+            let Some(object) = load_object(tx, class, object_id)? else {
+                return Ok(None);
+            };
+            allowed(&object)?;
+            tx.execute(
+                "DELETE FROM objects WHERE class_name = ?1 AND object_id = ?2",
+                params![class, object_id],
+            )
             .map_err(StoreError::from)?;
-        let current = load_object(&tx, class, object_id)?;
-        let Some(object) = current else {
-            return Ok(None);
-        };
-        allowed(&object)?;
-        tx.execute(
-            "DELETE FROM objects WHERE class_name = ?1 AND object_id = ?2",
-            params![class, object_id],
-        )
-        .map_err(StoreError::from)?;
-        tx.commit().map_err(StoreError::from)?;
-        Ok(Some(()))
+            Ok(Some(()))
+        })
     }
 }

@@ -1,4 +1,4 @@
-use r2d2_sqlite::rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use r2d2_sqlite::rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::events::{self, Event, Subject, Trail};
 use super::{SessionRecord, Store, StoreError, WriterSession, hash_bytes};
@@ -88,11 +88,23 @@ pub(super) fn insert_session(
     Ok(replaced)
 }
 
-fn delete_one(tx: &Transaction<'_>, object_id: &str) -> Result<Option<RevokedSession>, StoreError> {
+fn delete_one(tx: &Transaction<'_>, object_id: &str) -> Result<Vec<RevokedSession>, StoreError> {
     let mut stmt = tx.prepare_cached(&format!(
         "DELETE FROM sessions WHERE object_id = ?1 {RETURNING}"
     ))?;
-    Ok(revoked(&mut stmt, [object_id])?.pop())
+    revoked(&mut stmt, [object_id])
+}
+
+fn rotated_subject<'a>(
+    session_id: &'a str,
+    user_id: &'a str,
+    installation_id: &'a Option<String>,
+) -> Subject<'a> {
+    Subject {
+        user_id: Some(user_id),
+        session_id: Some(session_id),
+        installation_id: installation_id.as_deref(),
+    }
 }
 
 pub(super) fn delete_user_sessions(
@@ -179,32 +191,25 @@ impl Store {
         verified_password: Option<&str>,
         trail: Trail,
     ) -> Result<Vec<RevokedSession>, StoreError> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(verified) = verified_password {
-            let current: Option<String> = tx
-                .query_row(
-                    "SELECT password_hash FROM users WHERE object_id = ?1",
-                    [&session.user_id],
-                    |row| row.get(0),
-                )
-                .optional()?
-                .flatten();
-            if current.as_deref() != Some(verified) {
-                return Err(StoreError::Stale);
+        let replaced = self.change_sessions(Event::Replaced, trail, |tx| {
+            if let Some(verified) = verified_password {
+                let current: Option<String> = tx
+                    .query_row(
+                        "SELECT password_hash FROM users WHERE object_id = ?1",
+                        [&session.user_id],
+                        |row| row.get(0),
+                    )
+                    .optional()?
+                    .flatten();
+                if current.as_deref() != Some(verified) {
+                    return Err(StoreError::Stale);
+                }
             }
-        }
-        let replaced = insert_session(&tx, session, hash)?;
-        events::insert(&tx, Event::Created, trail, [session.into()])?;
-        events::insert(
-            &tx,
-            Event::Replaced,
-            trail,
-            replaced.iter().map(Subject::from),
-        )?;
-        tx.commit()?;
+            let replaced = insert_session(tx, session, hash)?;
+            events::insert(tx, Event::Created, trail, [session.into()])?;
+            Ok(replaced)
+        })?;
         events::log(Event::Created, trail, [session.into()]);
-        events::log(Event::Replaced, trail, replaced.iter().map(Subject::from));
         Ok(replaced)
     }
 
@@ -269,13 +274,8 @@ impl Store {
         event: Event,
         trail: Trail,
     ) -> Result<Option<RevokedSession>, StoreError> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let gone = delete_one(&tx, object_id)?;
-        events::insert(&tx, event, trail, gone.iter().map(Subject::from))?;
-        tx.commit()?;
-        events::log(event, trail, gone.iter().map(Subject::from));
-        Ok(gone)
+        let gone = self.change_sessions(event, trail, |tx| delete_one(tx, object_id))?;
+        Ok(gone.into_iter().next())
     }
 
     /// Revokes every session of a user, except `keep` if given, recording
@@ -287,13 +287,7 @@ impl Store {
         event: Event,
         trail: Trail,
     ) -> Result<Vec<RevokedSession>, StoreError> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let revoked = delete_user_sessions(&tx, user_id, keep)?;
-        events::insert(&tx, event, trail, revoked.iter().map(Subject::from))?;
-        tx.commit()?;
-        events::log(event, trail, revoked.iter().map(Subject::from));
-        Ok(revoked)
+        self.change_sessions(event, trail, |tx| delete_user_sessions(tx, user_id, keep))
     }
 
     /// Moves a session's absolute expiry, never later than it already is.
@@ -303,19 +297,15 @@ impl Store {
         expires_at: Millis,
         trail: Trail,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let shortened = revoked(
-            &mut tx.prepare_cached(&format!(
-                "UPDATE sessions SET absolute_expires_at = MIN(absolute_expires_at, ?2), updated_at = ?3
-                 WHERE object_id = ?1 {RETURNING}"
-            ))?,
-            params![object_id, expires_at, trail.at],
-        )?;
-        let subjects = || shortened.iter().map(Subject::from);
-        events::insert(&tx, Event::ShortenedByAdmin, trail, subjects())?;
-        tx.commit()?;
-        events::log(Event::ShortenedByAdmin, trail, subjects());
+        let shortened = self.change_sessions(Event::ShortenedByAdmin, trail, |tx| {
+            revoked(
+                &mut tx.prepare_cached(&format!(
+                    "UPDATE sessions SET absolute_expires_at = MIN(absolute_expires_at, ?2), updated_at = ?3
+                     WHERE object_id = ?1 {RETURNING}"
+                ))?,
+                params![object_id, expires_at, trail.at],
+            )
+        })?;
         Ok(!shortened.is_empty())
     }
 
@@ -328,21 +318,26 @@ impl Store {
         hash: &TokenHash,
         trail: Trail,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let Some((user_id, installation_id)) = replace_token(&tx, object_id, hash, trail.at)?
-        else {
-            return Ok(false);
-        };
-        let subject = Subject {
-            user_id: Some(&user_id),
-            session_id: Some(object_id),
-            installation_id: installation_id.as_deref(),
-        };
-        events::insert(&tx, Event::Rotated, trail, [subject])?;
-        tx.commit()?;
-        events::log(Event::Rotated, trail, [subject]);
-        Ok(true)
+        let rotated = self.write(|tx| {
+            let rekeyed = replace_token(tx, object_id, hash, trail.at)?;
+            if let Some((user_id, installation_id)) = &rekeyed {
+                events::insert(
+                    tx,
+                    Event::Rotated,
+                    trail,
+                    [rotated_subject(object_id, user_id, installation_id)],
+                )?;
+            }
+            Ok::<_, StoreError>(rekeyed)
+        })?;
+        if let Some((user_id, installation_id)) = &rotated {
+            events::log(
+                Event::Rotated,
+                trail,
+                [rotated_subject(object_id, user_id, installation_id)],
+            );
+        }
+        Ok(rotated.is_some())
     }
 
     /// Ends a session sealed by a password change that no hook rotated.
@@ -354,18 +349,14 @@ impl Store {
         object_id: &str,
         trail: Trail,
     ) -> Result<Option<RevokedSession>, StoreError> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let gone = delete_one(&tx, object_id)?;
-        tx.execute(
-            "DELETE FROM rotated_tokens WHERE session_id = ?1",
-            [object_id],
-        )?;
-        let event = Event::RevokedByPasswordChange;
-        events::insert(&tx, event, trail, gone.iter().map(Subject::from))?;
-        tx.commit()?;
-        events::log(event, trail, gone.iter().map(Subject::from));
-        Ok(gone)
+        let gone = self.change_sessions(Event::RevokedByPasswordChange, trail, |tx| {
+            tx.execute(
+                "DELETE FROM rotated_tokens WHERE session_id = ?1",
+                [object_id],
+            )?;
+            delete_one(tx, object_id)
+        })?;
+        Ok(gone.into_iter().next())
     }
 
     /// A rotated-out token: its session id, user id and when it was rotated.
@@ -393,23 +384,16 @@ impl Store {
         idle_timeout: Millis,
         forget_rotated_before: Millis,
     ) -> Result<Vec<RevokedSession>, StoreError> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let swept = {
+        self.change_sessions(Event::Expired, Trail::new(now, None), |tx| {
+            tx.execute(
+                "DELETE FROM rotated_tokens WHERE rotated_at < ?1",
+                [forget_rotated_before],
+            )?;
             let mut stmt = tx.prepare_cached(&format!(
                 "DELETE FROM sessions WHERE absolute_expires_at <= ?1 OR last_used_at <= ?1 - ?2 {RETURNING}"
             ))?;
-            revoked(&mut stmt, params![now, idle_timeout])?
-        };
-        tx.execute(
-            "DELETE FROM rotated_tokens WHERE rotated_at < ?1",
-            [forget_rotated_before],
-        )?;
-        let trail = Trail::new(now, None);
-        events::insert(&tx, Event::Expired, trail, swept.iter().map(Subject::from))?;
-        tx.commit()?;
-        events::log(Event::Expired, trail, swept.iter().map(Subject::from));
-        Ok(swept)
+            revoked(&mut stmt, params![now, idle_timeout])
+        })
     }
 }
 

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::events::{self, Event, Subject, Trail};
 use super::{
@@ -32,29 +32,28 @@ impl Store {
         session: Option<(&SessionRecord, &TokenHash)>,
         trail: Trail,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT INTO users (object_id, username, email, password_hash, fields, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                user.object_id,
-                user.username,
-                user.email,
-                user.password_hash,
-                to_json(&user.fields),
-                user.created_at,
-                user.updated_at
-            ],
-        )
-        .map_err(unique_violation)?;
-        if let Some((session, hash)) = session {
-            // A brand-new user has no sessions for this to replace.
-            super::sessions::insert_session(&tx, session, hash)?;
-        }
         let created = || session.map(|(s, _)| Subject::from(s));
-        events::insert(&tx, Event::Created, trail, created())?;
-        tx.commit()?;
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO users (object_id, username, email, password_hash, fields, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    user.object_id,
+                    user.username,
+                    user.email,
+                    user.password_hash,
+                    to_json(&user.fields),
+                    user.created_at,
+                    user.updated_at
+                ],
+            )
+            .map_err(unique_violation)?;
+            if let Some((session, hash)) = session {
+                // A brand-new user has no sessions for this to replace.
+                super::sessions::insert_session(tx, session, hash)?;
+            }
+            events::insert(tx, Event::Created, trail, created())
+        })?;
         events::log(Event::Created, trail, created());
         Ok(())
     }
@@ -107,44 +106,41 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(StoreError::from)?;
-        if let Some(writer) = &writer {
-            super::sessions::check_writer(&tx, writer)?;
-        }
-        let Some(mut user) = load_user(&tx, object_id)? else {
-            return Ok(None);
-        };
-        let revoke = change(&mut user)?;
-        tx.execute(
-            "UPDATE users SET username = ?2, email = ?3, password_hash = ?4, fields = ?5, updated_at = ?6
-             WHERE object_id = ?1",
-            params![
-                user.object_id,
-                user.username,
-                user.email,
-                user.password_hash,
-                to_json(&user.fields),
-                user.updated_at
-            ],
-        )
-        .map_err(unique_violation)?;
-        let revoked = match revoke {
-            Revoke::Nothing => Vec::new(),
-            Revoke::PasswordChanged { seal } => {
-                if let Some(sealed) = &seal {
-                    super::sessions::seal_session(&tx, sealed, user.updated_at)?;
-                }
-                super::sessions::delete_user_sessions(&tx, object_id, seal.as_deref())?
+        let mut updated = None;
+        let revoked = self.change_sessions::<E>(Event::RevokedByPasswordChange, trail, |tx| {
+            if let Some(writer) = &writer {
+                super::sessions::check_writer(tx, writer)?;
             }
-        };
-        let event = Event::RevokedByPasswordChange;
-        events::insert(&tx, event, trail, revoked.iter().map(Subject::from))?;
-        tx.commit().map_err(StoreError::from)?;
-        events::log(event, trail, revoked.iter().map(Subject::from));
-        Ok(Some((user, revoked)))
+            let Some(mut user) = load_user(tx, object_id)? else {
+                return Ok(Vec::new());
+            };
+            let revoke = change(&mut user)?;
+            tx.execute(
+                "UPDATE users SET username = ?2, email = ?3, password_hash = ?4, fields = ?5, updated_at = ?6
+                 WHERE object_id = ?1",
+                params![
+                    user.object_id,
+                    user.username,
+                    user.email,
+                    user.password_hash,
+                    to_json(&user.fields),
+                    user.updated_at
+                ],
+            )
+            .map_err(unique_violation)?;
+            let revoked = match revoke {
+                Revoke::Nothing => Vec::new(),
+                Revoke::PasswordChanged { seal } => {
+                    if let Some(sealed) = &seal {
+                        super::sessions::seal_session(tx, sealed, user.updated_at)?;
+                    }
+                    super::sessions::delete_user_sessions(tx, object_id, seal.as_deref())?
+                }
+            };
+            updated = Some(user);
+            Ok(revoked)
+        })?;
+        Ok(updated.map(|user| (user, revoked)))
     }
 
     /// Replaces a password hash (re-hash on login) unless the hash changed
@@ -168,14 +164,12 @@ impl Store {
         object_id: &str,
         trail: Trail,
     ) -> Result<Option<Vec<RevokedSession>>, StoreError> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let sessions = super::sessions::delete_user_sessions(&tx, object_id, None)?;
-        let deleted = tx.execute("DELETE FROM users WHERE object_id = ?1", [object_id])?;
-        let event = Event::RevokedWithUser;
-        events::insert(&tx, event, trail, sessions.iter().map(Subject::from))?;
-        tx.commit()?;
-        events::log(event, trail, sessions.iter().map(Subject::from));
+        let mut deleted = 0;
+        let sessions = self.change_sessions(Event::RevokedWithUser, trail, |tx| {
+            let sessions = super::sessions::delete_user_sessions(tx, object_id, None)?;
+            deleted = tx.execute("DELETE FROM users WHERE object_id = ?1", [object_id])?;
+            Ok::<_, StoreError>(sessions)
+        })?;
         Ok((deleted > 0).then_some(sessions))
     }
 }
