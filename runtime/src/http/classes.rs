@@ -19,12 +19,11 @@ pub async fn create(
     caller: Caller,
     payload: Payload,
 ) -> Result<Reply> {
-    core.blocking(move |core| match class.as_str() {
-        "_User" => users::signup(core, &caller, payload.body),
+    match class.as_str() {
+        "_User" => users::signup(&core, &caller, payload.body).await,
         "_Session" => sessions::create(&caller),
-        _ => objects::create(core, &caller, &class, payload.body),
-    })
-    .await
+        _ => objects::create(&core, &caller, &class, payload.body).await,
+    }
 }
 
 pub async fn find(
@@ -34,12 +33,11 @@ pub async fn find(
     payload: Payload,
 ) -> Result<Reply> {
     let params = body_object(payload.body)?;
-    core.blocking(move |core| match class.as_str() {
-        "_User" => users::find(core, &caller, params),
-        "_Session" => sessions::find(core, &caller, params),
-        _ => objects::find(core, &caller, &class, params),
-    })
-    .await
+    match class.as_str() {
+        "_User" => users::find(&core, &caller, params).await,
+        "_Session" => sessions::find(&core, &caller, params).await,
+        _ => objects::find(&core, &caller, &class, params).await,
+    }
 }
 
 /// A read by key: inline.
@@ -61,12 +59,11 @@ pub async fn update(
     caller: Caller,
     payload: Payload,
 ) -> Result<Reply> {
-    core.blocking(move |core| match class.as_str() {
-        "_User" => users::update(core, &caller, &id, payload.body),
-        "_Session" => sessions::update(core, &caller, &id, payload.body),
-        _ => objects::update(core, &caller, &class, &id, payload.body),
-    })
-    .await
+    match class.as_str() {
+        "_User" => users::update(&core, &caller, &id, payload.body).await,
+        "_Session" => sessions::update(&core, &caller, &id, payload.body).await,
+        _ => objects::update(&core, &caller, &class, &id, payload.body).await,
+    }
 }
 
 pub async fn delete(
@@ -74,10 +71,9 @@ pub async fn delete(
     Path((class, id)): Path<(String, String)>,
     caller: Caller,
 ) -> Result<Reply> {
-    core.blocking(move |core| match class.as_str() {
-        "_User" => users::delete(core, &caller, &id),
-        "_Session" => sessions::delete(core, &caller, &id),
-        _ => objects::delete(core, &caller, &class, &id),
-    })
-    .await
+    match class.as_str() {
+        "_User" => users::delete(&core, &caller, &id).await,
+        "_Session" => sessions::delete(&core, &caller, &id).await,
+        _ => objects::delete(&core, &caller, &class, &id).await,
+    }
 }

@@ -1,4 +1,4 @@
-//! `/sessions`. Reads by key run inline; the rest on the blocking pool.
+//! `/sessions`: extract and delegate (see [`crate::service`]).
 
 use axum::extract::State;
 
@@ -17,8 +17,7 @@ pub async fn me(State(core): State<Core>, caller: Caller) -> Result<Reply> {
 
 pub async fn find(State(core): State<Core>, caller: Caller, payload: Payload) -> Result<Reply> {
     let params = body_object(payload.body)?;
-    core.blocking(move |core| sessions::find(core, &caller, params))
-        .await
+    sessions::find(&core, &caller, params).await
 }
 
 pub async fn create(caller: Caller) -> Result<Reply> {
@@ -39,8 +38,7 @@ pub async fn update(
     caller: Caller,
     payload: Payload,
 ) -> Result<Reply> {
-    core.blocking(move |core| sessions::update(core, &caller, &id, payload.body))
-        .await
+    sessions::update(&core, &caller, &id, payload.body).await
 }
 
 pub async fn delete(
@@ -48,12 +46,10 @@ pub async fn delete(
     Path(id): Path<String>,
     caller: Caller,
 ) -> Result<Reply> {
-    core.blocking(move |core| sessions::delete(core, &caller, &id))
-        .await
+    sessions::delete(&core, &caller, &id).await
 }
 
 pub async fn audit(State(core): State<Core>, caller: Caller, payload: Payload) -> Result<Reply> {
     let params = body_object(payload.body)?;
-    core.blocking(move |core| sessions::audit_trail(core, &caller, params))
-        .await
+    sessions::audit_trail(&core, &caller, params).await
 }

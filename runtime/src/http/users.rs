@@ -1,6 +1,5 @@
-//! `/users`, `/login`, `/logout`. Reads by key run inline (see
-//! [`crate::store`]); writes, queries and password hashing go to the
-//! blocking pool.
+//! `/users`, `/login`, `/logout`: extract and delegate; the services decide
+//! what runs on the blocking pool (see [`crate::service`]).
 
 use axum::extract::State;
 
@@ -14,8 +13,7 @@ use crate::fields::body_object;
 use crate::service::{Reply, login, users};
 
 pub async fn signup(State(core): State<Core>, caller: Caller, payload: Payload) -> Result<Reply> {
-    core.blocking(move |core| users::signup(core, &caller, payload.body))
-        .await
+    users::signup(&core, &caller, payload.body).await
 }
 
 pub async fn login(
@@ -28,13 +26,11 @@ pub async fn login(
             "Send credentials in the request body, never in the URL.",
         ));
     }
-    core.blocking(move |core| login::login(core, &credentials, payload.body))
-        .await
+    login::login(&core, &credentials, payload.body).await
 }
 
 pub async fn logout(State(core): State<Core>, caller: Caller) -> Result<Reply> {
-    core.blocking(move |core| login::logout(core, &caller))
-        .await
+    login::logout(&core, &caller).await
 }
 
 pub async fn me(State(core): State<Core>, caller: Caller) -> Result<Reply> {
@@ -43,8 +39,7 @@ pub async fn me(State(core): State<Core>, caller: Caller) -> Result<Reply> {
 
 pub async fn find(State(core): State<Core>, caller: Caller, payload: Payload) -> Result<Reply> {
     let params = body_object(payload.body)?;
-    core.blocking(move |core| users::find(core, &caller, params))
-        .await
+    users::find(&core, &caller, params).await
 }
 
 pub async fn get(
@@ -61,8 +56,7 @@ pub async fn update(
     caller: Caller,
     payload: Payload,
 ) -> Result<Reply> {
-    core.blocking(move |core| users::update(core, &caller, &id, payload.body))
-        .await
+    users::update(&core, &caller, &id, payload.body).await
 }
 
 pub async fn delete(
@@ -70,6 +64,5 @@ pub async fn delete(
     Path(id): Path<String>,
     caller: Caller,
 ) -> Result<Reply> {
-    core.blocking(move |core| users::delete(core, &caller, &id))
-        .await
+    users::delete(&core, &caller, &id).await
 }

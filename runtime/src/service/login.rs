@@ -43,7 +43,14 @@ fn names(user: &UserRecord, username: Option<&str>, email: Option<&str>) -> bool
 /// `POST /login`: verifies the password and starts a new session. Unknown
 /// accounts cost the same hashing work and get the same answer as wrong
 /// passwords.
-pub fn login(core: &Core, credentials: &Credentials, body: Value) -> Result<Reply> {
+/// Hashing and the write run on the blocking pool.
+pub async fn login(core: &Core, credentials: &Credentials, body: Value) -> Result<Reply> {
+    let credentials = credentials.clone();
+    core.blocking(move |core| log_in(core, &credentials, body))
+        .await
+}
+
+fn log_in(core: &Core, credentials: &Credentials, body: Value) -> Result<Reply> {
     let body = fields::body_object(body)?;
     let username = body.get("username");
     let email = body.get("email");
@@ -137,7 +144,12 @@ pub fn login(core: &Core, credentials: &Credentials, body: Value) -> Result<Repl
 }
 
 /// `POST /logout`: deletes the caller's session. Without a token it is a no-op.
-pub fn logout(core: &Core, caller: &Caller) -> Result<Reply> {
+pub async fn logout(core: &Core, caller: &Caller) -> Result<Reply> {
+    let caller = caller.clone();
+    core.blocking(move |core| log_out(core, &caller)).await
+}
+
+fn log_out(core: &Core, caller: &Caller) -> Result<Reply> {
     if let Some(session) = caller.session_id() {
         let trail = Trail::new(core.now(), caller.ip);
         core.store

@@ -1,8 +1,9 @@
 //! One function per API operation. Each takes the resolved caller and the
-//! request's JSON, and returns a [`Reply`] or a Parse error. Most are
-//! synchronous: reads by key run on the executor, the rest on the blocking
-//! pool; cloud functions are async (see [`functions`]). HTTP handlers only
-//! extract and delegate.
+//! request's JSON, and returns a [`Reply`] or a Parse error. Reads by key
+//! are synchronous and run in place; every other operation is `async` and
+//! itself sends what blocks (password hashing, writes, scans) to the
+//! blocking pool, while hooks (cloud functions, afterSave) run on the
+//! request's task. HTTP handlers only extract and delegate.
 
 pub mod functions;
 mod hooks;
@@ -18,11 +19,10 @@ use crate::Core;
 use crate::auth::Caller;
 use crate::sandbox::{AfterSave, SaveEvent};
 
-/// Runs the afterSave hooks of `class`, if any, waiting for them (services
-/// run on the blocking pool). `render` gives the saved object and the
-/// original (before an update), and is called only when a hook will read
-/// them.
-pub(crate) fn after_save(
+/// Runs the afterSave hooks of `class`, if any. `render` gives the saved
+/// object and the original (before an update), and is called only when a
+/// hook will read them.
+pub(crate) async fn after_save(
     core: &Core,
     caller: &Caller,
     class_name: &str,
@@ -41,10 +41,9 @@ pub(crate) fn after_save(
         original: original.as_ref(),
         changed,
     };
-    crate::sandbox::block_on(
-        core.sandbox
-            .after_save(&core.port(), &caller.into(), &event),
-    )
+    core.sandbox
+        .after_save(&core.port(), &caller.into(), &event)
+        .await
 }
 
 /// A successful answer: a JSON body, and for creates the new object's path.

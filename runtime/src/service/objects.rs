@@ -36,7 +36,8 @@ fn allowed(caller: &Caller, object: &ObjectRecord, access: Access) -> bool {
     caller.master || acl::allows(&object.fields, caller.user_id(), access)
 }
 
-pub fn create(core: &Core, caller: &Caller, class: &str, body: Value) -> Result<Reply> {
+/// The write runs on the blocking pool, the afterSave hooks on this task.
+pub async fn create(core: &Core, caller: &Caller, class: &str, body: Value) -> Result<Reply> {
     check_class(class)?;
     let body = fields::body_object(body)?;
     let changed: Vec<String> = body.keys().cloned().collect();
@@ -49,10 +50,18 @@ pub fn create(core: &Core, caller: &Caller, class: &str, body: Value) -> Result<
         created_at: now,
         updated_at: now,
     };
-    core.store.create_object(class, &object)?;
+    let object = {
+        let class = class.to_string();
+        core.blocking(move |core| {
+            core.store.create_object(&class, &object)?;
+            Ok(object)
+        })
+        .await?
+    };
     super::after_save(core, caller, class, changed, || {
         (render::object(&object), None)
-    });
+    })
+    .await;
     let location = format!(
         "{}/classes/{class}/{}",
         core.config.mount_path, object.object_id
@@ -73,7 +82,8 @@ pub fn get(core: &Core, caller: &Caller, class: &str, object_id: &str) -> Result
     Ok(Reply::ok(Value::Object(render::object(&object))))
 }
 
-pub fn find(
+/// A scan, on the blocking pool.
+pub async fn find(
     core: &Core,
     caller: &Caller,
     class: &str,
@@ -81,15 +91,20 @@ pub fn find(
 ) -> Result<Reply> {
     check_class(class)?;
     let options = FindOptions::from_params(params)?;
-    let objects = core.store.objects(class)?;
-    let visible = objects
-        .iter()
-        .filter(|o| allowed(caller, o, Access::Read))
-        .map(render::object);
-    Ok(Reply::ok(options.run(visible)))
+    let (caller, class) = (caller.clone(), class.to_string());
+    core.blocking(move |core| {
+        let objects = core.store.objects(&class)?;
+        let visible = objects
+            .iter()
+            .filter(|o| allowed(&caller, o, Access::Read))
+            .map(render::object);
+        Ok(Reply::ok(options.run(visible)))
+    })
+    .await
 }
 
-pub fn update(
+/// The write runs on the blocking pool, the afterSave hooks on this task.
+pub async fn update(
     core: &Core,
     caller: &Caller,
     class: &str,
@@ -100,26 +115,34 @@ pub fn update(
     let changes = fields::body_object(body)?;
     let changed: Vec<String> = changes.keys().cloned().collect();
     let now = core.now();
-    let mut computed = Vec::new();
-    let mut original = None;
-    let object = core
-        .store
-        .update_object(class, object_id, |object| {
-            if !allowed(caller, object, Access::Write) {
-                return Err(Error::not_found());
-            }
-            original = Some(object.clone());
-            computed = fields::apply(&mut object.fields, changes)?;
-            object.updated_at = now;
-            Ok(())
-        })?
-        .ok_or_else(Error::not_found)?;
+    let (object, original, computed) = {
+        let (caller, class, object_id) = (caller.clone(), class.to_string(), object_id.to_string());
+        core.blocking(move |core| {
+            let mut computed = Vec::new();
+            let mut original = None;
+            let object = core
+                .store
+                .update_object(&class, &object_id, |object| {
+                    if !allowed(&caller, object, Access::Write) {
+                        return Err(Error::not_found());
+                    }
+                    original = Some(object.clone());
+                    computed = fields::apply(&mut object.fields, changes)?;
+                    object.updated_at = now;
+                    Ok(())
+                })?
+                .ok_or_else(Error::not_found)?;
+            Ok((object, original, computed))
+        })
+        .await?
+    };
     super::after_save(core, caller, class, changed, || {
         (
             render::object(&object),
             original.as_ref().map(render::object),
         )
-    });
+    })
+    .await;
     Ok(Reply::ok(render::update_answer(
         object.updated_at,
         &object.fields,
@@ -127,8 +150,15 @@ pub fn update(
     )))
 }
 
-pub fn delete(core: &Core, caller: &Caller, class: &str, object_id: &str) -> Result<Reply> {
+/// The write runs on the blocking pool.
+pub async fn delete(core: &Core, caller: &Caller, class: &str, object_id: &str) -> Result<Reply> {
     check_class(class)?;
+    let (caller, class, object_id) = (caller.clone(), class.to_string(), object_id.to_string());
+    core.blocking(move |core| remove(core, &caller, &class, &object_id))
+        .await
+}
+
+fn remove(core: &Core, caller: &Caller, class: &str, object_id: &str) -> Result<Reply> {
     core.store
         .delete_object(class, object_id, |object| {
             if allowed(caller, object, Access::Write) {

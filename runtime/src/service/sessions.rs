@@ -71,7 +71,13 @@ pub fn me(core: &Core, caller: &Caller) -> Result<Reply> {
 }
 
 /// `GET /sessions`: the caller's sessions, or every session with the master key.
-pub fn find(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Reply> {
+/// `GET /sessions`: a scan, on the blocking pool.
+pub async fn find(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Reply> {
+    let caller = caller.clone();
+    core.blocking(move |core| scan(core, &caller, params)).await
+}
+
+fn scan(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Reply> {
     require_session(caller)?;
     let options = FindOptions::from_params(params)?;
     let owner = if caller.master {
@@ -110,7 +116,13 @@ pub fn create(caller: &Caller) -> Result<Reply> {
 
 /// `PUT /sessions/:id`: nothing is writable by users; the master key may
 /// move `expiresAt` earlier, never later and never to null.
-pub fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Result<Reply> {
+pub async fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Result<Reply> {
+    let (caller, object_id) = (caller.clone(), object_id.to_string());
+    core.blocking(move |core| shorten(core, &caller, &object_id, body))
+        .await
+}
+
+fn shorten(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Result<Reply> {
     require_session(caller)?;
     let body = fields::body_object(body)?;
     let session = visible(core, caller, object_id)?.ok_or_else(Error::not_found)?;
@@ -154,7 +166,13 @@ pub fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Res
 }
 
 /// `DELETE /sessions/:id`: the token stops working at once.
-pub fn delete(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
+pub async fn delete(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
+    let (caller, object_id) = (caller.clone(), object_id.to_string());
+    core.blocking(move |core| revoke(core, &caller, &object_id))
+        .await
+}
+
+fn revoke(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
     require_session(caller)?;
     let not_found = || Error::parse(Code::ObjectNotFound, "Object not found for delete.");
     visible(core, caller, object_id)?.ok_or_else(not_found)?;
@@ -170,7 +188,17 @@ pub fn delete(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
 }
 
 /// `GET /sessions/audit`: the session audit trail, for the master key only.
-pub fn audit_trail(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Reply> {
+pub async fn audit_trail(
+    core: &Core,
+    caller: &Caller,
+    params: Map<String, Value>,
+) -> Result<Reply> {
+    let caller = caller.clone();
+    core.blocking(move |core| read_trail(core, &caller, params))
+        .await
+}
+
+fn read_trail(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Reply> {
     if !caller.master {
         return Err(Error::forbidden(
             "The session audit trail needs the master key.",

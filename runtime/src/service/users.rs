@@ -15,7 +15,7 @@ use crate::fields;
 use crate::password;
 use crate::query::FindOptions;
 use crate::store::{Revoke, StoreError, UniqueField, UserRecord, WriterSession};
-use crate::token;
+use crate::token::{self, MintedToken};
 
 /// Longest username and email an account can have.
 pub(super) const MAX_USERNAME: usize = 256;
@@ -102,8 +102,34 @@ fn looks_like_email(s: &str) -> bool {
 }
 
 /// `POST /users`: creates the account and, unless the master key signs the
-/// user up, logs them in on the calling installation.
-pub fn signup(core: &Core, caller: &Caller, body: Value) -> Result<Reply> {
+/// user up, logs them in on the calling installation. Hashing and the write
+/// run on the blocking pool, the afterSave hooks on this task.
+pub async fn signup(core: &Core, caller: &Caller, body: Value) -> Result<Reply> {
+    let (user, session, changed) = {
+        let caller = caller.clone();
+        core.blocking(move |core| create_account(core, &caller, body))
+            .await?
+    };
+    super::after_save(core, caller, "_User", changed, || {
+        (render::user(&user, None), None)
+    })
+    .await;
+    let mut answer = json!({
+        "objectId": user.object_id,
+        "createdAt": crate::clock::to_iso(user.created_at),
+    });
+    if let Some(minted) = &session {
+        answer["sessionToken"] = minted.raw.clone().into();
+    }
+    let location = format!("{}/users/{}", core.config.mount_path, user.object_id);
+    Ok(Reply::created(location, answer))
+}
+
+/// The new user, the token of its first session (unless the master key
+/// signed it up) and the keys the request set.
+type NewAccount = (UserRecord, Option<MintedToken>, Vec<String>);
+
+fn create_account(core: &Core, caller: &Caller, body: Value) -> Result<NewAccount> {
     let mut body = fields::body_object(body)?;
     let changed: Vec<String> = body.keys().cloned().collect();
     let changes = take_account_changes(&mut body)?;
@@ -144,18 +170,7 @@ pub fn signup(core: &Core, caller: &Caller, body: Value) -> Result<Reply> {
             Trail::new(now, caller.ip),
         )
         .map_err(map_unique)?;
-    super::after_save(core, caller, "_User", changed, || {
-        (render::user(&user, None), None)
-    });
-    let mut answer = json!({
-        "objectId": user.object_id,
-        "createdAt": crate::clock::to_iso(user.created_at),
-    });
-    if let Some((_, minted)) = &session {
-        answer["sessionToken"] = minted.raw.clone().into();
-    }
-    let location = format!("{}/users/{}", core.config.mount_path, user.object_id);
-    Ok(Reply::created(location, answer))
+    Ok((user, session.map(|(_, minted)| minted), changed))
 }
 
 /// `GET /users/me`.
@@ -194,8 +209,13 @@ pub fn get(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
     ))))
 }
 
-/// `GET /users`.
-pub fn find(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Reply> {
+/// `GET /users`: a scan, on the blocking pool.
+pub async fn find(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Reply> {
+    let caller = caller.clone();
+    core.blocking(move |core| scan(core, &caller, params)).await
+}
+
+fn scan(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Reply> {
     let options = FindOptions::from_params(params)?;
     let users = core.store.users()?;
     let visible = users
@@ -209,8 +229,55 @@ pub fn find(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<
 /// every other session of the user; a change by the master key (or by
 /// anyone but the user) revokes all of them. The user's own session gets a
 /// new token if an afterSave hook rotates it, and is revoked otherwise: no
-/// token issued before the change survives it.
-pub fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Result<Reply> {
+/// token issued before the change survives it. Checks, hashing and the
+/// write run on the blocking pool, the afterSave hooks on this task.
+pub async fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Result<Reply> {
+    let written = {
+        let (caller, object_id) = (caller.clone(), object_id.to_string());
+        core.blocking(move |core| write_user(core, &caller, &object_id, body))
+            .await?
+    };
+    let Written {
+        user,
+        original,
+        computed,
+        changed,
+        sealed,
+    } = written;
+    let hooks = super::after_save(core, caller, "_User", changed, || {
+        (
+            render::user(&user, None),
+            Some(render::user(&original, None)),
+        )
+    })
+    .await;
+    let mut answer = render::update_answer(user.updated_at, &user.fields, &computed);
+    match (hooks.rotated_token, sealed) {
+        (Some(token), _) => answer["sessionToken"] = token.into(),
+        (None, Some(session)) => {
+            let ip = caller.ip;
+            core.blocking(move |core| {
+                revoke_unrotated(core, &session, ip);
+                Ok(())
+            })
+            .await?
+        }
+        (None, None) => {}
+    }
+    Ok(Reply::ok(answer))
+}
+
+/// A user write as committed: the row after and before it, the keys it
+/// computed and set, and the writer's session if the write sealed it.
+struct Written {
+    user: UserRecord,
+    original: UserRecord,
+    computed: Vec<String>,
+    changed: Vec<String>,
+    sealed: Option<String>,
+}
+
+fn write_user(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Result<Written> {
     if !caller.master && caller.user_id().is_none() {
         return Err(Error::parse(
             Code::SessionMissing,
@@ -314,19 +381,14 @@ pub fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Res
             other => other,
         })?;
     let (user, _revoked) = updated.ok_or_else(Error::not_found)?;
-    let hooks = super::after_save(core, caller, "_User", changed, || {
-        (
-            render::user(&user, None),
-            original.as_ref().map(|o| render::user(o, None)),
-        )
-    });
-    let mut answer = render::update_answer(user.updated_at, &user.fields, &computed);
-    match (hooks.rotated_token, sealed) {
-        (Some(token), _) => answer["sessionToken"] = token.into(),
-        (None, Some(session)) => revoke_unrotated(core, session, caller.ip),
-        (None, None) => {}
-    }
-    Ok(Reply::ok(answer))
+    let original = original.ok_or_else(Error::not_found)?;
+    Ok(Written {
+        user,
+        original,
+        computed,
+        changed,
+        sealed: sealed.map(String::from),
+    })
 }
 
 /// The host's half of the password-change guarantee: the writer's session
@@ -353,7 +415,13 @@ fn revoke_unrotated(core: &Core, session: &str, ip: Option<std::net::IpAddr>) {
 }
 
 /// `DELETE /users/:id`; the user's sessions die with the account.
-pub fn delete(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
+pub async fn delete(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
+    let (caller, object_id) = (caller.clone(), object_id.to_string());
+    core.blocking(move |core| delete_account(core, &caller, &object_id))
+        .await
+}
+
+fn delete_account(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
     if !caller.master && caller.user_id().is_none() {
         return Err(Error::parse(
             Code::SessionMissing,
