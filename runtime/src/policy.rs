@@ -29,6 +29,13 @@ pub struct Lifetime {
     pub absolute_expires_at: Millis,
 }
 
+/// See [`SessionPolicy::dead_at`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadBounds {
+    pub absolute: Millis,
+    pub last_used: Millis,
+}
+
 /// What validation concluded about a session at a given instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Validity {
@@ -68,6 +75,23 @@ impl SessionPolicy {
     /// sweeper has not purged yet).
     pub fn is_alive(&self, life: Lifetime, now: Millis) -> bool {
         now < self.expires_at(life)
+    }
+
+    /// [`Self::is_alive`] as bounds a query can test on the stored columns:
+    /// a session is dead at `now` when its absolute expiry is at or before
+    /// `absolute`, or its last use at or before `last_used` (the sweeper
+    /// and the listings use these, so the rule is stated once).
+    pub fn dead_at(&self, now: Millis) -> DeadBounds {
+        DeadBounds {
+            absolute: now,
+            last_used: now.saturating_sub(self.idle_timeout),
+        }
+    }
+
+    /// Rotated-out tokens older than this are forgotten: every session they
+    /// could have belonged to has expired by then.
+    pub fn forget_rotated_before(&self, now: Millis) -> Millis {
+        now.saturating_sub(self.length)
     }
 
     pub fn check(&self, life: Lifetime, now: Millis) -> Validity {
@@ -121,5 +145,23 @@ mod tests {
         let life = policy.start(1);
         assert_eq!(policy.check(life, 2), Validity::Alive);
         assert_eq!(policy.touch_interval, 60_000);
+    }
+
+    proptest::proptest! {
+        /// The bounds the sweeper and the listings query by say exactly
+        /// what `is_alive` says, for any lifetime and instant.
+        #[test]
+        fn dead_bounds_state_the_same_rule_as_is_alive(
+            idle in 1i64..1_000_000,
+            last_used in 0i64..2_000_000,
+            absolute in 0i64..2_000_000,
+            now in 0i64..2_000_000,
+        ) {
+            let policy = SessionPolicy::new(1_000_000, idle);
+            let life = Lifetime { last_used_at: last_used, absolute_expires_at: absolute };
+            let dead = policy.dead_at(now);
+            let dead_by_bounds = absolute <= dead.absolute || last_used <= dead.last_used;
+            proptest::prop_assert_eq!(dead_by_bounds, !policy.is_alive(life, now));
+        }
     }
 }

@@ -183,9 +183,7 @@ async fn sweep_sessions(core: Core) {
         let swept = tokio::task::spawn_blocking(move || -> Result<usize, StoreError> {
             let now = core.now();
             let policy = core.config.session_policy;
-            let swept =
-                core.store
-                    .sweep_expired_sessions(now, policy.idle_timeout, now - policy.length)?;
+            let swept = core.store.sweep_expired_sessions(&policy, now)?;
             core.store.purge_events(now - AUDIT_RETENTION)?;
             Ok(swept.len())
         })

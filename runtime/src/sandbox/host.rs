@@ -211,15 +211,10 @@ impl cloudcode::hooks::sessions::Host for HookState {
     ) -> wasmtime::Result<Result<Vec<SessionInfo>, WitHookError>> {
         self.authorize_user(&user_id)?;
         let port = self.port()?;
-        let now = port.now();
         let policy = port.policy();
         // A read: it runs where the hook runs.
-        Ok(match port.sessions_of(&user_id) {
-            Ok(sessions) => Ok(sessions
-                .iter()
-                .filter(|s| policy.is_alive(s.lifetime(), now))
-                .map(|s| self.info(&policy, s))
-                .collect()),
+        Ok(match port.live_sessions(&user_id) {
+            Ok(sessions) => Ok(sessions.iter().map(|s| self.info(&policy, s)).collect()),
             Err(e) => Err(store_failure(e)),
         })
     }

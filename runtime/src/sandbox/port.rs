@@ -27,8 +27,8 @@ pub struct Invoker {
 pub trait SessionPort: Send + Sync + 'static {
     fn now(&self) -> Millis;
     fn policy(&self) -> SessionPolicy;
-    /// Every stored session of a user, alive or not.
-    fn sessions_of(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError>;
+    /// The live sessions of a user.
+    fn live_sessions(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError>;
     fn session(&self, session_id: &str) -> Result<Option<SessionRecord>, StoreError>;
     /// Revokes one session (audited as revoked by a hook); false if absent.
     fn revoke(&self, session_id: &str, trail: Trail) -> Result<bool, StoreError>;

@@ -31,8 +31,9 @@ impl SessionPort for Shared {
         self.config.session_policy
     }
 
-    fn sessions_of(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
-        self.store.sessions(Some(user_id))
+    fn live_sessions(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
+        self.store
+            .live_sessions(Some(user_id), &self.config.session_policy, self.now())
     }
 
     fn session(&self, session_id: &str) -> Result<Option<SessionRecord>, StoreError> {

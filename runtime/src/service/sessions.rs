@@ -70,8 +70,8 @@ pub fn me(core: &Core, caller: &Caller) -> Result<Reply> {
     ))))
 }
 
-/// `GET /sessions`: the caller's sessions, or every session with the master key.
-/// `GET /sessions`: a scan, on the blocking pool.
+/// `GET /sessions`: the caller's live sessions, or every live session with
+/// the master key; a scan, on the blocking pool.
 pub async fn find(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Reply> {
     let caller = caller.clone();
     core.blocking(move |core| scan(core, &caller, params)).await
@@ -87,12 +87,9 @@ fn scan(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Repl
     };
     let policy = &core.config.session_policy;
     let now = core.now();
-    let sessions = core.store.sessions(owner)?;
-    let alive = sessions
-        .iter()
-        .filter(|s| policy.is_alive(s.lifetime(), now))
-        .map(|s| render::session(policy, s, None));
-    Ok(Reply::ok(options.run(alive)))
+    let sessions = core.store.live_sessions(owner, policy, now)?;
+    let rendered = sessions.iter().map(|s| render::session(policy, s, None));
+    Ok(Reply::ok(options.run(rendered)))
 }
 
 /// `GET /sessions/:id`.

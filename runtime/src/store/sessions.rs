@@ -3,6 +3,7 @@ use r2d2_sqlite::rusqlite::{OptionalExtension, Row, Transaction, params};
 use super::events::{self, Event, Subject, Trail};
 use super::{SessionRecord, Store, StoreError, WriterSession, hash_bytes};
 use crate::clock::Millis;
+use crate::policy::SessionPolicy;
 use crate::token::TokenHash;
 
 const SESSION_COLUMNS: &str = "object_id, user_id, installation_id, created_with, created_at, \
@@ -244,7 +245,7 @@ impl Store {
         })
     }
 
-    /// All sessions, or those of one user.
+    /// All sessions, or those of one user, dead ones included.
     pub fn sessions(&self, user_id: Option<&str>) -> Result<Vec<SessionRecord>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
@@ -252,6 +253,29 @@ impl Store {
                  ORDER BY created_at, object_id"
             ))?;
             let rows = stmt.query_map([user_id], |row| Ok(session_from_row(row)))?;
+            rows.map(|r| r?).collect()
+        })
+    }
+
+    /// The sessions alive at `now` under `policy`, of every user or of one
+    /// (listings skip dead rows the sweeper has not purged yet).
+    pub fn live_sessions(
+        &self,
+        user_id: Option<&str>,
+        policy: &SessionPolicy,
+        now: Millis,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let dead = policy.dead_at(now);
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions
+                 WHERE (?1 IS NULL OR user_id = ?1)
+                   AND absolute_expires_at > ?2 AND last_used_at > ?3
+                 ORDER BY created_at, object_id"
+            ))?;
+            let rows = stmt.query_map(params![user_id, dead.absolute, dead.last_used], |row| {
+                Ok(session_from_row(row))
+            })?;
             rows.map(|r| r?).collect()
         })
     }
@@ -376,23 +400,24 @@ impl Store {
         })
     }
 
-    /// Purges sessions past their absolute or idle expiry (returning them),
-    /// and rotated-token records older than `forget_rotated_before`.
+    /// Purges the sessions `policy` says are dead at `now` (returning them),
+    /// and the rotated-token records it says to forget.
     pub fn sweep_expired_sessions(
         &self,
+        policy: &SessionPolicy,
         now: Millis,
-        idle_timeout: Millis,
-        forget_rotated_before: Millis,
     ) -> Result<Vec<RevokedSession>, StoreError> {
+        let dead = policy.dead_at(now);
+        let forget_rotated_before = policy.forget_rotated_before(now);
         self.change_sessions(Event::Expired, Trail::new(now, None), |tx| {
             tx.execute(
                 "DELETE FROM rotated_tokens WHERE rotated_at < ?1",
                 [forget_rotated_before],
             )?;
             let mut stmt = tx.prepare_cached(&format!(
-                "DELETE FROM sessions WHERE absolute_expires_at <= ?1 OR last_used_at <= ?1 - ?2 {RETURNING}"
+                "DELETE FROM sessions WHERE absolute_expires_at <= ?1 OR last_used_at <= ?2 {RETURNING}"
             ))?;
-            revoked(&mut stmt, params![now, idle_timeout])
+            revoked(&mut stmt, params![dead.absolute, dead.last_used])
         })
     }
 }

@@ -117,7 +117,9 @@ fn a_cached_session_sees_its_expiry_shortened_and_its_sweep() {
         .unwrap();
     let seen = db.store.session_by_token(&hash).unwrap().unwrap();
     assert_eq!(seen.absolute_expires_at, 10);
-    db.store.sweep_expired_sessions(20, 1_000_000, 0).unwrap();
+    db.store
+        .sweep_expired_sessions(&SessionPolicy::new(1_000_000, 1_000_000), 20)
+        .unwrap();
     assert_eq!(db.store.session_by_token(&hash).unwrap(), None);
 }
 
@@ -178,7 +180,9 @@ fn no_session_change_commits_without_its_audit_rows() {
             store.delete_user(&s.user_id, T).is_err()
         }),
         ("swept", |store, _| {
-            store.sweep_expired_sessions(i64::MAX / 2, 1, 0).is_err()
+            store
+                .sweep_expired_sessions(&SessionPolicy::new(1, 1), i64::MAX / 2)
+                .is_err()
         }),
         ("login", |store, s| {
             let other = SessionRecord {
