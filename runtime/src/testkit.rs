@@ -39,6 +39,8 @@ use crate::token;
 pub struct TestSession {
     pub object_id: String,
     pub token: String,
+    /// The installation the session was opened on.
+    pub installation_id: String,
 }
 
 /// One sandbox with the hook under test, over an in-memory store.
@@ -175,13 +177,16 @@ impl TestKit {
         TestSession {
             object_id: session.object_id,
             token: minted.raw,
+            installation_id: installation.to_string(),
         }
     }
 
-    /// The caller a request with this session's token resolves to.
+    /// The caller a request with this session's token resolves to, sent
+    /// from the session's installation.
     pub fn caller(&self, session: &TestSession) -> Caller {
         block_on(self.core.authenticate(Credentials {
             session_token: Some(session.token.clone()),
+            installation_id: Some(session.installation_id.clone()),
             ..Credentials::default()
         }))
         .expect("the session is alive")

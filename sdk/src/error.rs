@@ -54,3 +54,28 @@ impl std::fmt::Display for HookError {
 }
 
 impl std::error::Error for HookError {}
+
+/// So that `?` works on JSON (de)serialisation in a hook: the client gets
+/// 141 with the JSON error's message (which names no value, only where the
+/// input was wrong).
+impl From<serde_json::Error> for HookError {
+    fn from(error: serde_json::Error) -> Self {
+        Self::script_failed(format!("Invalid JSON: {error}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_errors_convert_with_question_mark() {
+        fn parse(text: &str) -> Result<u32, HookError> {
+            Ok(serde_json::from_str::<u32>(text)?)
+        }
+        let error = parse("\"seven\"").unwrap_err();
+        assert_eq!(error.code, codes::SCRIPT_FAILED);
+        assert!(error.message.starts_with("Invalid JSON: "), "{error}");
+        assert_eq!(parse("7"), Ok(7));
+    }
+}

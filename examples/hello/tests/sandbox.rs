@@ -27,9 +27,9 @@ fn my_sessions_lists_the_callers_devices_without_tokens() {
     let bob = kit.create_user("bob");
     kit.log_in(&bob, "phone");
 
-    let listed = kit
-        .call_function(&kit.caller(&phone), "mySessions", json!({}))
-        .unwrap();
+    let caller = kit.caller(&phone);
+    assert_eq!(caller.installation_id.as_deref(), Some("phone"));
+    let listed = kit.call_function(&caller, "mySessions", json!({})).unwrap();
 
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 2);
