@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use cloudcode_runtime::config::ServeArgs;
+use cloudcode_runtime::sandbox::{HookSource, check_hook as check_hook_blocking};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -18,7 +19,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Load a hook component exactly as the server would, and say what it
+    /// offers or why it cannot load.
+    CheckHook {
+        /// The component (`*.wasm`).
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Parser)]
@@ -42,17 +49,65 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run() -> anyhow::Result<()> {
+    let command = Cli::parse().command;
+    // A check speaks on stdout; its log says only what went wrong.
+    let default_level = match command {
+        Some(Command::CheckHook { .. }) => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = match Cli::parse().command {
-        Some(Command::Serve(args)) => args,
+    let args = match command {
+        Some(Command::Serve(args)) => *args,
+        Some(Command::CheckHook { file }) => return check_hook(file).await,
         None => DefaultServe::parse().args,
     };
     let config = args.into_config()?;
     cloudcode_runtime::server::serve(config).await?;
     Ok(())
+}
+
+/// `cloudcode check-hook FILE`: prints the hook's contract, manifest and
+/// missing imports, or why it cannot load (exit status 1).
+async fn check_hook(file: std::path::PathBuf) -> anyhow::Result<()> {
+    let name = file.display().to_string();
+    let bytes = match std::fs::read(&file) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            eprintln!("cannot read {name}: {error}");
+            std::process::exit(1)
+        }
+    };
+    let source = HookSource {
+        name: name.clone(),
+        bytes,
+    };
+    match tokio::task::spawn_blocking(move || check_hook_blocking(source)).await? {
+        Ok(check) => {
+            let list = |items: &[String]| {
+                if items.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    items.join(", ")
+                }
+            };
+            println!("{name}: loads");
+            println!("  contract: {}", check.contract);
+            println!("  functions: {}", list(&check.manifest.functions));
+            println!("  afterSave: {}", list(&check.manifest.after_save));
+            println!(
+                "  imports this server does not provide (calls to them fail): {}",
+                list(&check.unlinked_imports)
+            );
+            Ok(())
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::exit(1)
+        }
+    }
 }

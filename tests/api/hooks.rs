@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{APP_ID, LOADABLE_GUESTS, Server};
+use crate::harness::{APP_ID, LOADABLE_GUESTS, Server, component};
 
 #[test]
 fn asvs_7_5_2_logout_from_all_devices_kills_every_device_and_no_other_user() {
@@ -302,4 +302,55 @@ fn bad_hooks_stop_the_server_with_a_clear_error() {
             assert!(log.contains(needle), "{needle:?} not in: {log}");
         }
     }
+}
+
+/// `cloudcode check-hook` loads a component as the server would and says,
+/// in a hook author's words, what it offers or why it cannot load.
+#[test]
+fn check_hook_reports_what_the_server_would_load() {
+    let check = |file: &std::path::Path| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloudcode"))
+            .arg("check-hook")
+            .arg(file)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, _) = check(&component("hello-hook"));
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("contract: cloudcode:hooks@0.1.0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("functions: hello, mySessions"), "{stdout}");
+    assert!(
+        stdout.contains("provide (calls to them fail): (none)"),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = check(&component("guest-unknown-import"));
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.contains("hostile:unknown-import/network"),
+        "{stdout}"
+    );
+
+    let (code, _, stderr) = check(&component("guest-future-contract"));
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("cloudcode:hooks/types@0.2.0"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let core_module = dir.path().join("core.wasm");
+    std::fs::write(&core_module, b"\0asm\x01\0\0\0").unwrap();
+    let (code, _, stderr) = check(&core_module);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("--target wasm32-wasip2"), "{stderr}");
+
+    let (code, _, stderr) = check(&dir.path().join("missing.wasm"));
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("cannot read"), "{stderr}");
 }

@@ -45,7 +45,7 @@ pub fn compile(
     }
     let component = Component::new(engine, &source.bytes).map_err(|e| LoadError::Compile {
         file: source.name.clone(),
-        reason: format!("{e:#}"),
+        reason: compile_failure(&source.bytes, format!("{e:#}")),
     })?;
     if let Some(path) = cached
         && let Err(error) = write_cache(&component, &path)
@@ -80,6 +80,32 @@ fn write_cache(component: &Component, path: &Path) -> Result<(), Box<dyn std::er
 /// Checks that the component speaks our contract, and prepares it. Imports
 /// of other packages the host does not provide (say, a socket API) become
 /// traps: the hook loads, and only the call that uses them fails.
+/// The imports of a component that the host does not provide (each call to
+/// them fails), by name.
+pub fn unlinked_imports(engine: &Engine, component: &Component) -> Vec<String> {
+    component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name)
+        .filter(|name| !host::links(name))
+        .map(String::from)
+        .collect()
+}
+
+/// Why bytes that fail to compile do: in the words a hook author needs
+/// when it is a core module (built for the wrong target) rather than a
+/// component.
+pub fn compile_failure(bytes: &[u8], error: String) -> String {
+    const MAGIC: &[u8] = b"\0asm";
+    const CORE_MODULE_VERSION: &[u8] = &[1, 0, 0, 0];
+    if bytes.starts_with(MAGIC) && bytes.get(4..8) == Some(CORE_MODULE_VERSION) {
+        return "this is a core WebAssembly module, not a component: build the hook with \
+                `cargo build --target wasm32-wasip2` (and `crate-type = [\"cdylib\"]`)"
+            .to_string();
+    }
+    error
+}
+
 pub fn prepare(
     engine: &Engine,
     linker: &wasmtime::component::Linker<host::HookState>,
@@ -103,14 +129,16 @@ pub fn prepare(
     let hooks_export = format!("{CONTRACT_PACKAGE}/hooks{expected_suffix}");
     if !ty.exports(engine).any(|(name, _)| name == hooks_export) {
         let found: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
-        return Err(contract_error(format!(
-            "it does not export {hooks_export} (exports: {}); was it built against another version of the contract?",
-            if found.is_empty() {
-                "none".to_string()
-            } else {
+        return Err(contract_error(if found.is_empty() {
+            format!(
+                "it exports nothing, so not {hooks_export}: is `register_hooks!(YourHooks);` missing from the crate?"
+            )
+        } else {
+            format!(
+                "it does not export {hooks_export} (exports: {}); was it built against another version of the contract?",
                 found.join(", ")
-            }
-        )));
+            )
+        }));
     }
     let mut linker = linker.clone();
     // Not `Linker::define_unknown_imports_as_traps`: it matches names

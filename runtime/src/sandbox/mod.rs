@@ -129,6 +129,36 @@ struct LoadedHook {
     name: Arc<str>,
     pre: CloudCodePre<HookState>,
     manifest: Manifest,
+    /// Imports the host does not provide: calls to them fail.
+    unlinked: Vec<String>,
+}
+
+/// What `cloudcode check-hook` tells of a component that loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookCheck {
+    /// The contract it speaks, `package@version`.
+    pub contract: String,
+    pub manifest: Manifest,
+    /// Imports the host does not provide: the hook loads, and a call that
+    /// uses one of them fails.
+    pub unlinked_imports: Vec<String>,
+}
+
+/// Loads one component exactly as the server would (compile, contract
+/// check, manifest) and reports on it. Call it off the async executor.
+pub fn check_hook(source: HookSource) -> Result<HookCheck, LoadError> {
+    let config = SandboxConfig {
+        concurrency: 1,
+        cache_dir: None,
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::new(config, vec![source])?;
+    let hook = &sandbox.hooks[0];
+    Ok(HookCheck {
+        contract: format!("{CONTRACT_PACKAGE}@{CONTRACT_VERSION}"),
+        manifest: hook.manifest.clone(),
+        unlinked_imports: hook.unlinked.clone(),
+    })
 }
 
 /// The loaded hooks and everything needed to run them.
@@ -191,6 +221,7 @@ impl Sandbox {
     ) -> Result<(), LoadError> {
         let component = loader::compile(&self.engine, source, self.config.cache_dir.as_deref())?;
         let pre = loader::prepare(&self.engine, linker, source, &component)?;
+        let unlinked = loader::unlinked_imports(&self.engine, &component);
         let name: Arc<str> = source.name.as_str().into();
         let json = block_on(self.invoke(
             &pre,
@@ -224,10 +255,14 @@ impl Sandbox {
                 .push(index);
         }
         tracing::info!(hook = %name, functions = ?manifest.functions, after_save = ?manifest.after_save, "hook loaded");
+        if !unlinked.is_empty() {
+            tracing::warn!(hook = %name, imports = ?unlinked, "hook imports what this host does not provide; calls to them fail");
+        }
         self.hooks.push(LoadedHook {
             name,
             pre,
             manifest,
+            unlinked,
         });
         Ok(())
     }
