@@ -37,7 +37,7 @@ struct DefaultServe {
 /// mimalloc: the request path allocates many small, short-lived objects
 /// across threads, where it is markedly cheaper than glibc's malloc (see
 /// BENCHMARKS.md). argon2's large work areas do not come from it (see
-/// `auth::password`).
+/// `password`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -78,4 +78,25 @@ mod tests {
         assert!(error.message.starts_with("Invalid JSON: "), "{error}");
         assert_eq!(parse("7"), Ok(7));
     }
+
+    #[test]
+    fn typed_parameters_or_a_validation_error() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Args {
+            name: String,
+            #[serde(default)]
+            keep_current: bool,
+        }
+        let args: Args = crate::params(serde_json::json!({"name": "Ada"})).unwrap();
+        assert_eq!(
+            args,
+            Args {
+                name: "Ada".into(),
+                keep_current: false
+            }
+        );
+        let error = crate::params::<Args>(serde_json::json!({"name": 7})).unwrap_err();
+        assert_eq!(error.code, codes::VALIDATION_ERROR);
+        assert!(error.message.starts_with("Invalid parameters: "), "{error}");
+    }
 }

@@ -44,6 +44,15 @@ pub use event::SaveEvent;
 pub use manifest::Manifest;
 pub use serde_json::{self, Value, json};
 
+/// A cloud function's parameters as `T`, any type that implements serde's
+/// `Deserialize`: `let args: Args = cloudcode_sdk::params(params)?;`.
+/// Parameters that do not fit are the client's mistake: code 142
+/// (validation error) with serde's account of what is wrong.
+pub fn params<T: serde::de::DeserializeOwned>(params: Value) -> Result<T, HookError> {
+    serde_json::from_value(params)
+        .map_err(|e| HookError::invalid_params(format!("Invalid parameters: {e}")))
+}
+
 #[doc(hidden)]
 pub mod __bindings {
     wit_bindgen::generate!({
