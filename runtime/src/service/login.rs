@@ -27,19 +27,6 @@ fn throttled() -> Error {
     )
 }
 
-/// Whether the account a lookup found is the one the identifiers name. The
-/// database compares case-insensitively (ASCII); this also holds where its
-/// comparison would stop early, e.g. at a NUL byte stored before such names
-/// were refused.
-fn names(user: &UserRecord, username: Option<&str>, email: Option<&str>) -> bool {
-    let same = |stored: Option<&str>, given: Option<&str>| {
-        stored
-            .zip(given)
-            .is_some_and(|(s, g)| s.eq_ignore_ascii_case(g))
-    };
-    same(Some(&user.username), username) || same(user.email.as_deref(), email)
-}
-
 /// `POST /login`: verifies the password and starts a new session. Unknown
 /// accounts cost the same hashing work and get the same answer as wrong
 /// passwords.
@@ -82,10 +69,7 @@ fn log_in(core: &Core, credentials: &Credentials, body: Value) -> Result<Reply> 
         return Err(invalid_login());
     }
     let now = core.now();
-    let found = core
-        .store
-        .user_by_login(username, email)?
-        .filter(|user| names(user, username, email));
+    let found = core.store.user_by_login(username, email)?;
     let account = match &found {
         Some(user) => Account::Known(&user.object_id),
         None => Account::Unknown(username.or(email).unwrap_or_default()),

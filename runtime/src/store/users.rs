@@ -65,20 +65,31 @@ impl Store {
         })
     }
 
-    /// The user whose username or email (case-insensitively) is `login`.
+    /// The user whose username or email is the one given, ASCII case
+    /// aside. The row SQLite's NOCASE comparison finds is checked again
+    /// here, because that comparison stops at a NUL byte (stored before
+    /// such names were refused): no identifier matches another stored value.
     pub fn user_by_login(
         &self,
         username: Option<&str>,
         email: Option<&str>,
     ) -> Result<Option<UserRecord>, StoreError> {
-        self.read(|conn| {
+        let found = self.read(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {USER_COLUMNS} FROM users WHERE username = ?1 OR email = ?2 LIMIT 1"
             ))?;
             stmt.query_row(params![username, email], |row| Ok(user_from_row(row)))
                 .optional()?
                 .transpose()
-        })
+        })?;
+        let same = |stored: Option<&str>, given: Option<&str>| {
+            stored
+                .zip(given)
+                .is_some_and(|(s, g)| s.eq_ignore_ascii_case(g))
+        };
+        Ok(found.filter(|user| {
+            same(Some(&user.username), username) || same(user.email.as_deref(), email)
+        }))
     }
 
     pub fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
