@@ -14,11 +14,17 @@ pub const MAX_OBJECT_BYTES: usize = 1 << 20;
 /// [`MAX_FIELD_BYTES`], then the largest fields while the object is over
 /// [`MAX_OBJECT_BYTES`], become `{"__type": "Elided", "bytes": N}`.
 pub fn object_json(object: &Value) -> String {
+    // The common case, in one pass: an object no larger than the field cap
+    // has no field over it either, and is within the object cap.
+    let whole = object.to_string();
     let Value::Object(fields) = object else {
-        return object.to_string();
+        return whole;
     };
+    if whole.len() <= MAX_FIELD_BYTES {
+        return whole;
+    }
     let mut sizes: Vec<(&String, usize)> = fields.iter().map(|(k, v)| (k, json_len(v))).collect();
-    let mut total = json_len(object);
+    let mut total = whole.len();
     sizes.sort_by_key(|&(_, size)| std::cmp::Reverse(size));
     let placeholder = json_len(&elided(usize::MAX));
     let mut elide = Vec::new();
@@ -31,7 +37,7 @@ pub fn object_json(object: &Value) -> String {
         elide.push((key, size));
     }
     if elide.is_empty() {
-        return object.to_string();
+        return whole;
     }
     let mut bounded: Map<String, Value> = fields.clone();
     for (key, size) in elide {
