@@ -118,9 +118,9 @@ impl Error {
             Error::BodyTimeout => 408,
             Error::BodyTooLarge => 413,
             _ => match self.code() {
-                Some(1) => 500,
-                Some(101) => 404,
-                Some(155) => 429,
+                Some(c) if c == Code::InternalServerError as u32 => 500,
+                Some(c) if c == Code::ObjectNotFound as u32 => 404,
+                Some(c) if c == Code::RequestLimitExceeded as u32 => 429,
                 _ => 400,
             },
         }

@@ -176,7 +176,8 @@ impl LoginThrottle {
     }
 
     /// Entries held: accounts, addresses.
-    pub fn len(&self) -> (usize, usize) {
+    #[cfg(test)]
+    fn len(&self) -> (usize, usize) {
         (lock(&self.accounts).len(), lock(&self.addresses).len())
     }
 }
