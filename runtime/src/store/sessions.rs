@@ -1,6 +1,6 @@
 use r2d2_sqlite::rusqlite::{OptionalExtension, Row, Transaction, params};
 
-use super::events::{self, Event, Subject, Trail};
+use super::events::{self, Event, Trail};
 use super::{SessionRecord, Store, StoreError, WriterSession, hash_bytes};
 use crate::clock::Millis;
 use crate::policy::SessionPolicy;
@@ -22,7 +22,7 @@ fn session_from_row(row: &Row<'_>) -> Result<SessionRecord, StoreError> {
     })
 }
 
-/// A session that a write removed: enough to audit it.
+/// A session that a write removed or changed: enough to audit it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevokedSession {
     pub object_id: String,
@@ -96,18 +96,6 @@ fn delete_one(tx: &Transaction<'_>, object_id: &str) -> Result<Vec<RevokedSessio
     revoked(&mut stmt, [object_id])
 }
 
-fn rotated_subject<'a>(
-    session_id: &'a str,
-    user_id: &'a str,
-    installation_id: &'a Option<String>,
-) -> Subject<'a> {
-    Subject {
-        user_id: Some(user_id),
-        session_id: Some(session_id),
-        installation_id: installation_id.as_deref(),
-    }
-}
-
 pub(super) fn delete_user_sessions(
     tx: &Transaction<'_>,
     user_id: &str,
@@ -147,37 +135,38 @@ pub(super) fn seal_session(
     Ok(())
 }
 
-/// The user and installation of a session whose token was replaced.
-type Rekeyed = (String, Option<String>);
-
 /// Gives a session a new token hash and files the old one under
-/// `rotated_tokens`; `None` if the session does not exist.
+/// `rotated_tokens`; returns the session (none if it does not exist).
 fn replace_token(
     tx: &Transaction<'_>,
     object_id: &str,
     hash: &TokenHash,
     now: Millis,
-) -> Result<Option<Rekeyed>, StoreError> {
-    let old: Option<(Vec<u8>, String, Option<String>)> = tx
+) -> Result<Vec<RevokedSession>, StoreError> {
+    let old_hash: Option<Vec<u8>> = tx
         .query_row(
-            "SELECT token_hash, user_id, installation_id FROM sessions WHERE object_id = ?1",
+            "SELECT token_hash FROM sessions WHERE object_id = ?1",
             [object_id],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            |row| row.get(0),
         )
         .optional()?;
-    let Some((old_hash, user_id, installation_id)) = old else {
-        return Ok(None);
+    let Some(old_hash) = old_hash else {
+        return Ok(Vec::new());
     };
-    tx.execute(
-        "UPDATE sessions SET token_hash = ?2, updated_at = ?3 WHERE object_id = ?1",
+    let rekeyed = revoked(
+        &mut tx.prepare_cached(&format!(
+            "UPDATE sessions SET token_hash = ?2, updated_at = ?3 WHERE object_id = ?1 {RETURNING}"
+        ))?,
         params![object_id, hash_bytes(hash), now],
     )?;
-    tx.execute(
-        "INSERT OR REPLACE INTO rotated_tokens (token_hash, session_id, user_id, rotated_at)
-         VALUES (?1, ?2, ?3, ?4)",
-        params![old_hash, object_id, user_id, now],
-    )?;
-    Ok(Some((user_id, installation_id)))
+    for session in &rekeyed {
+        tx.execute(
+            "INSERT OR REPLACE INTO rotated_tokens (token_hash, session_id, user_id, rotated_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![old_hash, object_id, session.user_id, now],
+        )?;
+    }
+    Ok(rekeyed)
 }
 
 impl Store {
@@ -342,26 +331,10 @@ impl Store {
         hash: &TokenHash,
         trail: Trail,
     ) -> Result<bool, StoreError> {
-        let rotated = self.write(|tx| {
-            let rekeyed = replace_token(tx, object_id, hash, trail.at)?;
-            if let Some((user_id, installation_id)) = &rekeyed {
-                events::insert(
-                    tx,
-                    Event::Rotated,
-                    trail,
-                    [rotated_subject(object_id, user_id, installation_id)],
-                )?;
-            }
-            Ok::<_, StoreError>(rekeyed)
+        let rotated = self.change_sessions(Event::Rotated, trail, |tx| {
+            replace_token(tx, object_id, hash, trail.at)
         })?;
-        if let Some((user_id, installation_id)) = &rotated {
-            events::log(
-                Event::Rotated,
-                trail,
-                [rotated_subject(object_id, user_id, installation_id)],
-            );
-        }
-        Ok(rotated.is_some())
+        Ok(!rotated.is_empty())
     }
 
     /// Ends a session sealed by a password change that no hook rotated.
