@@ -46,6 +46,10 @@ fn bad_settings_are_refused_with_a_reason() {
         vec!["--database-uri", "postgres://db/app"],
         vec!["--session-length", "0"],
         vec!["--mount-path", "parse"],
+        vec!["--header-timeout", "0"],
+        vec!["--body-timeout", "0"],
+        vec!["--max-connections", "0"],
+        vec!["--max-connections-per-ip", "0"],
     ] {
         let mut argv = vec!["--data-dir", "/nonexistent/never-created"];
         argv.extend(bad.iter());
