@@ -52,8 +52,8 @@ fn sessions(c: &mut Criterion) {
         b.iter_batched(
             || {
                 last_use.set(last_use.get() + 1);
-                core.store
-                    .touch_session(&session_id, last_use.get())
+                runtime
+                    .block_on(core.store.touch_session(&session_id, last_use.get()))
                     .unwrap();
                 last_use.get()
             },

@@ -32,7 +32,7 @@ pub struct RefusalLog {
 impl RefusalLog {
     /// Records `event` unless the same session's same event was stored
     /// within the window; true if it did.
-    pub fn record(
+    pub async fn record(
         &self,
         store: &Store,
         now: Millis,
@@ -55,7 +55,10 @@ impl RefusalLog {
             }
             seen.insert(key, now);
         }
-        if let Err(error) = store.record_event(event, subject, Trail::new(now, ip)) {
+        if let Err(error) = store
+            .record_event(event, subject, Trail::new(now, ip))
+            .await
+        {
             // Refusing the token does not depend on the row.
             tracing::error!(%error, event = event.as_str(), "could not store an audit event");
         }

@@ -2,9 +2,10 @@
 //! session security.
 //!
 //! Layers, outside in: [`http`] (routing, the Parse request envelope, errors
-//! as Parse JSON) → [`service`] (one function per operation, synchronous,
-//! testable without HTTP) → [`auth`] (tokens, passwords, session policy) and
-//! [`store`] (SQLite).
+//! as Parse JSON) → [`service`] (one async function per operation, testable
+//! without HTTP) → [`auth`] (who is calling), [`sandbox`] (hooks) → [`store`]
+//! (the storage port; SQLite) → leaves ([`token`], [`policy`], ...). See
+//! `docs/ARCHITECTURE.md`.
 
 pub mod acl;
 pub mod audit;
@@ -37,9 +38,9 @@ use crate::auth::throttle::LoginThrottle;
 use crate::auth::{Caller, Credentials, Lookup};
 use crate::clock::{Clock, Millis};
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::sandbox::{Sandbox, SessionPort};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// Everything an operation needs: storage, configuration, time, hooks and
 /// the login throttle. Cloned for every request and task, so it is one
@@ -86,12 +87,11 @@ impl Core {
         self.0.clone()
     }
 
-    /// Resolves request credentials (the one authentication path, for the
-    /// server, the testkit and the benchmarks alike), on the async executor. A live token
-    /// costs a cache hit, or one point read that never waits for a writer. The writes that
-    /// validation implies go to the blocking pool: a use is recorded in the
-    /// background (a late record can only make the session die earlier), a
-    /// dead token is refused once its audit event and reuse check are done.
+    /// Resolves request credentials: the one authentication path, for the
+    /// server, the testkit and the benchmarks alike. A live token costs a
+    /// cache hit or one point read. A use is recorded in the background (a
+    /// late record can only make the session die earlier); a dead token is
+    /// refused once its audit event and reuse check are done.
     pub async fn authenticate(&self, credentials: Credentials) -> Result<Caller> {
         let mut caller = Caller::unauthenticated(&credentials);
         let Some(raw) = credentials.token_to_check() else {
@@ -99,13 +99,13 @@ impl Core {
         };
         let policy = self.config.session_policy;
         let now = self.now();
-        let session = match auth::look_up(&self.store, &policy, now, raw)? {
+        let session = match auth::look_up(&self.store, &policy, now, raw).await? {
             Lookup::Alive(session) => session,
             Lookup::AliveTouch(session) => {
                 let store = self.store.clone();
                 let session_id = session.object_id.clone();
-                tokio::task::spawn_blocking(move || {
-                    if let Err(error) = store.touch_session(&session_id, now) {
+                tokio::spawn(async move {
+                    if let Err(error) = store.touch_session(&session_id, now).await {
                         tracing::warn!(%error, "recording a session use failed");
                     }
                 });
@@ -113,37 +113,12 @@ impl Core {
             }
             Lookup::Dead(dead) => {
                 let ip = credentials.ip;
-                let refused = self
-                    .blocking(move |core| {
-                        Ok(auth::refuse(
-                            &core.store,
-                            &core.refusals,
-                            &policy,
-                            now,
-                            dead,
-                            ip,
-                        ))
-                    })
-                    .await;
-                return Err(match refused {
-                    Ok(error) | Err(error) => error,
-                });
+                return Err(
+                    auth::refuse(&self.store, &self.refusals, &policy, now, dead, ip).await,
+                );
             }
         };
         caller.session = Some((session, raw.to_string()));
         Ok(caller)
-    }
-
-    /// Runs work that may block (SQLite writes, scans, password hashing) on
-    /// the blocking pool. Point reads need not: see [`store`].
-    pub async fn blocking<T, F>(&self, work: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Core) -> Result<T> + Send + 'static,
-    {
-        let core = self.clone();
-        tokio::task::spawn_blocking(move || work(&core))
-            .await
-            .map_err(|e| Error::from(StoreError::Task(e.to_string())))?
     }
 }

@@ -95,6 +95,16 @@ fn argon2_into(
         .map_err(hash_error)
 }
 
+/// Runs password work on the blocking pool: a hash takes tens of
+/// milliseconds by design, which the async executor must not wait for.
+pub async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
+) -> Result<T, PasswordError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(hash_error)?
+}
+
 pub fn hash(password: &str) -> Result<String, PasswordError> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(hash_error)?;

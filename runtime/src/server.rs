@@ -179,22 +179,20 @@ async fn sweep_sessions(core: Core) {
         tokio::time::interval(Duration::from_millis(core.config.sweep_interval as u64));
     loop {
         ticker.tick().await;
-        let core = core.clone();
-        let swept = tokio::task::spawn_blocking(move || -> Result<usize, StoreError> {
-            let now = core.now();
-            let policy = core.config.session_policy;
-            let swept = core.store.sweep_expired_sessions(&policy, now)?;
-            core.store.purge_events(now - AUDIT_RETENTION)?;
-            Ok(swept.len())
-        })
-        .await;
-        match swept {
-            Ok(Ok(0)) => {}
-            Ok(Ok(purged)) => tracing::info!(purged, "expired sessions purged"),
-            Ok(Err(error)) => tracing::warn!(%error, "session sweep failed"),
-            Err(error) => tracing::warn!(%error, "session sweep task failed"),
+        match sweep_once(&core).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired sessions purged"),
+            Err(error) => tracing::warn!(%error, "session sweep failed"),
         }
     }
+}
+
+async fn sweep_once(core: &Core) -> Result<usize, StoreError> {
+    let now = core.now();
+    let policy = core.config.session_policy;
+    let swept = core.store.sweep_expired_sessions(&policy, now).await?;
+    core.store.purge_events(now - AUDIT_RETENTION).await?;
+    Ok(swept.len())
 }
 
 async fn shutdown_signal() {

@@ -150,10 +150,12 @@ impl TestKit {
             created_at: now,
             updated_at: now,
         };
-        self.core
-            .store
-            .create_user(&user, None, Trail::new(now, None))
-            .expect("create user");
+        block_on(
+            self.core
+                .store
+                .create_user(&user, None, Trail::new(now, None)),
+        )
+        .expect("create user");
         id
     }
 
@@ -165,15 +167,13 @@ impl TestKit {
             Some(installation.to_string()),
             json!({"action": "login", "authProvider": "password"}),
         );
-        self.core
-            .store
-            .create_session(
-                &session,
-                &minted.hash,
-                None,
-                Trail::new(self.clock.now(), None),
-            )
-            .expect("create session");
+        let trail = Trail::new(self.clock.now(), None);
+        block_on(
+            self.core
+                .store
+                .create_session(&session, &minted.hash, None, trail),
+        )
+        .expect("create session");
         TestSession {
             object_id: session.object_id,
             token: minted.raw,
@@ -249,10 +249,7 @@ impl TestKit {
 
     /// Every stored session of a user (dead or alive).
     pub fn sessions_of(&self, user_id: &str) -> Vec<SessionRecord> {
-        self.core
-            .store
-            .sessions(Some(user_id))
-            .expect("list sessions")
+        block_on(self.core.store.sessions(Some(user_id))).expect("list sessions")
     }
 
     /// Whether a request with `token` would be accepted now.

@@ -1,6 +1,7 @@
 //! Seeding shared by the benchmarks.
 
 use cloudcode_runtime::Core;
+use cloudcode_runtime::sandbox::block_on;
 use cloudcode_runtime::service;
 use cloudcode_runtime::store::{Trail, UserRecord};
 use cloudcode_runtime::token::{self, MintedToken};
@@ -22,18 +23,19 @@ pub fn user_with_session(core: &Core) -> (String, MintedToken) {
         created_at: 0,
         updated_at: 0,
     };
-    core.store
-        .create_user(&user, None, Trail::new(0, None))
-        .unwrap();
+    block_on(core.store.create_user(&user, None, Trail::new(0, None))).unwrap();
     let (session, minted) = service::sessions::new_session(
         core,
         &user_id,
         Some("bench".into()),
         json!({"action": "login"}),
     );
-    core.store
-        .create_session(&session, &minted.hash, None, Trail::new(0, None))
-        .unwrap();
+    let trail = Trail::new(0, None);
+    block_on(
+        core.store
+            .create_session(&session, &minted.hash, None, trail),
+    )
+    .unwrap();
     (user_id, minted)
 }
 

@@ -119,11 +119,16 @@ pub enum DeadToken {
 /// can run anywhere. Cannot accept a revoked or expired token: a cached row
 /// is used only while nothing was committed since it was read, and the
 /// policy checks its times on every use.
-pub fn look_up(store: &Store, policy: &SessionPolicy, now: Millis, raw: &str) -> Result<Lookup> {
+pub async fn look_up(
+    store: &Store,
+    policy: &SessionPolicy,
+    now: Millis,
+    raw: &str,
+) -> Result<Lookup> {
     let Some(hash) = token::parse(raw) else {
         return Ok(Lookup::Dead(DeadToken::Malformed));
     };
-    let Some(mut session) = store.session_by_token(&hash)? else {
+    let Some(mut session) = store.session_by_token(&hash).await? else {
         return Ok(Lookup::Dead(DeadToken::Unknown(hash)));
     };
     Ok(match policy.check(session.lifetime(), now) {
@@ -139,7 +144,7 @@ pub fn look_up(store: &Store, policy: &SessionPolicy, now: Millis, raw: &str) ->
 
 /// Records a refused token (audit, reuse detection) and returns the error
 /// every dead token gets, the same 209 whatever the reason.
-pub fn refuse(
+pub async fn refuse(
     store: &Store,
     refusals: &RefusalLog,
     policy: &SessionPolicy,
@@ -149,9 +154,11 @@ pub fn refuse(
 ) -> Error {
     let recorded = match dead {
         DeadToken::Malformed => Ok(()),
-        DeadToken::Unknown(hash) => detect_reuse(store, refusals, policy, now, &hash, ip),
+        DeadToken::Unknown(hash) => detect_reuse(store, refusals, policy, now, &hash, ip).await,
         DeadToken::Expired(session) => {
-            refusals.record(store, now, Event::ExpiredTokenUsed, (&*session).into(), ip);
+            refusals
+                .record(store, now, Event::ExpiredTokenUsed, (&*session).into(), ip)
+                .await;
             Ok(())
         }
     };
@@ -165,7 +172,7 @@ pub fn refuse(
 /// most likely stolen (the legitimate client switched to the new one): every
 /// session of its user is revoked. Inside the window it is only refused, so a
 /// client that lost the rotation response is not punished.
-fn detect_reuse(
+async fn detect_reuse(
     store: &Store,
     refusals: &RefusalLog,
     policy: &SessionPolicy,
@@ -173,7 +180,7 @@ fn detect_reuse(
     hash: &token::TokenHash,
     ip: Option<IpAddr>,
 ) -> Result<()> {
-    let Some((session_id, user_id, rotated_at)) = store.rotated_token(hash)? else {
+    let Some((session_id, user_id, rotated_at)) = store.rotated_token(hash).await? else {
         return Ok(());
     };
     if now - rotated_at < policy.reuse_grace {
@@ -184,9 +191,14 @@ fn detect_reuse(
         session_id: Some(&session_id),
         installation_id: None,
     };
-    if refusals.record(store, now, Event::ReuseDetected, subject, ip) {
+    if refusals
+        .record(store, now, Event::ReuseDetected, subject, ip)
+        .await
+    {
         tracing::warn!(target: "cloudcode::audit", user = %user_id, ?ip, "rotated-out session token reused: revoking every session of the user");
     }
-    store.delete_sessions_of_user(&user_id, None, Event::RevokedByReuse, Trail::new(now, ip))?;
+    store
+        .delete_sessions_of_user(&user_id, None, Event::RevokedByReuse, Trail::new(now, ip))
+        .await?;
     Ok(())
 }

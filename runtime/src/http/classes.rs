@@ -1,21 +1,76 @@
-//! `/classes/:className[/:id]`. `_User` and `_Session` are the same
-//! resources as `/users` and `/sessions`; the JS SDK uses this form for
-//! fetches, saves, queries and deletes.
+//! `/classes/:className[/:id]`, and `/users[/:id]` and `/sessions[/:id]`,
+//! which are `/classes/_User` and `/classes/_Session` under other names (the
+//! JS SDK uses both forms): one handler per operation, whichever path named
+//! the class.
 
-use axum::extract::State;
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 
 use super::error::Path;
 
 use super::Payload;
 use crate::Core;
 use crate::auth::Caller;
-use crate::error::Result;
+use crate::error::{Code, Error, Result};
 use crate::fields::body_object;
 use crate::service::{Reply, objects, sessions, users};
 
+/// The class a route serves, for routes without a `{class}` segment
+/// (`/users`, `/sessions`): set on the route as an extension.
+#[derive(Debug, Clone, Copy)]
+pub struct Named(pub &'static str);
+
+/// The class a request addresses: the route's [`Named`] class, or its
+/// `{class}` segment.
+pub struct Class(pub String);
+
+/// The object a by-id request addresses: its class (as [`Class`]) and id.
+pub struct Target {
+    pub class: String,
+    pub id: String,
+}
+
+async fn segments<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<HashMap<String, String>> {
+    let Path(segments) = Path::from_request_parts(parts, state).await?;
+    Ok(segments)
+}
+
+fn class_of(parts: &Parts, segments: &mut HashMap<String, String>) -> Result<String> {
+    if let Some(Named(class)) = parts.extensions.get::<Named>() {
+        return Ok(class.to_string());
+    }
+    segments
+        .remove("class")
+        .ok_or_else(|| Error::parse(Code::InternalServerError, "route without a class"))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Class {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        let mut segments = segments(parts, state).await?;
+        Ok(Class(class_of(parts, &mut segments)?))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Target {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        let mut segments = segments(parts, state).await?;
+        let class = class_of(parts, &mut segments)?;
+        let id = segments
+            .remove("id")
+            .ok_or_else(|| Error::parse(Code::InternalServerError, "route without an id"))?;
+        Ok(Target { class, id })
+    }
+}
+
 pub async fn create(
     State(core): State<Core>,
-    Path(class): Path<String>,
+    Class(class): Class,
     caller: Caller,
     payload: Payload,
 ) -> Result<Reply> {
@@ -28,7 +83,7 @@ pub async fn create(
 
 pub async fn find(
     State(core): State<Core>,
-    Path(class): Path<String>,
+    Class(class): Class,
     caller: Caller,
     payload: Payload,
 ) -> Result<Reply> {
@@ -43,19 +98,19 @@ pub async fn find(
 /// A read by key: inline.
 pub async fn get(
     State(core): State<Core>,
-    Path((class, id)): Path<(String, String)>,
+    Target { class, id }: Target,
     caller: Caller,
 ) -> Result<Reply> {
     match class.as_str() {
-        "_User" => users::get(&core, &caller, &id),
-        "_Session" => sessions::get(&core, &caller, &id),
-        _ => objects::get(&core, &caller, &class, &id),
+        "_User" => users::get(&core, &caller, &id).await,
+        "_Session" => sessions::get(&core, &caller, &id).await,
+        _ => objects::get(&core, &caller, &class, &id).await,
     }
 }
 
 pub async fn update(
     State(core): State<Core>,
-    Path((class, id)): Path<(String, String)>,
+    Target { class, id }: Target,
     caller: Caller,
     payload: Payload,
 ) -> Result<Reply> {
@@ -68,7 +123,7 @@ pub async fn update(
 
 pub async fn delete(
     State(core): State<Core>,
-    Path((class, id)): Path<(String, String)>,
+    Target { class, id }: Target,
     caller: Caller,
 ) -> Result<Reply> {
     match class.as_str() {

@@ -12,14 +12,15 @@ mod users;
 
 use axum::extract::{Request, State};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::{MethodRouter, get, post};
+use axum::{Extension, Json, Router};
 use serde_json::json;
 use tower::Layer;
 use tower_http::cors::{Any, CorsLayer};
 
 pub use envelope::{Envelope, Payload};
 
+use self::classes::Named;
 use crate::Core;
 use crate::error::{Code, Error};
 
@@ -49,34 +50,21 @@ pub fn app(
 fn router(core: Core) -> Router {
     let api = Router::new()
         .route("/health", get(health))
-        .route("/users", post(users::signup).get(users::find))
+        .route("/users", collection(Named("_User")))
         .route("/users/me", get(users::me))
-        .route(
-            "/users/{id}",
-            get(users::get).put(users::update).delete(users::delete),
-        )
+        .route("/users/{id}", object(Named("_User")))
         .route("/login", post(users::login).get(users::login))
         .route("/logout", post(users::logout))
-        .route("/sessions", get(sessions::find).post(sessions::create))
+        .route("/sessions", collection(Named("_Session")))
         .route("/sessions/me", get(sessions::me))
         .route("/sessions/audit", get(sessions::audit))
-        .route(
-            "/sessions/{id}",
-            get(sessions::get)
-                .put(sessions::update)
-                .delete(sessions::delete),
-        )
+        .route("/sessions/{id}", object(Named("_Session")))
         .route(
             "/functions/{name}",
             post(functions::call).get(functions::call),
         )
-        .route("/classes/{class}", get(classes::find).post(classes::create))
-        .route(
-            "/classes/{class}/{id}",
-            get(classes::get)
-                .put(classes::update)
-                .delete(classes::delete),
-        )
+        .route("/classes/{class}", collection_routes())
+        .route("/classes/{class}/{id}", object_routes())
         .method_not_allowed_fallback(method_not_allowed);
     let mount = core.config.mount_path.clone();
     let app = if mount.is_empty() {
@@ -97,6 +85,26 @@ fn router(core: Core) -> Router {
             .fallback(method_not_allowed)
             .with_state(batch),
     )
+}
+
+fn collection_routes() -> MethodRouter<Core> {
+    get(classes::find).post(classes::create)
+}
+
+fn object_routes() -> MethodRouter<Core> {
+    get(classes::get)
+        .put(classes::update)
+        .delete(classes::delete)
+}
+
+/// `/users` and `/sessions`: `/classes/_User` and `/classes/_Session`.
+fn collection(class: Named) -> MethodRouter<Core> {
+    collection_routes().layer(Extension(class))
+}
+
+/// `/users/{id}` and `/sessions/{id}`: the same by-id routes as `/classes`.
+fn object(class: Named) -> MethodRouter<Core> {
+    object_routes().layer(Extension(class))
 }
 
 async fn health(State(_): State<Core>) -> impl IntoResponse {

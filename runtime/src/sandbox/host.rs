@@ -14,15 +14,14 @@ use super::output::CappedOutput;
 use super::port::{Invoker, SessionPort};
 use crate::clock::to_iso;
 use crate::code::Code;
-use crate::policy::SessionPolicy;
-use crate::store::{SessionRecord, StoreError, Trail};
+use crate::store::{SessionView, StoreError};
 use crate::token;
 
 wasmtime::component::bindgen!({
     world: "cloud-code",
     path: "../sdk/wit",
-    // Session calls may write to the database: they are async, so that the
-    // writes can wait on the blocking pool instead of on the executor.
+    // Session calls go to the store, which is async: the guest's fiber
+    // waits for it, the executor does not.
     imports: {
         "cloudcode:hooks/sessions": async | trappable,
         default: trappable,
@@ -123,26 +122,18 @@ impl HookState {
             .ok_or_else(|| wasmtime::Error::msg("session calls are not available while loading"))
     }
 
-    /// Runs a session write (which stores its own audit rows) on the
-    /// blocking pool (the guest's fiber waits, the executor does not), with
-    /// the time of the write and the caller's address. A store failure is
-    /// the hook's error. (`&mut`: a shared `HookState` is not `Sync`, so not
-    /// across an await.)
-    async fn write<T: Send + 'static>(
+    /// Runs a session operation of the port with the caller's address; a
+    /// store failure is the hook's error (the server decides where the
+    /// work runs; the guest's fiber waits, the executor does not).
+    async fn port_call<T, F>(
         &mut self,
-        work: impl FnOnce(&dyn SessionPort, Trail) -> Result<T, StoreError> + Send + 'static,
-    ) -> wasmtime::Result<Result<T, WitHookError>> {
-        let ip = self.caller.ip;
+        call: impl FnOnce(Arc<dyn SessionPort>, Option<std::net::IpAddr>) -> F,
+    ) -> wasmtime::Result<Result<T, WitHookError>>
+    where
+        F: std::future::Future<Output = Result<T, StoreError>>,
+    {
         let port = self.port()?.clone();
-        let done = tokio::task::spawn_blocking(move || {
-            let trail = Trail::new(port.now(), ip);
-            work(&*port, trail)
-        })
-        .await;
-        Ok(match done {
-            Ok(result) => result.map_err(store_failure),
-            Err(task) => Err(store_failure(task)),
-        })
+        Ok(call(port, self.caller.ip).await.map_err(store_failure))
     }
 
     /// Hooks act on the caller's own sessions, or on anyone's with the
@@ -167,20 +158,16 @@ impl HookState {
         }
     }
 
-    fn info(&self, policy: &SessionPolicy, s: &SessionRecord) -> SessionInfo {
+    fn info(&self, s: SessionView) -> SessionInfo {
+        let created_with = s.created_with.get("action").and_then(|a| a.as_str());
         SessionInfo {
-            object_id: s.object_id.clone(),
-            user_id: s.user_id.clone(),
-            created_at: to_iso(s.created_at),
-            expires_at: to_iso(policy.expires_at(s.lifetime())),
-            installation_id: s.installation_id.clone(),
-            created_with: s
-                .created_with
-                .get("action")
-                .and_then(|a| a.as_str())
-                .unwrap_or_default()
-                .to_string(),
             current: self.caller.session_id.as_deref() == Some(s.object_id.as_str()),
+            created_with: created_with.unwrap_or_default().to_string(),
+            created_at: to_iso(s.created_at),
+            expires_at: to_iso(s.expires_at),
+            object_id: s.object_id,
+            user_id: s.user_id,
+            installation_id: s.installation_id,
         }
     }
 }
@@ -210,27 +197,28 @@ impl cloudcode::hooks::sessions::Host for HookState {
         user_id: String,
     ) -> wasmtime::Result<Result<Vec<SessionInfo>, WitHookError>> {
         self.authorize_user(&user_id)?;
-        let port = self.port()?;
-        let policy = port.policy();
-        // A read: it runs where the hook runs.
-        Ok(match port.live_sessions(&user_id) {
-            Ok(sessions) => Ok(sessions.iter().map(|s| self.info(&policy, s)).collect()),
-            Err(e) => Err(store_failure(e)),
-        })
+        let listed = self
+            .port_call(|port, _| async move { port.live_sessions(&user_id).await })
+            .await?;
+        Ok(listed.map(|sessions| sessions.into_iter().map(|s| self.info(s)).collect()))
     }
 
     async fn revoke(&mut self, session_id: String) -> wasmtime::Result<Result<bool, WitHookError>> {
-        let session = match self.port()?.session(&session_id) {
-            Ok(Some(s)) => s,
+        let id = session_id.clone();
+        let owner = self
+            .port_call(|port, _| async move { port.owner_of(&id).await })
+            .await?;
+        let owner = match owner {
+            Ok(Some(owner)) => owner,
             Ok(None) => return Ok(Ok(false)),
-            Err(e) => return Ok(Err(store_failure(e))),
+            Err(error) => return Ok(Err(error)),
         };
         // Another user's session looks exactly like an unknown id: a
         // function that revokes by id must not tell its callers which exist.
-        if !self.may_reach(&session.user_id) {
+        if !self.may_reach(&owner) {
             return Ok(Ok(false));
         }
-        self.write(move |port, trail| port.revoke(&session_id, trail))
+        self.port_call(|port, ip| async move { port.revoke(&session_id, ip).await })
             .await
     }
 
@@ -244,19 +232,12 @@ impl cloudcode::hooks::sessions::Host for HookState {
             .then(|| self.caller.session_id.clone())
             .flatten()
             .filter(|_| self.caller.user_id.as_deref() == Some(user_id.as_str()));
-        self.write(move |port, trail| {
-            let policy = port.policy();
-            let revoked = port.revoke_all(&user_id, keep.as_deref(), trail)?;
-            // Dead rows go too, but only live sessions count as revoked; the
-            // count is of what this delete removed, so nothing that a login
-            // racing it added can be revoked uncounted.
-            let live = revoked
-                .iter()
-                .filter(|s| policy.is_alive(s.lifetime, trail.at))
-                .count();
-            Ok(u32::try_from(live).unwrap_or(u32::MAX))
-        })
-        .await
+        let revoked = self
+            .port_call(
+                |port, ip| async move { port.revoke_all(&user_id, keep.as_deref(), ip).await },
+            )
+            .await?;
+        Ok(revoked.map(|live| u32::try_from(live).unwrap_or(u32::MAX)))
     }
 
     async fn rotate_current(&mut self) -> wasmtime::Result<Result<(), WitHookError>> {
@@ -273,18 +254,16 @@ impl cloudcode::hooks::sessions::Host for HookState {
             }));
         };
         let minted = token::mint();
+        let hash = minted.hash;
         let rotated = self
-            .write(move |port, trail| {
-                let rotated = port.rotate(&session_id, &minted.hash, trail)?;
-                Ok(rotated.then_some(minted.raw))
-            })
+            .port_call(|port, ip| async move { port.rotate(&session_id, &hash, ip).await })
             .await?;
         Ok(match rotated {
-            Ok(Some(raw)) => {
-                self.rotated_token = Some(raw);
+            Ok(true) => {
+                self.rotated_token = Some(minted.raw);
                 Ok(())
             }
-            Ok(None) => Err(WitHookError {
+            Ok(false) => Err(WitHookError {
                 code: Code::InvalidSessionToken as u32,
                 message: "The current session no longer exists.".into(),
             }),

@@ -5,9 +5,7 @@
 
 use std::net::IpAddr;
 
-use crate::clock::Millis;
-use crate::policy::SessionPolicy;
-use crate::store::{RevokedSession, SessionRecord, StoreError, Trail};
+use crate::store::{SessionView, StoreError};
 use crate::token::TokenHash;
 
 /// The caller of one invocation, as the host authorises hook calls against
@@ -21,26 +19,32 @@ pub struct Invoker {
     pub ip: Option<IpAddr>,
 }
 
-/// The session operations behind the `sessions` imports. Reads run where
-/// the hook runs; the host sends writes (which record their own audit rows)
-/// to the blocking pool.
+/// The session operations behind the `sessions` imports, as the server
+/// serves them: under its clock and policy, each change with its audit row
+/// in the change's transaction, attributed to `ip`.
+#[async_trait::async_trait]
 pub trait SessionPort: Send + Sync + 'static {
-    fn now(&self) -> Millis;
-    fn policy(&self) -> SessionPolicy;
     /// The live sessions of a user.
-    fn live_sessions(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError>;
-    fn session(&self, session_id: &str) -> Result<Option<SessionRecord>, StoreError>;
+    async fn live_sessions(&self, user_id: &str) -> Result<Vec<SessionView>, StoreError>;
+    /// The user a session belongs to, if the session exists.
+    async fn owner_of(&self, session_id: &str) -> Result<Option<String>, StoreError>;
     /// Revokes one session (audited as revoked by a hook); false if absent.
-    fn revoke(&self, session_id: &str, trail: Trail) -> Result<bool, StoreError>;
-    /// Revokes every session of a user but `keep`; returns them.
-    fn revoke_all(
+    async fn revoke(&self, session_id: &str, ip: Option<IpAddr>) -> Result<bool, StoreError>;
+    /// Revokes every session of a user but `keep`; returns how many of
+    /// those it removed were alive (dead rows go too, uncounted).
+    async fn revoke_all(
         &self,
         user_id: &str,
         keep: Option<&str>,
-        trail: Trail,
-    ) -> Result<Vec<RevokedSession>, StoreError>;
+        ip: Option<IpAddr>,
+    ) -> Result<usize, StoreError>;
     /// Gives a session a new token hash; false if the session is gone.
-    fn rotate(&self, session_id: &str, hash: &TokenHash, trail: Trail) -> Result<bool, StoreError>;
+    async fn rotate(
+        &self,
+        session_id: &str,
+        hash: &TokenHash,
+        ip: Option<IpAddr>,
+    ) -> Result<bool, StoreError>;
 }
 
 #[cfg(test)]
@@ -50,53 +54,38 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::policy::Lifetime;
     use crate::sandbox::{Sandbox, SandboxConfig, block_on, builtin_sources};
-
-    const DAY: Millis = 24 * 3600 * 1000;
 
     /// A session table where a login lands between the hook's listing and
     /// its revocation: the listing shows one session, the delete removes
     /// three.
     struct RacingLogins;
 
-    fn removed(object_id: &str) -> RevokedSession {
-        RevokedSession {
-            object_id: object_id.into(),
-            user_id: "u1".into(),
-            installation_id: None,
-            lifetime: Lifetime {
-                last_used_at: 0,
-                absolute_expires_at: DAY,
-            },
-        }
-    }
-
+    #[async_trait::async_trait]
     impl SessionPort for RacingLogins {
-        fn now(&self) -> Millis {
-            1
-        }
-        fn policy(&self) -> SessionPolicy {
-            SessionPolicy::new(DAY, DAY)
-        }
-        fn live_sessions(&self, _: &str) -> Result<Vec<SessionRecord>, StoreError> {
+        async fn live_sessions(&self, _: &str) -> Result<Vec<SessionView>, StoreError> {
             Ok(Vec::new())
         }
-        fn session(&self, _: &str) -> Result<Option<SessionRecord>, StoreError> {
+        async fn owner_of(&self, _: &str) -> Result<Option<String>, StoreError> {
             Ok(None)
         }
-        fn revoke(&self, _: &str, _: Trail) -> Result<bool, StoreError> {
+        async fn revoke(&self, _: &str, _: Option<IpAddr>) -> Result<bool, StoreError> {
             Ok(false)
         }
-        fn revoke_all(
+        async fn revoke_all(
             &self,
             _: &str,
             _: Option<&str>,
-            _: Trail,
-        ) -> Result<Vec<RevokedSession>, StoreError> {
-            Ok(vec![removed("a"), removed("b"), removed("c")])
+            _: Option<IpAddr>,
+        ) -> Result<usize, StoreError> {
+            Ok(3)
         }
-        fn rotate(&self, _: &str, _: &TokenHash, _: Trail) -> Result<bool, StoreError> {
+        async fn rotate(
+            &self,
+            _: &str,
+            _: &TokenHash,
+            _: Option<IpAddr>,
+        ) -> Result<bool, StoreError> {
             Ok(false)
         }
     }

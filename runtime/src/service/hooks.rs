@@ -2,12 +2,12 @@
 //! session operations it may ask for, served by the store under the
 //! server's clock and policy.
 
+use std::net::IpAddr;
+
 use crate::Shared;
 use crate::auth::Caller;
-use crate::clock::Millis;
-use crate::policy::SessionPolicy;
 use crate::sandbox::{Invoker, SessionPort};
-use crate::store::{Event, RevokedSession, SessionRecord, StoreError, Trail};
+use crate::store::{Event, SessionView, StoreError, Trail};
 use crate::token::TokenHash;
 
 impl From<&Caller> for Invoker {
@@ -22,42 +22,64 @@ impl From<&Caller> for Invoker {
     }
 }
 
+#[async_trait::async_trait]
 impl SessionPort for Shared {
-    fn now(&self) -> Millis {
-        self.clock.now()
+    async fn live_sessions(&self, user_id: &str) -> Result<Vec<SessionView>, StoreError> {
+        let policy = &self.config.session_policy;
+        let sessions = self
+            .store
+            .live_sessions(Some(user_id), policy, self.clock.now())
+            .await?;
+        Ok(sessions.iter().map(|s| s.view(policy)).collect())
     }
 
-    fn policy(&self) -> SessionPolicy {
-        self.config.session_policy
+    async fn owner_of(&self, session_id: &str) -> Result<Option<String>, StoreError> {
+        let session = self.store.session(session_id).await?;
+        Ok(session.map(|s| s.user_id))
     }
 
-    fn live_sessions(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
-        self.store
-            .live_sessions(Some(user_id), &self.config.session_policy, self.now())
-    }
-
-    fn session(&self, session_id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        self.store.session(session_id)
-    }
-
-    fn revoke(&self, session_id: &str, trail: Trail) -> Result<bool, StoreError> {
+    async fn revoke(&self, session_id: &str, ip: Option<IpAddr>) -> Result<bool, StoreError> {
         let revoked = self
             .store
-            .delete_session(session_id, Event::RevokedByHook, trail)?;
+            .delete_session(session_id, Event::RevokedByHook, self.trail(ip))
+            .await?;
         Ok(revoked.is_some())
     }
 
-    fn revoke_all(
+    async fn revoke_all(
         &self,
         user_id: &str,
         keep: Option<&str>,
-        trail: Trail,
-    ) -> Result<Vec<RevokedSession>, StoreError> {
-        self.store
+        ip: Option<IpAddr>,
+    ) -> Result<usize, StoreError> {
+        let trail = self.trail(ip);
+        let revoked = self
+            .store
             .delete_sessions_of_user(user_id, keep, Event::RevokedByHook, trail)
+            .await?;
+        // Counted from what this delete removed, so nothing that a login
+        // racing it added can be revoked uncounted.
+        let policy = &self.config.session_policy;
+        Ok(revoked
+            .iter()
+            .filter(|s| policy.is_alive(s.lifetime, trail.at))
+            .count())
     }
 
-    fn rotate(&self, session_id: &str, hash: &TokenHash, trail: Trail) -> Result<bool, StoreError> {
-        self.store.rotate_session_token(session_id, hash, trail)
+    async fn rotate(
+        &self,
+        session_id: &str,
+        hash: &TokenHash,
+        ip: Option<IpAddr>,
+    ) -> Result<bool, StoreError> {
+        self.store
+            .rotate_session_token(session_id, hash, self.trail(ip))
+            .await
+    }
+}
+
+impl Shared {
+    fn trail(&self, ip: Option<IpAddr>) -> Trail {
+        Trail::new(self.clock.now(), ip)
     }
 }

@@ -4,9 +4,9 @@
 use serde_json::{Value, json};
 
 use super::Reply;
+use super::account;
 use super::render;
 use super::sessions::new_session;
-use super::users::{MAX_EMAIL, valid_username};
 use crate::Core;
 use crate::audit::{Event, Trail};
 use crate::auth::throttle::Account;
@@ -29,15 +29,8 @@ fn throttled() -> Error {
 
 /// `POST /login`: verifies the password and starts a new session. Unknown
 /// accounts cost the same hashing work and get the same answer as wrong
-/// passwords.
-/// Hashing and the write run on the blocking pool.
+/// passwords. Hashing runs on the blocking pool.
 pub async fn login(core: &Core, credentials: &Credentials, body: Value) -> Result<Reply> {
-    let credentials = credentials.clone();
-    core.blocking(move |core| log_in(core, &credentials, body))
-        .await
-}
-
-fn log_in(core: &Core, credentials: &Credentials, body: Value) -> Result<Reply> {
     let body = fields::body_object(body)?;
     let username = body.get("username");
     let email = body.get("email");
@@ -64,12 +57,11 @@ fn log_in(core: &Core, credentials: &Credentials, body: Value) -> Result<Reply> 
     };
     // No account has an identifier this long or with control characters:
     // refused before the throttle or the database spend anything on it.
-    let valid_email = |e: &str| e.len() <= MAX_EMAIL && !e.chars().any(char::is_control);
-    if !(username.is_none_or(valid_username) && email.is_none_or(valid_email)) {
+    if !account::could_name_an_account(username, email) {
         return Err(invalid_login());
     }
     let now = core.now();
-    let found = core.store.user_by_login(username, email)?;
+    let found = core.store.user_by_login(username, email).await?;
     let account = match &found {
         Some(user) => Account::Known(&user.object_id),
         None => Account::Unknown(username.or(email).unwrap_or_default()),
@@ -77,30 +69,21 @@ fn log_in(core: &Core, credentials: &Credentials, body: Value) -> Result<Reply> 
     if core.throttle.check(account, credentials.ip, now).is_err() {
         return Err(throttled());
     }
-    let (verdict, user, stored) = match found
-        .as_ref()
-        .and_then(|u| u.password_hash.clone().map(|h| (u, h)))
-    {
-        Some((user, stored)) => (password::verify(given, &stored), Some(user), stored),
-        None => {
-            password::verify_against_dummy(given);
-            (password::Verdict::Wrong, None, String::new())
-        }
-    };
-    let Some(user) = user.filter(|_| verdict.is_correct()) else {
+    let stored = found.as_ref().and_then(|u| u.password_hash.clone());
+    let (verdict, upgraded) = verify_off_thread(given, stored.clone()).await?;
+    let Some(user) = found.as_ref().filter(|_| verdict.is_correct()) else {
         core.throttle.record_failure(account, credentials.ip, now);
         return Err(invalid_login());
     };
     core.throttle.record_success(account);
-    let mut verified_hash = stored;
-    if verdict == password::Verdict::CorrectNeedsRehash {
-        let upgraded = password::hash(given)?;
-        if core
+    let mut verified_hash = stored.unwrap_or_default();
+    if let Some(upgraded) = upgraded
+        && core
             .store
-            .replace_password_hash(&user.object_id, &verified_hash, &upgraded)?
-        {
-            verified_hash = upgraded;
-        }
+            .replace_password_hash(&user.object_id, &verified_hash, &upgraded)
+            .await?
+    {
+        verified_hash = upgraded;
     }
     let (session, minted) = new_session(
         core,
@@ -108,12 +91,16 @@ fn log_in(core: &Core, credentials: &Credentials, body: Value) -> Result<Reply> 
         credentials.installation_id.clone(),
         json!({"action": "login", "authProvider": "password"}),
     );
-    match core.store.create_session(
-        &session,
-        &minted.hash,
-        Some(&verified_hash),
-        Trail::new(now, credentials.ip),
-    ) {
+    let created = core
+        .store
+        .create_session(
+            &session,
+            &minted.hash,
+            Some(&verified_hash),
+            Trail::new(now, credentials.ip),
+        )
+        .await;
+    match created {
         Err(StoreError::Stale) => {
             // The password changed while this login was verifying the old one.
             core.throttle.record_failure(account, credentials.ip, now);
@@ -129,22 +116,42 @@ fn log_in(core: &Core, credentials: &Credentials, body: Value) -> Result<Reply> 
 
 /// `POST /logout`: deletes the caller's session. Without a token it is a no-op.
 pub async fn logout(core: &Core, caller: &Caller) -> Result<Reply> {
-    let caller = caller.clone();
-    core.blocking(move |core| log_out(core, &caller)).await
-}
-
-fn log_out(core: &Core, caller: &Caller) -> Result<Reply> {
     if let Some(session) = caller.session_id() {
         let trail = Trail::new(core.now(), caller.ip);
         core.store
-            .delete_session(session, Event::LoggedOut, trail)?;
+            .delete_session(session, Event::LoggedOut, trail)
+            .await?;
     }
     Ok(Reply::empty())
 }
 
+/// Checks a password against the stored hash (or, for an unknown account,
+/// spends the same work on a dummy) on the blocking pool; a correct password
+/// under an outdated hash comes back re-hashed too.
+async fn verify_off_thread(
+    given: &str,
+    stored: Option<String>,
+) -> Result<(password::Verdict, Option<String>)> {
+    let given = given.to_string();
+    let verified = password::off_thread(move || {
+        let Some(stored) = stored else {
+            password::verify_against_dummy(&given);
+            return Ok((password::Verdict::Wrong, None));
+        };
+        let verdict = password::verify(&given, &stored);
+        let upgraded = match verdict {
+            password::Verdict::CorrectNeedsRehash => Some(password::hash(&given)?),
+            _ => None,
+        };
+        Ok((verdict, upgraded))
+    })
+    .await?;
+    Ok(verified)
+}
+
 /// Step-up for changes of the password, email or username (ASVS 7.5.1):
 /// the user's current password, throttled like a login.
-pub(super) fn reauthenticate(
+pub(super) async fn reauthenticate(
     core: &Core,
     caller: &Caller,
     stored: Option<&UserRecord>,
@@ -166,11 +173,8 @@ pub(super) fn reauthenticate(
     if core.throttle.check(account, caller.ip, now).is_err() {
         return Err(throttled());
     }
-    let correct = user
-        .password_hash
-        .as_deref()
-        .is_some_and(|hash| password::verify(given, hash).is_correct());
-    if !correct {
+    let (verdict, _) = verify_off_thread(given, user.password_hash.clone()).await?;
+    if !verdict.is_correct() {
         core.throttle.record_failure(account, caller.ip, now);
         return Err(invalid_login());
     }

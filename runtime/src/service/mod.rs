@@ -5,6 +5,7 @@
 //! blocking pool, while hooks (cloud functions, afterSave) run on the
 //! request's task. HTTP handlers only extract and delegate.
 
+mod account;
 pub mod functions;
 mod hooks;
 pub mod login;

@@ -36,7 +36,7 @@ fn allowed(caller: &Caller, object: &ObjectRecord, access: Access) -> bool {
     caller.master || acl::allows(&object.fields, caller.user_id(), access)
 }
 
-/// The write runs on the blocking pool, the afterSave hooks on this task.
+/// Stores the object, then runs the afterSave hooks on this task.
 pub async fn create(core: &Core, caller: &Caller, class: &str, body: Value) -> Result<Reply> {
     check_class(class)?;
     let body = fields::body_object(body)?;
@@ -50,14 +50,7 @@ pub async fn create(core: &Core, caller: &Caller, class: &str, body: Value) -> R
         created_at: now,
         updated_at: now,
     };
-    let object = {
-        let class = class.to_string();
-        core.blocking(move |core| {
-            core.store.create_object(&class, &object)?;
-            Ok(object)
-        })
-        .await?
-    };
+    core.store.create_object(class, &object).await?;
     super::after_save(core, caller, class, changed, || {
         (render::object(&object), None)
     })
@@ -72,17 +65,17 @@ pub async fn create(core: &Core, caller: &Caller, class: &str, body: Value) -> R
     ))
 }
 
-pub fn get(core: &Core, caller: &Caller, class: &str, object_id: &str) -> Result<Reply> {
+pub async fn get(core: &Core, caller: &Caller, class: &str, object_id: &str) -> Result<Reply> {
     check_class(class)?;
     let object = core
         .store
-        .object(class, object_id)?
+        .object(class, object_id)
+        .await?
         .filter(|o| allowed(caller, o, Access::Read))
         .ok_or_else(Error::not_found)?;
     Ok(Reply::ok(Value::Object(render::object(&object))))
 }
 
-/// A scan, on the blocking pool.
 pub async fn find(
     core: &Core,
     caller: &Caller,
@@ -91,19 +84,15 @@ pub async fn find(
 ) -> Result<Reply> {
     check_class(class)?;
     let options = FindOptions::from_params(params)?;
-    let (caller, class) = (caller.clone(), class.to_string());
-    core.blocking(move |core| {
-        let objects = core.store.objects(&class)?;
-        let visible = objects
-            .iter()
-            .filter(|o| allowed(&caller, o, Access::Read))
-            .map(render::object);
-        Ok(Reply::ok(options.run(visible)))
-    })
-    .await
+    let objects = core.store.objects(class).await?;
+    let visible = objects
+        .iter()
+        .filter(|o| allowed(caller, o, Access::Read))
+        .map(render::object);
+    Ok(Reply::ok(options.run(visible)))
 }
 
-/// The write runs on the blocking pool, the afterSave hooks on this task.
+/// Changes the object under its ACL, then runs the afterSave hooks on this task.
 pub async fn update(
     core: &Core,
     caller: &Caller,
@@ -115,32 +104,22 @@ pub async fn update(
     let changes = fields::body_object(body)?;
     let changed: Vec<String> = changes.keys().cloned().collect();
     let now = core.now();
-    let (object, original, computed) = {
-        let (caller, class, object_id) = (caller.clone(), class.to_string(), object_id.to_string());
-        core.blocking(move |core| {
-            let mut computed = Vec::new();
-            let mut original = None;
-            let object = core
-                .store
-                .update_object(&class, &object_id, |object| {
-                    if !allowed(&caller, object, Access::Write) {
-                        return Err(Error::not_found());
-                    }
-                    original = Some(object.clone());
-                    computed = fields::apply(&mut object.fields, changes)?;
-                    object.updated_at = now;
-                    Ok(())
-                })?
-                .ok_or_else(Error::not_found)?;
-            Ok((object, original, computed))
+    let writer = caller.clone();
+    let (object, (original, computed)) = core
+        .store
+        .update_object(class, object_id, move |object| {
+            if !allowed(&writer, object, Access::Write) {
+                return Err(Error::not_found());
+            }
+            let original = object.clone();
+            let computed = fields::apply(&mut object.fields, changes)?;
+            object.updated_at = now;
+            Ok((original, computed))
         })
         .await?
-    };
+        .ok_or_else(Error::not_found)?;
     super::after_save(core, caller, class, changed, || {
-        (
-            render::object(&object),
-            original.as_ref().map(render::object),
-        )
+        (render::object(&object), Some(render::object(&original)))
     })
     .await;
     Ok(Reply::ok(render::update_answer(
@@ -150,23 +129,19 @@ pub async fn update(
     )))
 }
 
-/// The write runs on the blocking pool.
+/// Deletes the object if its ACL, as committed, lets the caller write it.
 pub async fn delete(core: &Core, caller: &Caller, class: &str, object_id: &str) -> Result<Reply> {
     check_class(class)?;
-    let (caller, class, object_id) = (caller.clone(), class.to_string(), object_id.to_string());
-    core.blocking(move |core| remove(core, &caller, &class, &object_id))
-        .await
-}
-
-fn remove(core: &Core, caller: &Caller, class: &str, object_id: &str) -> Result<Reply> {
+    let writer = caller.clone();
     core.store
-        .delete_object(class, object_id, |object| {
-            if allowed(caller, object, Access::Write) {
+        .delete_object(class, object_id, move |object| {
+            if allowed(&writer, object, Access::Write) {
                 Ok(())
             } else {
                 Err(Error::not_found())
             }
-        })?
+        })
+        .await?
         .ok_or_else(Error::not_found)?;
     Ok(Reply::empty())
 }

@@ -4,8 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::clock::{Millis, to_iso};
-use crate::policy::SessionPolicy;
-use crate::store::{EventRecord, ObjectRecord, SessionRecord, UserRecord};
+use crate::store::{EventRecord, ObjectRecord, SessionView, UserRecord};
 
 pub fn date(ms: Millis) -> Value {
     json!({"__type": "Date", "iso": to_iso(ms)})
@@ -40,18 +39,14 @@ pub fn user(user: &UserRecord, token: Option<&str>) -> Map<String, Value> {
 }
 
 /// A session; `token` only for the caller's own current one (`/sessions/me`).
-pub fn session(
-    policy: &SessionPolicy,
-    s: &SessionRecord,
-    token: Option<&str>,
-) -> Map<String, Value> {
+pub fn session(s: &SessionView, token: Option<&str>) -> Map<String, Value> {
     let mut out = base(&s.object_id, s.created_at, s.updated_at);
     out.insert("user".into(), pointer("_User", &s.user_id));
     out.insert("createdWith".into(), s.created_with.clone());
     if let Some(installation) = &s.installation_id {
         out.insert("installationId".into(), installation.clone().into());
     }
-    out.insert("expiresAt".into(), date(policy.expires_at(s.lifetime())));
+    out.insert("expiresAt".into(), date(s.expires_at));
     if let Some(token) = token {
         out.insert("sessionToken".into(), token.into());
     }

@@ -48,9 +48,9 @@ fn require_session(caller: &Caller) -> Result<()> {
 }
 
 /// A session the caller may see: their own (or any, with the master key), and alive.
-fn visible(core: &Core, caller: &Caller, object_id: &str) -> Result<Option<SessionRecord>> {
+async fn visible(core: &Core, caller: &Caller, object_id: &str) -> Result<Option<SessionRecord>> {
     let now = core.now();
-    Ok(core.store.session(object_id)?.filter(|s| {
+    Ok(core.store.session(object_id).await?.filter(|s| {
         (caller.master || caller.user_id() == Some(s.user_id.as_str()))
             && core.config.session_policy.is_alive(s.lifetime(), now)
     }))
@@ -62,22 +62,13 @@ pub fn me(core: &Core, caller: &Caller) -> Result<Reply> {
         .session
         .as_ref()
         .ok_or_else(Error::session_required)?;
-    let policy = &core.config.session_policy;
-    Ok(Reply::ok(Value::Object(render::session(
-        policy,
-        session,
-        Some(raw),
-    ))))
+    let view = session.view(&core.config.session_policy);
+    Ok(Reply::ok(Value::Object(render::session(&view, Some(raw)))))
 }
 
 /// `GET /sessions`: the caller's live sessions, or every live session with
-/// the master key; a scan, on the blocking pool.
+/// the master key.
 pub async fn find(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Reply> {
-    let caller = caller.clone();
-    core.blocking(move |core| scan(core, &caller, params)).await
-}
-
-fn scan(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Reply> {
     require_session(caller)?;
     let options = FindOptions::from_params(params)?;
     let owner = if caller.master {
@@ -87,19 +78,21 @@ fn scan(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Repl
     };
     let policy = &core.config.session_policy;
     let now = core.now();
-    let sessions = core.store.live_sessions(owner, policy, now)?;
-    let rendered = sessions.iter().map(|s| render::session(policy, s, None));
+    let sessions = core.store.live_sessions(owner, policy, now).await?;
+    let rendered = sessions
+        .iter()
+        .map(|s| render::session(&s.view(policy), None));
     Ok(Reply::ok(options.run(rendered)))
 }
 
 /// `GET /sessions/:id`.
-pub fn get(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
+pub async fn get(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
     require_session(caller)?;
-    let session = visible(core, caller, object_id)?.ok_or_else(Error::not_found)?;
-    let policy = &core.config.session_policy;
-    Ok(Reply::ok(Value::Object(render::session(
-        policy, &session, None,
-    ))))
+    let session = visible(core, caller, object_id)
+        .await?
+        .ok_or_else(Error::not_found)?;
+    let view = session.view(&core.config.session_policy);
+    Ok(Reply::ok(Value::Object(render::session(&view, None))))
 }
 
 /// `POST /sessions`: refused. A session the client could create on demand
@@ -114,15 +107,11 @@ pub fn create(caller: &Caller) -> Result<Reply> {
 /// `PUT /sessions/:id`: nothing is writable by users; the master key may
 /// move `expiresAt` earlier, never later and never to null.
 pub async fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Result<Reply> {
-    let (caller, object_id) = (caller.clone(), object_id.to_string());
-    core.blocking(move |core| shorten(core, &caller, &object_id, body))
-        .await
-}
-
-fn shorten(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Result<Reply> {
     require_session(caller)?;
     let body = fields::body_object(body)?;
-    let session = visible(core, caller, object_id)?.ok_or_else(Error::not_found)?;
+    let session = visible(core, caller, object_id)
+        .await?
+        .ok_or_else(Error::not_found)?;
     if body.contains_key("ACL") {
         return Err(Error::parse(
             Code::InvalidKeyName,
@@ -155,7 +144,8 @@ fn shorten(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Result
     }
     if !core
         .store
-        .shorten_session(object_id, requested, Trail::new(now, caller.ip))?
+        .shorten_session(object_id, requested, Trail::new(now, caller.ip))
+        .await?
     {
         return Err(Error::not_found());
     }
@@ -164,22 +154,19 @@ fn shorten(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Result
 
 /// `DELETE /sessions/:id`: the token stops working at once.
 pub async fn delete(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
-    let (caller, object_id) = (caller.clone(), object_id.to_string());
-    core.blocking(move |core| revoke(core, &caller, &object_id))
-        .await
-}
-
-fn revoke(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
     require_session(caller)?;
     let not_found = || Error::parse(Code::ObjectNotFound, "Object not found for delete.");
-    visible(core, caller, object_id)?.ok_or_else(not_found)?;
+    visible(core, caller, object_id)
+        .await?
+        .ok_or_else(not_found)?;
     let event = if caller.master {
         Event::RevokedByAdmin
     } else {
         Event::RevokedByUser
     };
     core.store
-        .delete_session(object_id, event, Trail::new(core.now(), caller.ip))?
+        .delete_session(object_id, event, Trail::new(core.now(), caller.ip))
+        .await?
         .ok_or_else(not_found)?;
     Ok(Reply::empty())
 }
@@ -190,18 +177,12 @@ pub async fn audit_trail(
     caller: &Caller,
     params: Map<String, Value>,
 ) -> Result<Reply> {
-    let caller = caller.clone();
-    core.blocking(move |core| read_trail(core, &caller, params))
-        .await
-}
-
-fn read_trail(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Reply> {
     if !caller.master {
         return Err(Error::forbidden(
             "The session audit trail needs the master key.",
         ));
     }
     let options = FindOptions::from_params(params)?;
-    let events = core.store.events()?;
+    let events = core.store.events().await?;
     Ok(Reply::ok(options.run(events.iter().map(render::event))))
 }

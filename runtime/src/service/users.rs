@@ -3,6 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::Reply;
+use super::account;
 use super::login;
 use super::render;
 use super::sessions::new_session;
@@ -12,14 +13,10 @@ use crate::audit::Trail;
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
 use crate::fields;
-use crate::password;
+use crate::password::{self, PasswordError};
 use crate::query::FindOptions;
 use crate::store::{Revoke, StoreError, UniqueField, UserRecord, WriterSession};
 use crate::token::{self, MintedToken};
-
-/// Longest username and email an account can have.
-pub(super) const MAX_USERNAME: usize = 256;
-pub(super) const MAX_EMAIL: usize = 254;
 
 /// Keys of `_User` that clients may not write directly.
 const RESERVED: &[&str] = &["sessionToken", "authData", "emailVerified"];
@@ -54,7 +51,7 @@ fn take_account_changes(body: &mut Map<String, Value>) -> Result<AccountChanges>
     let mut changes = AccountChanges::default();
     if let Some(username) = body.remove("username") {
         match username {
-            Value::String(s) if valid_username(&s) => changes.username = Some(s),
+            Value::String(s) if account::valid_username(&s) => changes.username = Some(s),
             _ => {
                 return Err(Error::parse(
                     Code::UsernameMissing,
@@ -66,7 +63,7 @@ fn take_account_changes(body: &mut Map<String, Value>) -> Result<AccountChanges>
     if let Some(email) = body.remove("email") {
         changes.email = Some(match email {
             Value::Null => None,
-            Value::String(s) if looks_like_email(&s) => Some(s),
+            Value::String(s) if account::looks_like_email(&s) => Some(s),
             _ => {
                 return Err(Error::parse(
                     Code::InvalidEmailAddress,
@@ -84,32 +81,11 @@ fn take_account_changes(body: &mut Map<String, Value>) -> Result<AccountChanges>
     Ok(changes)
 }
 
-pub(super) fn valid_username(s: &str) -> bool {
-    !s.is_empty() && s.len() <= MAX_USERNAME && !s.chars().any(char::is_control)
-}
-
-fn looks_like_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else {
-        return false;
-    };
-    s.len() <= MAX_EMAIL
-        && !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
-        && !domain.contains('@')
-}
-
 /// `POST /users`: creates the account and, unless the master key signs the
-/// user up, logs them in on the calling installation. Hashing and the write
-/// run on the blocking pool, the afterSave hooks on this task.
+/// user up, logs them in on the calling installation. Hashing runs on the
+/// blocking pool, the afterSave hooks on this task.
 pub async fn signup(core: &Core, caller: &Caller, body: Value) -> Result<Reply> {
-    let (user, session, changed) = {
-        let caller = caller.clone();
-        core.blocking(move |core| create_account(core, &caller, body))
-            .await?
-    };
+    let (user, session, changed) = create_account(core, caller, body).await?;
     super::after_save(core, caller, "_User", changed, || {
         (render::user(&user, None), None)
     })
@@ -129,7 +105,7 @@ pub async fn signup(core: &Core, caller: &Caller, body: Value) -> Result<Reply> 
 /// signed it up) and the keys the request set.
 type NewAccount = (UserRecord, Option<MintedToken>, Vec<String>);
 
-fn create_account(core: &Core, caller: &Caller, body: Value) -> Result<NewAccount> {
+async fn create_account(core: &Core, caller: &Caller, body: Value) -> Result<NewAccount> {
     let mut body = fields::body_object(body)?;
     let changed: Vec<String> = body.keys().cloned().collect();
     let changes = take_account_changes(&mut body)?;
@@ -150,7 +126,7 @@ fn create_account(core: &Core, caller: &Caller, body: Value) -> Result<NewAccoun
         object_id,
         username,
         email: changes.email.flatten(),
-        password_hash: Some(password::hash(&password)?),
+        password_hash: Some(password::off_thread(move || password::hash(&password)).await?),
         fields: user_fields,
         created_at: now,
         updated_at: now,
@@ -169,16 +145,18 @@ fn create_account(core: &Core, caller: &Caller, body: Value) -> Result<NewAccoun
             session.as_ref().map(|(s, t)| (s, &t.hash)),
             Trail::new(now, caller.ip),
         )
+        .await
         .map_err(map_unique)?;
     Ok((user, session.map(|(_, minted)| minted), changed))
 }
 
 /// `GET /users/me`.
-pub fn me(core: &Core, caller: &Caller) -> Result<Reply> {
+pub async fn me(core: &Core, caller: &Caller) -> Result<Reply> {
     let user_id = caller.require_user()?;
     let user = core
         .store
-        .user(user_id)?
+        .user(user_id)
+        .await?
         .ok_or_else(Error::invalid_session)?;
     Ok(Reply::ok(Value::Object(render::user(
         &user,
@@ -197,10 +175,11 @@ fn own_token<'a>(caller: &'a Caller, user: &UserRecord) -> Option<&'a str> {
 }
 
 /// `GET /users/:id`; the session token is included only for the caller's own record.
-pub fn get(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
+pub async fn get(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
     let user = core
         .store
-        .user(object_id)?
+        .user(object_id)
+        .await?
         .filter(|u| readable(caller, u))
         .ok_or_else(Error::not_found)?;
     Ok(Reply::ok(Value::Object(render::user(
@@ -209,15 +188,10 @@ pub fn get(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
     ))))
 }
 
-/// `GET /users`: a scan, on the blocking pool.
+/// `GET /users`.
 pub async fn find(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Reply> {
-    let caller = caller.clone();
-    core.blocking(move |core| scan(core, &caller, params)).await
-}
-
-fn scan(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Reply> {
     let options = FindOptions::from_params(params)?;
-    let users = core.store.users()?;
+    let users = core.store.users().await?;
     let visible = users
         .iter()
         .filter(|u| readable(caller, u))
@@ -229,14 +203,10 @@ fn scan(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Repl
 /// every other session of the user; a change by the master key (or by
 /// anyone but the user) revokes all of them. The user's own session gets a
 /// new token if an afterSave hook rotates it, and is revoked otherwise: no
-/// token issued before the change survives it. Checks, hashing and the
-/// write run on the blocking pool, the afterSave hooks on this task.
+/// token issued before the change survives it. Hashing runs on the
+/// blocking pool, the afterSave hooks on this task.
 pub async fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Result<Reply> {
-    let written = {
-        let (caller, object_id) = (caller.clone(), object_id.to_string());
-        core.blocking(move |core| write_user(core, &caller, &object_id, body))
-            .await?
-    };
+    let written = write_user(core, caller, object_id, body).await?;
     let Written {
         user,
         original,
@@ -254,14 +224,7 @@ pub async fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) 
     let mut answer = render::update_answer(user.updated_at, &user.fields, &computed);
     match (hooks.rotated_token, sealed) {
         (Some(token), _) => answer["sessionToken"] = token.into(),
-        (None, Some(session)) => {
-            let ip = caller.ip;
-            core.blocking(move |core| {
-                revoke_unrotated(core, &session, ip);
-                Ok(())
-            })
-            .await?
-        }
+        (None, Some(session)) => revoke_unrotated(core, &session, caller.ip).await,
         (None, None) => {}
     }
     Ok(Reply::ok(answer))
@@ -277,7 +240,7 @@ struct Written {
     sealed: Option<String>,
 }
 
-fn write_user(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Result<Written> {
+async fn write_user(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Result<Written> {
     if !caller.master && caller.user_id().is_none() {
         return Err(Error::parse(
             Code::SessionMissing,
@@ -299,7 +262,7 @@ fn write_user(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Res
     // oracle or free hashing work.
     let own = caller.master || caller.user_id() == Some(object_id);
     let stored = if sensitive && own {
-        core.store.user(object_id)?
+        core.store.user(object_id).await?
     } else {
         None
     };
@@ -307,32 +270,25 @@ fn write_user(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Res
         && !caller.master
         && (core.config.require_current_password || current_password.is_some())
     {
-        login::reauthenticate(core, caller, stored.as_deref(), current_password.as_deref())?;
+        login::reauthenticate(core, caller, stored.as_deref(), current_password.as_deref()).await?;
     }
-    // Some SDKs resend the unchanged password with every save (Parse issue
-    // #6749); that is not a password change and must not log anyone out.
-    let stored_hash = stored.as_ref().and_then(|u| u.password_hash.as_deref());
-    if let (Some(given), Some(hash)) = (&changes.password, stored_hash)
-        && password::verify(given, hash).is_correct()
-    {
-        changes.password = None;
+    // Hashing is the slow part: off the executor, outside the write transaction.
+    let stored_hash = stored.as_ref().and_then(|u| u.password_hash.clone());
+    let new_hash = match changes.password.take() {
+        None => None,
+        Some(given) => password::off_thread(move || rehash(given, stored_hash)).await?,
+    };
+    if new_hash.is_none() {
         changed.retain(|key| key != "password");
     }
-    // Hash outside the write transaction: it is the slow part.
-    let new_hash = changes
-        .password
-        .as_deref()
-        .map(password::hash)
-        .transpose()?;
     let now = core.now();
     // The writer's session is re-checked inside the write: a session that a
     // concurrent password change revoked (or sealed) cannot write.
-    let writer_hash = caller.token().and_then(token::parse);
     let writer = caller
         .session_id()
-        .zip(writer_hash.as_ref())
+        .zip(caller.token().and_then(token::parse))
         .map(|(object_id, token_hash)| WriterSession {
-            object_id,
+            object_id: object_id.to_string(),
             token_hash,
         });
     // A password change by the user seals their own session: its token dies
@@ -343,52 +299,61 @@ fn write_user(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Res
             caller
                 .session_id()
                 .filter(|_| caller.user_id() == Some(object_id))
+                .map(String::from)
         })
         .flatten();
-    let mut computed = Vec::new();
-    let mut original = None;
-    let updated = core
+    let (master, writer_id) = (caller.master, caller.user_id().map(String::from));
+    let denied = format!("Cannot modify user {object_id}.");
+    let seal = sealed.clone();
+    let (user, (original, computed)) = core
         .store
-        .update_user(object_id, writer, Trail::new(now, caller.ip), |user| {
-            if !caller.master && !acl::allows(&user.fields, caller.user_id(), Access::Write) {
-                return Err(Error::parse(
-                    Code::SessionMissing,
-                    format!("Cannot modify user {object_id}."),
-                ));
+        .update_user(object_id, writer, Trail::new(now, caller.ip), move |user| {
+            if !master && !acl::allows(&user.fields, writer_id.as_deref(), Access::Write) {
+                return Err(Error::parse(Code::SessionMissing, denied));
             }
-            original = Some(user.clone());
-            computed = fields::apply(&mut user.fields, std::mem::take(&mut body))?;
-            if let Some(username) = changes.username.clone() {
+            let original = user.clone();
+            let computed = fields::apply(&mut user.fields, body)?;
+            if let Some(username) = changes.username {
                 user.username = username;
             }
-            if let Some(email) = changes.email.clone() {
+            if let Some(email) = changes.email {
                 user.email = email;
             }
             user.updated_at = now;
-            Ok(match &new_hash {
+            let revoke = match new_hash {
                 None => Revoke::Nothing,
                 Some(hash) => {
-                    user.password_hash = Some(hash.clone());
-                    Revoke::PasswordChanged {
-                        seal: sealed.map(String::from),
-                    }
+                    user.password_hash = Some(hash);
+                    Revoke::PasswordChanged { seal }
                 }
-            })
+            };
+            Ok((revoke, (original, computed)))
         })
+        .await
         .map_err(|e| match e {
             Error::Store(StoreError::SessionGone) => Error::invalid_session(),
             Error::Store(s) => map_unique(s),
             other => other,
-        })?;
-    let (user, _revoked) = updated.ok_or_else(Error::not_found)?;
-    let original = original.ok_or_else(Error::not_found)?;
+        })?
+        .ok_or_else(Error::not_found)?;
     Ok(Written {
         user,
         original,
         computed,
         changed,
-        sealed: sealed.map(String::from),
+        sealed,
     })
+}
+
+/// The hash to store for a password write, or none when the password is
+/// the stored one: some SDKs resend the unchanged password with every save
+/// (Parse issue #6749); that is not a password change and must not log
+/// anyone out.
+fn rehash(given: String, stored: Option<String>) -> Result<Option<String>, PasswordError> {
+    if stored.is_some_and(|hash| password::verify(&given, &hash).is_correct()) {
+        return Ok(None);
+    }
+    password::hash(&given).map(Some)
 }
 
 /// The host's half of the password-change guarantee: the writer's session
@@ -396,10 +361,11 @@ fn write_user(core: &Core, caller: &Caller, object_id: &str, body: Value) -> Res
 /// loaded, or it trapped, timed out, found no slot...). It ends here; the
 /// client's old token already gets 209. Had this failed too, the sealed
 /// session would stay unusable until it expires.
-fn revoke_unrotated(core: &Core, session: &str, ip: Option<std::net::IpAddr>) {
+async fn revoke_unrotated(core: &Core, session: &str, ip: Option<std::net::IpAddr>) {
     match core
         .store
         .revoke_sealed_session(session, Trail::new(core.now(), ip))
+        .await
     {
         Ok(Some(_)) => {
             tracing::info!(
@@ -416,51 +382,21 @@ fn revoke_unrotated(core: &Core, session: &str, ip: Option<std::net::IpAddr>) {
 
 /// `DELETE /users/:id`; the user's sessions die with the account.
 pub async fn delete(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
-    let (caller, object_id) = (caller.clone(), object_id.to_string());
-    core.blocking(move |core| delete_account(core, &caller, &object_id))
-        .await
-}
-
-fn delete_account(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply> {
+    let refused = || Error::parse(Code::SessionMissing, "Insufficient auth to delete user");
     if !caller.master && caller.user_id().is_none() {
-        return Err(Error::parse(
-            Code::SessionMissing,
-            "Insufficient auth to delete user",
-        ));
+        return Err(refused());
     }
-    let user = core.store.user(object_id)?.ok_or_else(Error::not_found)?;
+    let user = core
+        .store
+        .user(object_id)
+        .await?
+        .ok_or_else(Error::not_found)?;
     if !caller.master && !acl::allows(&user.fields, caller.user_id(), Access::Write) {
-        return Err(Error::parse(
-            Code::SessionMissing,
-            "Insufficient auth to delete user",
-        ));
+        return Err(refused());
     }
     core.store
-        .delete_user(object_id, Trail::new(core.now(), caller.ip))?
+        .delete_user(object_id, Trail::new(core.now(), caller.ip))
+        .await?
         .ok_or_else(Error::not_found)?;
     Ok(Reply::empty())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn email_shapes() {
-        for ok in ["a@example.com", "first.last+tag@sub.example.org"] {
-            assert!(looks_like_email(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "a",
-            "a@b",
-            "@example.com",
-            "a@.com",
-            "a b@example.com",
-            "a@example.com.",
-            "a@b@c.com",
-        ] {
-            assert!(!looks_like_email(bad), "{bad}");
-        }
-    }
 }

@@ -1,14 +1,12 @@
-//! The session audit trail as stored: every write that changes sessions
-//! inserts its `session_events` rows in its own transaction, so a change and
-//! its audit row are committed together or not at all, and then logs them
-//! (target `cloudcode::audit`). Events carry user id, session objectId,
-//! installation id and IP; never a token.
+//! The session audit trail's vocabulary. Every backend writes the rows of a
+//! session change in the change's own transaction, so a change and its
+//! audit row are committed together or not at all, and logs them (target
+//! `cloudcode::audit`) only after the commit. Events carry user id, session
+//! objectId, installation id and IP; never a token.
 
 use std::net::IpAddr;
 
-use r2d2_sqlite::rusqlite::{Connection, params};
-
-use super::{RevokedSession, SessionRecord, Store, StoreError};
+use super::{RevokedSession, SessionRecord};
 use crate::clock::Millis;
 
 /// What happened to a session.
@@ -120,35 +118,9 @@ pub struct EventRecord {
     pub ip: Option<String>,
 }
 
-/// Inserts the rows of `event` about `subjects`, in the caller's
-/// transaction.
-pub(super) fn insert<'a>(
-    conn: &Connection,
-    event: Event,
-    trail: Trail,
-    subjects: impl IntoIterator<Item = Subject<'a>>,
-) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO session_events (at, kind, user_id, session_id, installation_id, ip)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    let ip = trail.ip.map(|ip| ip.to_string());
-    for subject in subjects {
-        stmt.execute(params![
-            trail.at,
-            event.as_str(),
-            subject.user_id,
-            subject.session_id,
-            subject.installation_id,
-            ip
-        ])?;
-    }
-    Ok(())
-}
-
 /// Logs events that were committed (after the commit: a log line never
 /// tells of a change that did not happen).
-pub(super) fn log<'a>(event: Event, trail: Trail, subjects: impl IntoIterator<Item = Subject<'a>>) {
+pub(crate) fn log<'a>(event: Event, trail: Trail, subjects: impl IntoIterator<Item = Subject<'a>>) {
     for subject in subjects {
         tracing::info!(
             target: "cloudcode::audit",
@@ -159,48 +131,5 @@ pub(super) fn log<'a>(event: Event, trail: Trail, subjects: impl IntoIterator<It
             ip = trail.ip.map(|ip| ip.to_string()),
             "session event"
         );
-    }
-}
-
-impl Store {
-    /// Records an event that comes with no change of its own (a refused
-    /// token).
-    pub fn record_event(
-        &self,
-        event: Event,
-        subject: Subject<'_>,
-        trail: Trail,
-    ) -> Result<(), StoreError> {
-        insert(&*self.conn()?, event, trail, [subject])?;
-        log(event, trail, [subject]);
-        Ok(())
-    }
-
-    /// The audit trail, oldest first.
-    pub fn events(&self) -> Result<Vec<EventRecord>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, at, kind, user_id, session_id, installation_id, ip FROM session_events ORDER BY id",
-            )?;
-            let rows = stmt.query_map([], |row| {
-                Ok(EventRecord {
-                    id: row.get(0)?,
-                    at: row.get(1)?,
-                    kind: row.get(2)?,
-                    user_id: row.get(3)?,
-                    session_id: row.get(4)?,
-                    installation_id: row.get(5)?,
-                    ip: row.get(6)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
-    /// Drops audit rows older than `before`.
-    pub fn purge_events(&self, before: Millis) -> Result<usize, StoreError> {
-        Ok(self
-            .conn()?
-            .execute("DELETE FROM session_events WHERE at < ?1", [before])?)
     }
 }

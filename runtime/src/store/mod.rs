@@ -1,48 +1,37 @@
-//! Persistent state: users, sessions and class objects in SQLite (WAL mode).
+//! Persistent state behind one port: users, sessions, class objects and the
+//! session audit trail.
 //!
-//! Every method is synchronous. Writes take a connection from a pool and may
-//! wait for SQLite's write lock, so async callers run them on the blocking
-//! pool. Reads use a read-only connection owned by the calling thread: in WAL
-//! mode a reader never waits for a writer, so a point read takes microseconds
-//! and may run on the async executor itself (see [`crate::Core::blocking`]).
-//! Writes that read before they write open `IMMEDIATE` transactions, so
-//! concurrent writers queue on SQLite's lock instead of failing with a stale
-//! snapshot.
+//! [`Store`] is what every layer above uses. Its operations are `async` and
+//! each is a unit of work: a change to sessions and its audit rows commit
+//! in one transaction ("revoke all and audit"), and a read-modify-write
+//! runs its caller's check inside the transaction that writes. Nothing in
+//! its signatures belongs to a backend, so a second backend is a new arm of
+//! [`Backend`], not a change to the services.
+//!
+//! Backends: [`sqlite`] (embedded, the default). Its writes go to the
+//! blocking pool; its point reads run in place, since in WAL mode they never
+//! wait for a writer and take microseconds.
 
-mod cache;
 mod events;
-mod objects;
-mod schema;
-mod sessions;
-mod users;
+mod records;
+mod sqlite;
 
 pub use events::{Event, EventRecord, Subject, Trail};
-pub use sessions::RevokedSession;
+pub use records::*;
 
-use std::cell::RefCell;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
-
-use r2d2_sqlite::SqliteConnectionManager;
-
-use self::cache::{CommitWatch, Mark, RowCache};
-use r2d2_sqlite::rusqlite::{self, OpenFlags};
-use serde_json::{Map, Value};
+use std::path::Path;
+use std::sync::Arc;
 
 use crate::clock::Millis;
+use crate::policy::SessionPolicy;
 use crate::token::TokenHash;
-
-pub type Fields = Map<String, Value>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("a {0} with that value already exists")]
     Duplicate(UniqueField),
     #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
-    #[error("connection pool error: {0}")]
-    Pool(#[from] r2d2::Error),
+    Database(Box<dyn std::error::Error + Send + Sync>),
     #[error("stored JSON is corrupt: {0}")]
     Corrupt(#[from] serde_json::Error),
     #[error("the blocking task running a store call failed: {0}")]
@@ -59,103 +48,16 @@ pub enum StoreError {
     Watch(std::io::Error),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UniqueField {
-    Username,
-    Email,
-    ObjectId,
+/// The storage engines a [`Store`] can run on.
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlite::Db),
 }
 
-impl std::fmt::Display for UniqueField {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            UniqueField::Username => "username",
-            UniqueField::Email => "email",
-            UniqueField::ObjectId => "objectId",
-        })
-    }
-}
-
-/// A `_User` row. `fields` holds the ACL and every custom field.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UserRecord {
-    pub object_id: String,
-    pub username: String,
-    pub email: Option<String>,
-    pub password_hash: Option<String>,
-    pub fields: Fields,
-    pub created_at: Millis,
-    pub updated_at: Millis,
-}
-
-/// A `_Session` row. The token itself is never stored, only its hash.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SessionRecord {
-    pub object_id: String,
-    pub user_id: String,
-    pub installation_id: Option<String>,
-    pub created_with: Value,
-    pub created_at: Millis,
-    pub updated_at: Millis,
-    pub last_used_at: Millis,
-    pub absolute_expires_at: Millis,
-}
-
-/// An object of an application class.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ObjectRecord {
-    pub object_id: String,
-    pub fields: Fields,
-    pub created_at: Millis,
-    pub updated_at: Millis,
-}
-
-/// Which of a user's sessions a user write revokes, in the same transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Revoke {
-    Nothing,
-    /// The password changed: every session of the user ends, except the
-    /// writer's own (if given), which is sealed: its token stops working in
-    /// this transaction, and the session waits, under a new token nobody
-    /// holds, for a rotation ([`Store::rotate_session_token`]) or its
-    /// revocation ([`Store::revoke_sealed_session`]).
-    PasswordChanged {
-        seal: Option<String>,
-    },
-}
-
-/// The session a write is made with, re-checked inside the write's
-/// transaction: a session revoked or rotated meanwhile cannot write.
-#[derive(Debug, Clone, Copy)]
-pub struct WriterSession<'a> {
-    pub object_id: &'a str,
-    pub token_hash: &'a TokenHash,
-}
-
-#[derive(Default)]
-struct Cached {
-    sessions: RowCache<TokenHash, SessionRecord>,
-    /// Shared, not cloned, on a hit: a user carries all its custom fields.
-    users: RowCache<String, Arc<UserRecord>>,
-}
-
+/// The storage port (cheap to clone: every clone shares the backend).
 #[derive(Clone)]
 pub struct Store {
-    pool: r2d2::Pool<SqliteConnectionManager>,
-    /// The database file that per-thread readers open; `None` for an
-    /// in-memory database, whose only connection is the pool's.
-    readers: Option<Arc<PathBuf>>,
-    /// Rows valid while `commits` shows no commit since they were read;
-    /// unused without a watch (an in-memory database).
-    cached: Arc<Cached>,
-    commits: Option<Arc<CommitWatch>>,
-}
-
-thread_local! {
-    /// This thread's read-only connections, one per open database file. A
-    /// reader whose store is gone is closed the next time one is added.
-    static READERS: RefCell<Vec<(Weak<PathBuf>, rusqlite::Connection)>> =
-        const { RefCell::new(Vec::new()) };
+    backend: Backend,
 }
 
 impl std::fmt::Debug for Store {
@@ -164,208 +66,375 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn configure(conn: &mut rusqlite::Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.execute_batch(
-        "PRAGMA foreign_keys = ON;
-         PRAGMA synchronous = NORMAL;",
-    )
-}
-
 impl Store {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
+    /// Opens (creating if needed) a SQLite database file and brings its
+    /// schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let manager = SqliteConnectionManager::file(path).with_init(configure);
-        let pool = r2d2::Pool::builder().max_size(16).build(manager)?;
-        let mut conn = pool.get()?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        schema::migrate(&mut conn)?;
-        drop(conn);
-        let commits = CommitWatch::open(path)
-            .inspect_err(|error| tracing::warn!(%error, "sessions will not be cached"))
-            .ok()
-            .map(Arc::new);
-        Ok(Self {
-            pool,
-            readers: Some(Arc::new(path.to_path_buf())),
-            cached: Arc::default(),
-            commits,
-        })
+        Ok(Self::sqlite(sqlite::Db::open(path)?))
     }
 
     /// A private in-memory database (tests and the hook testkit).
     pub fn in_memory() -> Result<Self, StoreError> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let name = format!(
-            "file:cloudcode-mem-{}-{}?mode=memory&cache=shared",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let manager = SqliteConnectionManager::file(name)
-            .with_flags(
-                OpenFlags::SQLITE_OPEN_READ_WRITE
-                    | OpenFlags::SQLITE_OPEN_CREATE
-                    | OpenFlags::SQLITE_OPEN_URI,
-            )
-            .with_init(configure);
-        // One connection: an in-memory database lives as long as its last
-        // connection, and shared-cache locking does not honour busy timeouts.
-        let pool = r2d2::Pool::builder().max_size(1).build(manager)?;
-        let mut conn = pool.get()?;
-        schema::migrate(&mut conn)?;
-        drop(conn);
-        Ok(Self {
-            pool,
-            readers: None,
-            cached: Arc::default(),
-            commits: None,
-        })
+        Ok(Self::sqlite(sqlite::Db::in_memory()?))
     }
 
-    /// Reads a row through a cache: from memory if nothing was committed since
-    /// it was read, else from the database (caching what it finds).
-    /// The key is owned only to cache a row read from the database.
-    fn read_cached<Q, K, V>(
+    fn sqlite(db: sqlite::Db) -> Self {
+        Store {
+            backend: Backend::Sqlite(db),
+        }
+    }
+
+    /// The SQLite backend, for reads that run in place.
+    fn db(&self) -> &sqlite::Db {
+        match &self.backend {
+            Backend::Sqlite(db) => db,
+        }
+    }
+
+    /// Runs SQLite work that may wait for the write lock (or scan a table)
+    /// on the blocking pool.
+    async fn blocking<T, E>(
         &self,
-        cache: &RowCache<K, V>,
-        key: &Q,
-        read: impl FnOnce(&rusqlite::Connection) -> Result<Option<V>, StoreError>,
-    ) -> Result<Option<V>, StoreError>
+        work: impl FnOnce(&sqlite::Db) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
     where
-        Q: ToOwned<Owned = K> + Eq + std::hash::Hash + ?Sized,
-        K: std::borrow::Borrow<Q> + Eq + std::hash::Hash,
-        V: Clone,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
     {
-        let read_at: Option<Mark> = self.commits.as_ref().map(|commits| commits.mark());
-        if let Some(mark) = read_at
-            && let Some(row) = cache.get(key, mark)
-        {
-            return Ok(Some(row));
+        let db = self.db().clone();
+        match tokio::task::spawn_blocking(move || work(&db)).await {
+            Ok(done) => done,
+            Err(task) => Err(StoreError::Task(task.to_string()).into()),
         }
-        let found = self.read(read)?;
-        if let (Some(mark), Some(row)) = (read_at, &found) {
-            cache.insert(mark, key.to_owned(), row.clone());
-        }
-        Ok(found)
     }
 
-    fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, StoreError> {
-        Ok(self.pool.get()?)
-    }
+    // Users.
 
-    /// Runs `work` in one IMMEDIATE transaction (the write lock is taken up
-    /// front, so a read-modify-write cannot fail upgrading a read lock),
-    /// committed only if `work` succeeds.
-    fn write<T, E: From<StoreError>>(
+    /// Stores a new user and, if given, their first session (with its
+    /// audit row), in one transaction.
+    pub async fn create_user(
         &self,
-        work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(StoreError::from)?;
-        let value = work(&tx)?;
-        tx.commit().map_err(StoreError::from)?;
-        Ok(value)
+        user: &UserRecord,
+        session: Option<(&SessionRecord, &TokenHash)>,
+        trail: Trail,
+    ) -> Result<(), StoreError> {
+        let user = user.clone();
+        let session = session.map(|(s, hash)| (s.clone(), *hash));
+        self.blocking(move |db| db.create_user(&user, session.as_ref().map(|(s, h)| (s, h)), trail))
+            .await
     }
 
-    /// A write that ends (or changes) sessions: `work` returns them, each
-    /// gets its `event` row in the same transaction, and the events are
-    /// logged once committed.
-    fn change_sessions<E: From<StoreError>>(
+    /// A user by objectId (shared: a user carries all its custom fields).
+    pub async fn user(&self, object_id: &str) -> Result<Option<Arc<UserRecord>>, StoreError> {
+        self.db().user(object_id)
+    }
+
+    /// The user a login names, by username or email.
+    pub async fn user_by_login(
         &self,
+        username: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        self.db().user_by_login(username, email)
+    }
+
+    /// Every user.
+    pub async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.blocking(|db| db.users()).await
+    }
+
+    /// Reads, changes and writes a user in one transaction, revoking
+    /// sessions as the change demands (with their audit rows). `change` sees
+    /// the current row and may refuse; what else it returns comes back with
+    /// the written row. With a `writer`, nothing is written unless that
+    /// session is still alive under its token ([`StoreError::SessionGone`]).
+    /// `None` when the user does not exist.
+    pub async fn update_user<T, E>(
+        &self,
+        object_id: &str,
+        writer: Option<WriterSession>,
+        trail: Trail,
+        change: impl FnOnce(&mut UserRecord) -> Result<(Revoke, T), E> + Send + 'static,
+    ) -> Result<Option<(UserRecord, T)>, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let object_id = object_id.to_string();
+        self.blocking(move |db| db.update_user(&object_id, writer.as_ref(), trail, change))
+            .await
+    }
+
+    /// Replaces a password hash (re-hash on login) unless the hash changed
+    /// meanwhile; true if it was replaced.
+    pub async fn replace_password_hash(
+        &self,
+        object_id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let (object_id, old, new) = (object_id.to_string(), old.to_string(), new.to_string());
+        self.blocking(move |db| db.replace_password_hash(&object_id, &old, &new))
+            .await
+    }
+
+    /// Deletes a user and their sessions (returned, and audited), or `None`
+    /// if absent.
+    pub async fn delete_user(
+        &self,
+        object_id: &str,
+        trail: Trail,
+    ) -> Result<Option<Vec<RevokedSession>>, StoreError> {
+        let object_id = object_id.to_string();
+        self.blocking(move |db| db.delete_user(&object_id, trail))
+            .await
+    }
+
+    // Sessions.
+
+    /// Stores a new session (audited); returns the sessions it replaced
+    /// (same user and installation). With `verified_password`, the session
+    /// is only created if the user's password hash is still the one the
+    /// login verified ([`StoreError::Stale`]): a login racing a password
+    /// change must not outlive it.
+    pub async fn create_session(
+        &self,
+        session: &SessionRecord,
+        hash: &TokenHash,
+        verified_password: Option<&str>,
+        trail: Trail,
+    ) -> Result<Vec<RevokedSession>, StoreError> {
+        let (session, hash) = (session.clone(), *hash);
+        let verified = verified_password.map(String::from);
+        self.blocking(move |db| db.create_session(&session, &hash, verified.as_deref(), trail))
+            .await
+    }
+
+    /// The session a token opens.
+    pub async fn session_by_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.db().session_by_token(hash)
+    }
+
+    /// Notes a use of a token's session in whatever the backend caches,
+    /// ahead of [`Store::touch_session`], so that uses meanwhile do not
+    /// write again.
+    pub fn note_session_use(&self, hash: &TokenHash, now: Millis) {
+        self.db().note_session_use(hash, now)
+    }
+
+    /// A session by objectId, dead or alive.
+    pub async fn session(&self, object_id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        self.db().session(object_id)
+    }
+
+    /// All sessions, or those of one user, dead ones included.
+    pub async fn sessions(&self, user_id: Option<&str>) -> Result<Vec<SessionRecord>, StoreError> {
+        let user_id = user_id.map(String::from);
+        self.blocking(move |db| db.sessions(user_id.as_deref()))
+            .await
+    }
+
+    /// The sessions alive at `now` under `policy`, of every user or of one.
+    pub async fn live_sessions(
+        &self,
+        user_id: Option<&str>,
+        policy: &SessionPolicy,
+        now: Millis,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let (user_id, policy) = (user_id.map(String::from), *policy);
+        self.blocking(move |db| db.live_sessions(user_id.as_deref(), &policy, now))
+            .await
+    }
+
+    /// Records a use of the session. Never moves the time backwards and
+    /// never touches a row that was deleted meanwhile.
+    pub async fn touch_session(&self, object_id: &str, now: Millis) -> Result<(), StoreError> {
+        let object_id = object_id.to_string();
+        self.blocking(move |db| db.touch_session(&object_id, now))
+            .await
+    }
+
+    /// Revokes one session, recording `event`; returns it if it existed.
+    pub async fn delete_session(
+        &self,
+        object_id: &str,
         event: Event,
         trail: Trail,
-        work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<Vec<RevokedSession>, E>,
-    ) -> Result<Vec<RevokedSession>, E> {
-        let changed = self.write(|tx| {
-            let changed = work(tx)?;
-            events::insert(tx, event, trail, changed.iter().map(Subject::from))?;
-            Ok::<_, E>(changed)
-        })?;
-        events::log(event, trail, changed.iter().map(Subject::from));
-        Ok(changed)
+    ) -> Result<Option<RevokedSession>, StoreError> {
+        let object_id = object_id.to_string();
+        self.blocking(move |db| db.delete_session(&object_id, event, trail))
+            .await
     }
 
-    /// Runs a read on this thread's read-only connection (opened on first
-    /// use), without touching the pool. Each statement outside a transaction
-    /// reads the latest committed state.
-    fn read<T>(
+    /// Revokes every session of a user, except `keep` if given, recording
+    /// `event` for each; returns them.
+    pub async fn delete_sessions_of_user(
         &self,
-        query: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let Some(path) = &self.readers else {
-            return query(&*self.conn()?);
-        };
-        READERS.with(|readers| {
-            // A read never runs inside another, but if one did, the pool serves it.
-            let Ok(mut readers) = readers.try_borrow_mut() else {
-                return query(&*self.conn()?);
+        user_id: &str,
+        keep: Option<&str>,
+        event: Event,
+        trail: Trail,
+    ) -> Result<Vec<RevokedSession>, StoreError> {
+        let (user_id, keep) = (user_id.to_string(), keep.map(String::from));
+        self.blocking(move |db| db.delete_sessions_of_user(&user_id, keep.as_deref(), event, trail))
+            .await
+    }
+
+    /// Moves a session's absolute expiry, never later than it already is;
+    /// false if the session is gone.
+    pub async fn shorten_session(
+        &self,
+        object_id: &str,
+        expires_at: Millis,
+        trail: Trail,
+    ) -> Result<bool, StoreError> {
+        let object_id = object_id.to_string();
+        self.blocking(move |db| db.shorten_session(&object_id, expires_at, trail))
+            .await
+    }
+
+    /// Gives a session a new token; the old one stops working at once and
+    /// its hash is remembered, so that a later use of it can be told apart
+    /// from a garbage token (reuse detection). False if the session is gone.
+    pub async fn rotate_session_token(
+        &self,
+        object_id: &str,
+        hash: &TokenHash,
+        trail: Trail,
+    ) -> Result<bool, StoreError> {
+        let (object_id, hash) = (object_id.to_string(), *hash);
+        self.blocking(move |db| db.rotate_session_token(&object_id, &hash, trail))
+            .await
+    }
+
+    /// Ends a session sealed by a password change that no hook rotated, and
+    /// forgets its rotated-out tokens: the client was never handed a
+    /// successor, so a later use of the old token is a stale client, not a
+    /// theft.
+    pub async fn revoke_sealed_session(
+        &self,
+        object_id: &str,
+        trail: Trail,
+    ) -> Result<Option<RevokedSession>, StoreError> {
+        let object_id = object_id.to_string();
+        self.blocking(move |db| db.revoke_sealed_session(&object_id, trail))
+            .await
+    }
+
+    /// A rotated-out token: its session id, user id and when it was rotated.
+    pub async fn rotated_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(String, String, Millis)>, StoreError> {
+        self.db().rotated_token(hash)
+    }
+
+    /// Purges the sessions `policy` says are dead at `now` (returning them,
+    /// audited as expired), and the rotated-token records it says to forget.
+    pub async fn sweep_expired_sessions(
+        &self,
+        policy: &SessionPolicy,
+        now: Millis,
+    ) -> Result<Vec<RevokedSession>, StoreError> {
+        let policy = *policy;
+        self.blocking(move |db| db.sweep_expired_sessions(&policy, now))
+            .await
+    }
+
+    // The audit trail.
+
+    /// Records an event that comes with no change of its own (a refused
+    /// token).
+    pub async fn record_event(
+        &self,
+        event: Event,
+        subject: Subject<'_>,
+        trail: Trail,
+    ) -> Result<(), StoreError> {
+        let [user_id, session_id, installation_id] =
+            [subject.user_id, subject.session_id, subject.installation_id]
+                .map(|id| id.map(String::from));
+        self.blocking(move |db| {
+            let subject = Subject {
+                user_id: user_id.as_deref(),
+                session_id: session_id.as_deref(),
+                installation_id: installation_id.as_deref(),
             };
-            let index = match readers
-                .iter()
-                .position(|(owner, _)| std::ptr::eq(owner.as_ptr(), Arc::as_ptr(path)))
-            {
-                Some(index) => index,
-                None => {
-                    readers.retain(|(owner, _)| owner.strong_count() > 0);
-                    readers.push((Arc::downgrade(path), open_reader(path)?));
-                    readers.len() - 1
-                }
-            };
-            query(&readers[index].1)
+            db.record_event(event, subject, trail)
         })
+        .await
     }
-}
 
-fn open_reader(path: &Path) -> Result<rusqlite::Connection, StoreError> {
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    Ok(conn)
-}
-
-fn to_json(fields: &Fields) -> String {
-    Value::Object(fields.clone()).to_string()
-}
-
-fn from_json(text: &str) -> Result<Fields, StoreError> {
-    Ok(serde_json::from_str(text)?)
-}
-
-fn unique_violation(err: rusqlite::Error) -> StoreError {
-    let field = match &err {
-        rusqlite::Error::SqliteFailure(code, Some(msg))
-            if code.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            [
-                (".username", UniqueField::Username),
-                (".email", UniqueField::Email),
-                (".object_id", UniqueField::ObjectId),
-            ]
-            .into_iter()
-            .find(|(column, _)| msg.contains(column))
-            .map(|(_, field)| field)
-        }
-        _ => None,
-    };
-    match field {
-        Some(field) => StoreError::Duplicate(field),
-        None => StoreError::Database(err),
+    /// The audit trail, oldest first.
+    pub async fn events(&self) -> Result<Vec<EventRecord>, StoreError> {
+        self.blocking(|db| db.events()).await
     }
-}
 
-fn hash_bytes(hash: &TokenHash) -> &[u8] {
-    &hash.0
-}
+    /// Drops audit rows older than `before`; returns how many.
+    pub async fn purge_events(&self, before: Millis) -> Result<usize, StoreError> {
+        self.blocking(move |db| db.purge_events(before)).await
+    }
 
-impl SessionRecord {
-    pub fn lifetime(&self) -> crate::policy::Lifetime {
-        crate::policy::Lifetime {
-            last_used_at: self.last_used_at,
-            absolute_expires_at: self.absolute_expires_at,
-        }
+    // Objects of application classes.
+
+    pub async fn create_object(
+        &self,
+        class: &str,
+        object: &ObjectRecord,
+    ) -> Result<(), StoreError> {
+        let (class, object) = (class.to_string(), object.clone());
+        self.blocking(move |db| db.create_object(&class, &object))
+            .await
+    }
+
+    pub async fn object(
+        &self,
+        class: &str,
+        object_id: &str,
+    ) -> Result<Option<ObjectRecord>, StoreError> {
+        self.db().object(class, object_id)
+    }
+
+    /// Every object of a class.
+    pub async fn objects(&self, class: &str) -> Result<Vec<ObjectRecord>, StoreError> {
+        let class = class.to_string();
+        self.blocking(move |db| db.objects(&class)).await
+    }
+
+    /// Reads, changes and writes an object in one transaction; `change` may
+    /// refuse, and what else it returns comes back with the written object.
+    /// `None` when absent.
+    pub async fn update_object<T, E>(
+        &self,
+        class: &str,
+        object_id: &str,
+        change: impl FnOnce(&mut ObjectRecord) -> Result<T, E> + Send + 'static,
+    ) -> Result<Option<(ObjectRecord, T)>, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (class, object_id) = (class.to_string(), object_id.to_string());
+        self.blocking(move |db| db.update_object(&class, &object_id, change))
+            .await
+    }
+
+    /// Deletes an object if `allowed` approves of its current state,
+    /// atomically. `Ok(None)`: no such object.
+    pub async fn delete_object<E>(
+        &self,
+        class: &str,
+        object_id: &str,
+        allowed: impl FnOnce(&ObjectRecord) -> Result<(), E> + Send + 'static,
+    ) -> Result<Option<()>, E>
+    where
+        E: From<StoreError> + Send + 'static,
+    {
+        let (class, object_id) = (class.to_string(), object_id.to_string());
+        self.blocking(move |db| db.delete_object(&class, &object_id, allowed))
+            .await
     }
 }

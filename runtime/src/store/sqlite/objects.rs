@@ -1,6 +1,7 @@
 use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{ObjectRecord, Store, StoreError, from_json, to_json, unique_violation};
+use super::{Db, from_json, to_json, unique_violation};
+use crate::store::{ObjectRecord, StoreError};
 
 fn object_from_row(row: &Row<'_>) -> Result<ObjectRecord, StoreError> {
     Ok(ObjectRecord {
@@ -25,7 +26,7 @@ fn load_object(
         .transpose()
 }
 
-impl Store {
+impl Db {
     pub fn create_object(&self, class: &str, object: &ObjectRecord) -> Result<(), StoreError> {
         self.conn()?
             .execute(
@@ -59,12 +60,12 @@ impl Store {
     }
 
     /// Reads, changes and writes an object in one transaction; `None` when absent.
-    pub fn update_object<E>(
+    pub fn update_object<T, E>(
         &self,
         class: &str,
         object_id: &str,
-        change: impl FnOnce(&mut ObjectRecord) -> Result<(), E>,
-    ) -> Result<Option<ObjectRecord>, E>
+        change: impl FnOnce(&mut ObjectRecord) -> Result<T, E>,
+    ) -> Result<Option<(ObjectRecord, T)>, E>
     where
         E: From<StoreError>,
     {
@@ -72,13 +73,13 @@ impl Store {
             let Some(mut object) = load_object(tx, class, object_id)? else {
                 return Ok(None);
             };
-            change(&mut object)?;
+            let outcome = change(&mut object)?;
             tx.execute(
                 "UPDATE objects SET fields = ?3, updated_at = ?4 WHERE class_name = ?1 AND object_id = ?2",
                 params![class, object_id, to_json(&object.fields), object.updated_at],
             )
             .map_err(StoreError::from)?;
-            Ok(Some(object))
+            Ok(Some((object, outcome)))
         })
     }
 

@@ -3,13 +3,14 @@ use serde_json::Value;
 use super::*;
 
 const T: Trail = Trail { at: 0, ip: None };
+use crate::store::{Event, SessionRecord, StoreError, Trail};
 use crate::store::{Revoke, UserRecord};
 use crate::token;
 
 /// A store on a file of its own: only those cache sessions.
 /// Fields drop in order: the store closes before its directory goes.
 struct FileStore {
-    store: Store,
+    store: Db,
     _dir: tempfile::TempDir,
 }
 
@@ -19,14 +20,14 @@ impl FileStore {
             .prefix(&format!("cloudcode-store-{name}-"))
             .tempdir()
             .unwrap();
-        let store = Store::open(&dir.path().join("test.db")).unwrap();
+        let store = Db::open(&dir.path().join("test.db")).unwrap();
         assert!(store.commits.is_some(), "a file store caches sessions");
         FileStore { store, _dir: dir }
     }
 }
 
 /// A user with one session whose token the cache holds.
-fn cached_session(store: &Store, user_id: &str) -> (SessionRecord, TokenHash) {
+fn cached_session(store: &Db, user_id: &str) -> (SessionRecord, TokenHash) {
     if store.user(user_id).unwrap().is_none() {
         let user = UserRecord {
             object_id: user_id.into(),
@@ -59,7 +60,7 @@ fn cached_session(store: &Store, user_id: &str) -> (SessionRecord, TokenHash) {
     (session, hash)
 }
 
-type Write = fn(&Store, &SessionRecord);
+type Write = fn(&Db, &SessionRecord);
 
 #[test]
 fn no_cached_token_outlives_a_write_that_ends_its_session() {
@@ -86,7 +87,7 @@ fn no_cached_token_outlives_a_write_that_ends_its_session() {
         ("password change by the master key", |store, s| {
             store
                 .update_user(&s.user_id, None, T, |_| {
-                    Ok::<_, StoreError>(Revoke::PasswordChanged { seal: None })
+                    Ok::<_, StoreError>((Revoke::PasswordChanged { seal: None }, ()))
                 })
                 .unwrap();
         }),
@@ -133,7 +134,7 @@ fn a_cached_user_sees_every_change() {
     db.store
         .update_user("u", None, T, |user| {
             user.username = "renamed".into();
-            Ok::<_, StoreError>(Revoke::Nothing)
+            Ok::<_, StoreError>((Revoke::Nothing, ()))
         })
         .unwrap();
     assert_eq!(db.store.user("u").unwrap().unwrap().username, "renamed");
@@ -146,7 +147,7 @@ fn a_cached_user_sees_every_change() {
 /// leave it), no change survives either.
 #[test]
 fn no_session_change_commits_without_its_audit_rows() {
-    type Attempt = fn(&Store, &SessionRecord) -> bool;
+    type Attempt = fn(&Db, &SessionRecord) -> bool;
     let attempts: &[(&str, Attempt)] = &[
         ("logout", |store, s| {
             store
@@ -169,7 +170,7 @@ fn no_session_change_commits_without_its_audit_rows() {
         ("password change by the master key", |store, s| {
             store
                 .update_user(&s.user_id, None, T, |_| {
-                    Ok::<_, StoreError>(Revoke::PasswordChanged { seal: None })
+                    Ok::<_, StoreError>((Revoke::PasswordChanged { seal: None }, ()))
                 })
                 .is_err()
         }),

@@ -1,9 +1,10 @@
 use r2d2_sqlite::rusqlite::{OptionalExtension, Row, Transaction, params};
 
-use super::events::{self, Event, Trail};
-use super::{SessionRecord, Store, StoreError, WriterSession, hash_bytes};
+use super::{Db, events, hash_bytes};
 use crate::clock::Millis;
 use crate::policy::SessionPolicy;
+use crate::store::events::{self as audit, Event, Trail};
+use crate::store::{RevokedSession, SessionRecord, StoreError, WriterSession};
 use crate::token::TokenHash;
 
 const SESSION_COLUMNS: &str = "object_id, user_id, installation_id, created_with, created_at, \
@@ -20,16 +21,6 @@ fn session_from_row(row: &Row<'_>) -> Result<SessionRecord, StoreError> {
         last_used_at: row.get(6)?,
         absolute_expires_at: row.get(7)?,
     })
-}
-
-/// A session that a write removed or changed: enough to audit it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RevokedSession {
-    pub object_id: String,
-    pub user_id: String,
-    pub installation_id: Option<String>,
-    /// Its times when it was removed: whether it was still alive then.
-    pub lifetime: crate::policy::Lifetime,
 }
 
 const RETURNING: &str =
@@ -109,13 +100,10 @@ pub(super) fn delete_user_sessions(
 
 /// Fails with [`StoreError::SessionGone`] unless the writer's session still
 /// exists under the token the request presented.
-pub(super) fn check_writer(
-    tx: &Transaction<'_>,
-    writer: &WriterSession<'_>,
-) -> Result<(), StoreError> {
+pub(super) fn check_writer(tx: &Transaction<'_>, writer: &WriterSession) -> Result<(), StoreError> {
     let alive = tx
         .prepare_cached("SELECT 1 FROM sessions WHERE object_id = ?1 AND token_hash = ?2")?
-        .exists(params![writer.object_id, hash_bytes(writer.token_hash)])?;
+        .exists(params![writer.object_id, hash_bytes(&writer.token_hash)])?;
     if alive {
         Ok(())
     } else {
@@ -169,7 +157,7 @@ fn replace_token(
     Ok(rekeyed)
 }
 
-impl Store {
+impl Db {
     /// Stores a new session; returns the sessions it replaced (same user and
     /// installation). With `verified_password`, the session is only created
     /// if the user's password hash is still the one the login verified: a
@@ -199,7 +187,7 @@ impl Store {
             events::insert(tx, Event::Created, trail, [session.into()])?;
             Ok(replaced)
         })?;
-        events::log(Event::Created, trail, [session.into()]);
+        audit::log(Event::Created, trail, [session.into()]);
         Ok(replaced)
     }
 
@@ -216,7 +204,7 @@ impl Store {
     }
 
     /// Notes a use of a token's session in the cache, ahead of
-    /// [`Store::touch_session`], so that uses meanwhile do not write again.
+    /// [`Db::touch_session`], so that uses meanwhile do not write again.
     pub fn note_session_use(&self, hash: &TokenHash, now: Millis) {
         self.cached.sessions.update(hash, |session| {
             session.last_used_at = session.last_used_at.max(now);

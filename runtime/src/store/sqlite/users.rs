@@ -2,11 +2,9 @@ use std::sync::Arc;
 
 use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::events::{self, Event, Subject, Trail};
-use super::{
-    Revoke, RevokedSession, SessionRecord, Store, StoreError, UserRecord, WriterSession, from_json,
-    to_json, unique_violation,
-};
+use super::{Db, events, from_json, to_json, unique_violation};
+use crate::store::events::{self as audit, Event, Subject, Trail};
+use crate::store::{Revoke, RevokedSession, SessionRecord, StoreError, UserRecord, WriterSession};
 use crate::token::TokenHash;
 
 const USER_COLUMNS: &str =
@@ -24,7 +22,7 @@ fn user_from_row(row: &Row<'_>) -> Result<UserRecord, StoreError> {
     })
 }
 
-impl Store {
+impl Db {
     /// Inserts a new user and, for a signup that logs in, its first session.
     pub fn create_user(
         &self,
@@ -34,27 +32,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         let created = || session.map(|(s, _)| Subject::from(s));
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO users (object_id, username, email, password_hash, fields, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    user.object_id,
-                    user.username,
-                    user.email,
-                    user.password_hash,
-                    to_json(&user.fields),
-                    user.created_at,
-                    user.updated_at
-                ],
-            )
-            .map_err(unique_violation)?;
+            save_user(tx, user, Save::Insert)?;
             if let Some((session, hash)) = session {
                 // A brand-new user has no sessions for this to replace.
                 super::sessions::insert_session(tx, session, hash)?;
             }
             events::insert(tx, Event::Created, trail, created())
         })?;
-        events::log(Event::Created, trail, created());
+        audit::log(Event::Created, trail, created());
         Ok(())
     }
 
@@ -107,38 +92,26 @@ impl Store {
     /// With a `writer`, nothing is written unless that session is still
     /// alive under its token ([`StoreError::SessionGone`]). Returns `None`
     /// when the user does not exist.
-    pub fn update_user<E>(
+    pub fn update_user<T, E>(
         &self,
         object_id: &str,
-        writer: Option<WriterSession<'_>>,
+        writer: Option<&WriterSession>,
         trail: Trail,
-        change: impl FnOnce(&mut UserRecord) -> Result<Revoke, E>,
-    ) -> Result<Option<(UserRecord, Vec<RevokedSession>)>, E>
+        change: impl FnOnce(&mut UserRecord) -> Result<(Revoke, T), E>,
+    ) -> Result<Option<(UserRecord, T)>, E>
     where
         E: From<StoreError>,
     {
         let mut updated = None;
-        let revoked = self.change_sessions::<E>(Event::RevokedByPasswordChange, trail, |tx| {
-            if let Some(writer) = &writer {
+        self.change_sessions::<E>(Event::RevokedByPasswordChange, trail, |tx| {
+            if let Some(writer) = writer {
                 super::sessions::check_writer(tx, writer)?;
             }
             let Some(mut user) = load_user(tx, object_id)? else {
                 return Ok(Vec::new());
             };
-            let revoke = change(&mut user)?;
-            tx.execute(
-                "UPDATE users SET username = ?2, email = ?3, password_hash = ?4, fields = ?5, updated_at = ?6
-                 WHERE object_id = ?1",
-                params![
-                    user.object_id,
-                    user.username,
-                    user.email,
-                    user.password_hash,
-                    to_json(&user.fields),
-                    user.updated_at
-                ],
-            )
-            .map_err(unique_violation)?;
+            let (revoke, outcome) = change(&mut user)?;
+            save_user(tx, &user, Save::Update)?;
             let revoked = match revoke {
                 Revoke::Nothing => Vec::new(),
                 Revoke::PasswordChanged { seal } => {
@@ -148,10 +121,10 @@ impl Store {
                     super::sessions::delete_user_sessions(tx, object_id, seal.as_deref())?
                 }
             };
-            updated = Some(user);
+            updated = Some((user, outcome));
             Ok(revoked)
         })?;
-        Ok(updated.map(|user| (user, revoked)))
+        Ok(updated)
     }
 
     /// Replaces a password hash (re-hash on login) unless the hash changed
@@ -183,6 +156,40 @@ impl Store {
         })?;
         Ok((deleted > 0).then_some(sessions))
     }
+}
+
+enum Save {
+    Insert,
+    Update,
+}
+
+/// Writes every column of a user row, as a new row or over the existing one.
+fn save_user(conn: &Connection, user: &UserRecord, save: Save) -> Result<(), StoreError> {
+    let sql = match save {
+        Save::Insert => {
+            "INSERT INTO users (object_id, username, email, password_hash, fields, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+        }
+        Save::Update => {
+            "UPDATE users SET username = ?2, email = ?3, password_hash = ?4, fields = ?5,
+                              created_at = ?6, updated_at = ?7
+             WHERE object_id = ?1"
+        }
+    };
+    conn.execute(
+        sql,
+        params![
+            user.object_id,
+            user.username,
+            user.email,
+            user.password_hash,
+            to_json(&user.fields),
+            user.created_at,
+            user.updated_at
+        ],
+    )
+    .map_err(unique_violation)?;
+    Ok(())
 }
 
 fn load_user(conn: &Connection, object_id: &str) -> Result<Option<UserRecord>, StoreError> {

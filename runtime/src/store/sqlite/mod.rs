@@ -1,0 +1,273 @@
+//! The SQLite backend (WAL mode), the embedded default.
+//!
+//! Every method is synchronous; [`super::Store`] decides where each runs.
+//! Writes take a connection from a pool and may wait for SQLite's write
+//! lock, so they run on the blocking pool. Reads use a read-only connection
+//! owned by the calling thread: in WAL mode a reader never waits for a
+//! writer, so a point read takes microseconds and runs in place.
+//! Writes that read before they write open `IMMEDIATE` transactions, so
+//! concurrent writers queue on SQLite's lock instead of failing with a stale
+//! snapshot.
+
+mod cache;
+mod events;
+mod objects;
+mod schema;
+mod sessions;
+mod users;
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use r2d2_sqlite::SqliteConnectionManager;
+
+use self::cache::{CommitWatch, Mark, RowCache};
+use r2d2_sqlite::rusqlite::{self, OpenFlags};
+use serde_json::Value;
+
+use super::events::{self as audit, Event, Subject, Trail};
+use super::{RevokedSession, SessionRecord, StoreError, UniqueField, UserRecord};
+use crate::token::TokenHash;
+
+#[derive(Default)]
+struct Cached {
+    sessions: RowCache<TokenHash, SessionRecord>,
+    /// Shared, not cloned, on a hit: a user carries all its custom fields.
+    users: RowCache<String, Arc<UserRecord>>,
+}
+
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<SqliteConnectionManager>,
+    /// The database file that per-thread readers open; `None` for an
+    /// in-memory database, whose only connection is the pool's.
+    readers: Option<Arc<PathBuf>>,
+    /// Rows valid while `commits` shows no commit since they were read;
+    /// unused without a watch (an in-memory database).
+    cached: Arc<Cached>,
+    commits: Option<Arc<CommitWatch>>,
+}
+
+thread_local! {
+    /// This thread's read-only connections, one per open database file. A
+    /// reader whose store is gone is closed the next time one is added.
+    static READERS: RefCell<Vec<(Weak<PathBuf>, rusqlite::Connection)>> =
+        const { RefCell::new(Vec::new()) };
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("sqlite::Db").finish_non_exhaustive()
+    }
+}
+
+fn configure(conn: &mut rusqlite::Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         PRAGMA synchronous = NORMAL;",
+    )
+}
+
+impl Db {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let manager = SqliteConnectionManager::file(path).with_init(configure);
+        let pool = r2d2::Pool::builder().max_size(16).build(manager)?;
+        let mut conn = pool.get()?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        schema::migrate(&mut conn)?;
+        drop(conn);
+        let commits = CommitWatch::open(path)
+            .inspect_err(|error| tracing::warn!(%error, "sessions will not be cached"))
+            .ok()
+            .map(Arc::new);
+        Ok(Self {
+            pool,
+            readers: Some(Arc::new(path.to_path_buf())),
+            cached: Arc::default(),
+            commits,
+        })
+    }
+
+    /// A private in-memory database (tests and the hook testkit).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "file:cloudcode-mem-{}-{}?mode=memory&cache=shared",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let manager = SqliteConnectionManager::file(name)
+            .with_flags(
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .with_init(configure);
+        // One connection: an in-memory database lives as long as its last
+        // connection, and shared-cache locking does not honour busy timeouts.
+        let pool = r2d2::Pool::builder().max_size(1).build(manager)?;
+        let mut conn = pool.get()?;
+        schema::migrate(&mut conn)?;
+        drop(conn);
+        Ok(Self {
+            pool,
+            readers: None,
+            cached: Arc::default(),
+            commits: None,
+        })
+    }
+
+    /// Reads a row through a cache: from memory if nothing was committed since
+    /// it was read, else from the database (caching what it finds).
+    /// The key is owned only to cache a row read from the database.
+    fn read_cached<Q, K, V>(
+        &self,
+        cache: &RowCache<K, V>,
+        key: &Q,
+        read: impl FnOnce(&rusqlite::Connection) -> Result<Option<V>, StoreError>,
+    ) -> Result<Option<V>, StoreError>
+    where
+        Q: ToOwned<Owned = K> + Eq + std::hash::Hash + ?Sized,
+        K: std::borrow::Borrow<Q> + Eq + std::hash::Hash,
+        V: Clone,
+    {
+        let read_at: Option<Mark> = self.commits.as_ref().map(|commits| commits.mark());
+        if let Some(mark) = read_at
+            && let Some(row) = cache.get(key, mark)
+        {
+            return Ok(Some(row));
+        }
+        let found = self.read(read)?;
+        if let (Some(mark), Some(row)) = (read_at, &found) {
+            cache.insert(mark, key.to_owned(), row.clone());
+        }
+        Ok(found)
+    }
+
+    fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, StoreError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs `work` in one IMMEDIATE transaction (the write lock is taken up
+    /// front, so a read-modify-write cannot fail upgrading a read lock),
+    /// committed only if `work` succeeds.
+    fn write<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let value = work(&tx)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(value)
+    }
+
+    /// A write that ends (or changes) sessions: `work` returns them, each
+    /// gets its `event` row in the same transaction, and the events are
+    /// logged once committed.
+    fn change_sessions<E: From<StoreError>>(
+        &self,
+        event: Event,
+        trail: Trail,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<Vec<RevokedSession>, E>,
+    ) -> Result<Vec<RevokedSession>, E> {
+        let changed = self.write(|tx| {
+            let changed = work(tx)?;
+            events::insert(tx, event, trail, changed.iter().map(Subject::from))?;
+            Ok::<_, E>(changed)
+        })?;
+        audit::log(event, trail, changed.iter().map(Subject::from));
+        Ok(changed)
+    }
+
+    /// Runs a read on this thread's read-only connection (opened on first
+    /// use), without touching the pool. Each statement outside a transaction
+    /// reads the latest committed state.
+    fn read<T>(
+        &self,
+        query: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let Some(path) = &self.readers else {
+            return query(&*self.conn()?);
+        };
+        READERS.with(|readers| {
+            // A read never runs inside another, but if one did, the pool serves it.
+            let Ok(mut readers) = readers.try_borrow_mut() else {
+                return query(&*self.conn()?);
+            };
+            let index = match readers
+                .iter()
+                .position(|(owner, _)| std::ptr::eq(owner.as_ptr(), Arc::as_ptr(path)))
+            {
+                Some(index) => index,
+                None => {
+                    readers.retain(|(owner, _)| owner.strong_count() > 0);
+                    readers.push((Arc::downgrade(path), open_reader(path)?));
+                    readers.len() - 1
+                }
+            };
+            query(&readers[index].1)
+        })
+    }
+}
+
+fn open_reader(path: &Path) -> Result<rusqlite::Connection, StoreError> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+fn to_json(fields: &super::Fields) -> String {
+    Value::Object(fields.clone()).to_string()
+}
+
+fn from_json(text: &str) -> Result<super::Fields, StoreError> {
+    Ok(serde_json::from_str(text)?)
+}
+
+fn unique_violation(err: rusqlite::Error) -> StoreError {
+    let field = match &err {
+        rusqlite::Error::SqliteFailure(code, Some(msg))
+            if code.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            [
+                (".username", UniqueField::Username),
+                (".email", UniqueField::Email),
+                (".object_id", UniqueField::ObjectId),
+            ]
+            .into_iter()
+            .find(|(column, _)| msg.contains(column))
+            .map(|(_, field)| field)
+        }
+        _ => None,
+    };
+    match field {
+        Some(field) => StoreError::Duplicate(field),
+        None => err.into(),
+    }
+}
+
+fn hash_bytes(hash: &TokenHash) -> &[u8] {
+    &hash.0
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Database(Box::new(error))
+    }
+}
+
+impl From<r2d2::Error> for StoreError {
+    fn from(error: r2d2::Error) -> Self {
+        StoreError::Database(Box::new(error))
+    }
+}
