@@ -2,7 +2,7 @@
 //! the cached compilation), check the contract version, read the manifest.
 
 use std::hash::{Hash, Hasher};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -12,11 +12,67 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, LinkerInstance, ResourceType};
 
 use super::host::{self, CloudCodePre};
-use super::{HookSource, LoadError};
 
 /// The contract this host implements (sdk/wit).
 pub const CONTRACT_PACKAGE: &str = "cloudcode:hooks";
 pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// A hook component to load: a display name (file path or `builtin:…`) and its bytes.
+#[derive(Clone)]
+pub struct HookSource {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+impl HookSource {
+    /// Every `*.wasm` file of a directory, in name order.
+    pub fn from_dir(dir: &std::path::Path) -> Result<Vec<Self>, LoadError> {
+        let io = |e: std::io::Error| LoadError::Io {
+            file: dir.display().to_string(),
+            reason: e.to_string(),
+        };
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|ext| ext == "wasm"))
+            .collect();
+        paths.sort();
+        paths
+            .into_iter()
+            .map(|path| {
+                let bytes = std::fs::read(&path).map_err(|e| LoadError::Io {
+                    file: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                Ok(HookSource {
+                    name: path.display().to_string(),
+                    bytes,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Why a hook could not be loaded; each names the offending file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("hook {file}: cannot read it: {reason}")]
+    Io { file: String, reason: String },
+    #[error("hook {file}: not a valid WebAssembly component: {reason}")]
+    Compile { file: String, reason: String },
+    #[error("hook {file}: incompatible with this server: {reason}")]
+    Contract { file: String, reason: String },
+    #[error("hook {file}: bad manifest: {reason}")]
+    Manifest { file: String, reason: String },
+    #[error("cloud function {name:?} is defined twice: by {first} and by {second}")]
+    DuplicateFunction {
+        name: String,
+        first: String,
+        second: String,
+    },
+    #[error("cannot set up the WebAssembly engine: {0}")]
+    Engine(String),
+}
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 pub struct Manifest {

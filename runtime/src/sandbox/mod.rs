@@ -6,8 +6,8 @@
 //! caller. Invocations are futures: the guest runs on a fiber of the async
 //! task that awaits it, so a cloud function costs no thread hop. A guest
 //! that computes yields back to the executor at every epoch tick and is
-//! stopped when its budget is spent; host calls that write to the database
-//! run on the blocking pool. At most `concurrency` invocations run at once
+//! stopped when its budget is spent; host calls go to the server's session
+//! port ([`SessionPort`]) and are awaited on the same fiber. At most `concurrency` invocations run at once
 //! (the size of the instance pool). Whatever goes wrong inside a hook fails
 //! only that invocation.
 
@@ -35,48 +35,12 @@ pub use self::builtin::sources as builtin_sources;
 use self::engine::EpochTicker;
 pub use self::failure::{FunctionError, MAX_ERROR_MESSAGE, SandboxError, truncate};
 use self::host::{CloudCode, CloudCodePre, HookState};
-pub use self::loader::{CONTRACT_PACKAGE, CONTRACT_VERSION, Manifest};
+pub use self::loader::{CONTRACT_PACKAGE, CONTRACT_VERSION, HookSource, LoadError, Manifest};
 pub use self::port::{Invoker, SessionPort};
 pub use self::view::{MAX_FIELD_BYTES, MAX_OBJECT_BYTES};
 
 /// Largest JSON result a cloud function may return.
 const MAX_RESULT_BYTES: usize = 4 << 20;
-
-/// A hook component to load: a display name (file path or `builtin:…`) and its bytes.
-#[derive(Clone)]
-pub struct HookSource {
-    pub name: String,
-    pub bytes: Vec<u8>,
-}
-
-impl HookSource {
-    /// Every `*.wasm` file of a directory, in name order.
-    pub fn from_dir(dir: &std::path::Path) -> Result<Vec<Self>, LoadError> {
-        let io = |e: std::io::Error| LoadError::Io {
-            file: dir.display().to_string(),
-            reason: e.to_string(),
-        };
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(io)?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|ext| ext == "wasm"))
-            .collect();
-        paths.sort();
-        paths
-            .into_iter()
-            .map(|path| {
-                let bytes = std::fs::read(&path).map_err(|e| LoadError::Io {
-                    file: path.display().to_string(),
-                    reason: e.to_string(),
-                })?;
-                Ok(HookSource {
-                    name: path.display().to_string(),
-                    bytes,
-                })
-            })
-            .collect()
-    }
-}
 
 /// Limits applied to every invocation.
 #[derive(Debug, Clone)]
@@ -102,27 +66,6 @@ impl Default for SandboxConfig {
             cache_dir: None,
         }
     }
-}
-
-/// Why a hook could not be loaded; each names the offending file.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error("hook {file}: cannot read it: {reason}")]
-    Io { file: String, reason: String },
-    #[error("hook {file}: not a valid WebAssembly component: {reason}")]
-    Compile { file: String, reason: String },
-    #[error("hook {file}: incompatible with this server: {reason}")]
-    Contract { file: String, reason: String },
-    #[error("hook {file}: bad manifest: {reason}")]
-    Manifest { file: String, reason: String },
-    #[error("cloud function {name:?} is defined twice: by {first} and by {second}")]
-    DuplicateFunction {
-        name: String,
-        first: String,
-        second: String,
-    },
-    #[error("cannot set up the WebAssembly engine: {0}")]
-    Engine(String),
 }
 
 struct LoadedHook {
