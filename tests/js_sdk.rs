@@ -4,6 +4,9 @@
 #[path = "api/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+#[path = "api/postgres.rs"]
+#[allow(dead_code)]
+mod postgres;
 
 use std::path::Path;
 use std::process::Command;

@@ -205,7 +205,7 @@ pub struct Config {
     pub client_keys: ClientKeys,
     pub listen: SocketAddr,
     pub mount_path: String,
-    pub database: PathBuf,
+    pub database: Database,
     pub master_key_file: Option<PathBuf>,
     pub session_policy: SessionPolicy,
     pub sweep_interval: Millis,
@@ -235,7 +235,7 @@ impl Config {
             client_keys: ClientKeys::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             mount_path: "/parse".into(),
-            database: PathBuf::from(":memory:"),
+            database: Database::Sqlite(PathBuf::from(":memory:")),
             master_key_file: None,
             session_policy: SessionPolicy::new(30 * DAY, 7 * DAY),
             sweep_interval: 60_000,
@@ -290,8 +290,8 @@ impl ServeArgs {
             )));
         }
         let database = match self.database_uri {
-            Some(uri) => sqlite_path(&uri)?,
-            None => self.data_dir.join("cloudcode.db"),
+            Some(uri) => Database::from_uri(&uri)?,
+            None => Database::Sqlite(self.data_dir.join("cloudcode.db")),
         };
         let session_policy = SessionPolicy {
             reuse_grace: seconds("token reuse grace", self.token_reuse_grace)?,
@@ -345,7 +345,9 @@ impl ServeArgs {
                 (load_or_create_master_key(&path)?, Some(path))
             }
         };
-        if let Some(parent) = database.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Database::Sqlite(path) = &database
+            && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        {
             create_private_dir(parent)?;
         }
         let client_keys = ClientKeys(
@@ -407,6 +409,65 @@ fn normalize_mount(path: &str) -> Result<String, ConfigError> {
     Ok(trimmed.to_string())
 }
 
+/// Where the state lives: a SQLite file (the default), or a PostgreSQL
+/// database that several nodes share.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    /// A `postgres://` URI (it may hold a password: never shown).
+    Postgres(String),
+}
+
+impl Database {
+    /// `postgres://` or `postgresql://` (Parse's `databaseURI` form) for
+    /// PostgreSQL; `sqlite:<path>` or a plain path for SQLite.
+    pub fn from_uri(uri: &str) -> Result<Self, ConfigError> {
+        if uri.starts_with("postgres://") || uri.starts_with("postgresql://") {
+            uri.parse::<tokio_postgres::Config>().map_err(|e| {
+                ConfigError::Invalid(format!("bad PostgreSQL URI in --database-uri: {e}"))
+            })?;
+            return Ok(Database::Postgres(uri.to_string()));
+        }
+        Ok(Database::Sqlite(sqlite_path(uri)?))
+    }
+}
+
+/// What the start-up banner and errors show: never the password.
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "{}", path.display()),
+            Database::Postgres(uri) => {
+                let Ok(config) = uri.parse::<tokio_postgres::Config>() else {
+                    return f.write_str("postgres://<unparsable>");
+                };
+                let hosts: Vec<String> = config
+                    .get_hosts()
+                    .iter()
+                    .zip(config.get_ports().iter().chain(std::iter::repeat(&5432)))
+                    .map(|(host, port)| match host {
+                        tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+                        tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+                    })
+                    .collect();
+                write!(
+                    f,
+                    "postgres://{}@{}/{}",
+                    config.get_user().unwrap_or_default(),
+                    hosts.join(","),
+                    config.get_dbname().unwrap_or_default()
+                )
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Database({self})")
+    }
+}
+
 fn sqlite_path(uri: &str) -> Result<PathBuf, ConfigError> {
     if let Some(path) = uri
         .strip_prefix("sqlite://")
@@ -416,7 +477,7 @@ fn sqlite_path(uri: &str) -> Result<PathBuf, ConfigError> {
     }
     if uri.contains("://") {
         return Err(ConfigError::Invalid(format!(
-            "unsupported database URI scheme in {:?}: only SQLite (sqlite:<path>) is supported",
+            "unsupported database URI scheme in {:?}: use postgres://... or sqlite:<path>",
             uri.split("://").next().unwrap_or_default()
         )));
     }

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::Core;
 use crate::clock::{Millis, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, Database};
 use crate::connections::Admission;
 use crate::sandbox::{HookSource, LoadError, Sandbox};
 use crate::store::{Store, StoreError};
@@ -38,8 +38,12 @@ pub enum ServeError {
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config) -> Result<(), ServeError> {
-    let store = Store::open(&config.database).map_err(|source| ServeError::Store {
-        path: config.database.display().to_string(),
+    let opened = match &config.database {
+        Database::Sqlite(path) => Store::open(path),
+        Database::Postgres(uri) => Store::connect(uri).await,
+    };
+    let store = opened.map_err(|source| ServeError::Store {
+        path: config.database.to_string(),
         source,
     })?;
     let sandbox = load_hooks(&config).await?;
@@ -157,7 +161,7 @@ fn announce(core: &Core, addr: SocketAddr) {
             let _ = writeln!(out, "  master key: from configuration");
         }
     }
-    let _ = writeln!(out, "  database: {}", config.database.display());
+    let _ = writeln!(out, "  database: {}", config.database);
     for (hook, manifest) in core.sandbox.hooks() {
         let _ = writeln!(
             out,

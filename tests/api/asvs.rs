@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 
-use r2d2_sqlite::rusqlite::Connection;
 use serde_json::json;
 
 use crate::harness::Server;
@@ -13,10 +12,7 @@ fn asvs_7_2_1_every_request_is_checked_against_the_session_row() {
     let srv = Server::start();
     let (_, token) = srv.signup("uma");
     assert_eq!(srv.me_status(&token), 200);
-    Connection::open(srv.db_path())
-        .unwrap()
-        .execute("DELETE FROM sessions", [])
-        .unwrap();
+    srv.sql("DELETE FROM sessions");
     assert_eq!(srv.me_status(&token), 400, "no cache outlives the row");
 }
 

@@ -78,13 +78,15 @@ fn a_password_change_rotates_after_the_record_was_padded_with_12_mb() {
     assert_eq!(srv.me_status(&token), 400, "the pre-change token is dead");
     let rotated = r.json["sessionToken"].as_str().expect("a rotated token");
     assert_eq!(srv.me_status(rotated), 200);
-    let db = r2d2_sqlite::rusqlite::Connection::open(srv.db_path()).unwrap();
-    let stored: i64 = db
-        .query_row(
-            "SELECT length(json_extract(fields, '$.blob')) FROM users WHERE object_id = ?1",
-            [&id],
-            |row| row.get(0),
-        )
+    let blob = if crate::harness::on_postgres() {
+        "fields->>'blob'"
+    } else {
+        "json_extract(fields, '$.blob')"
+    };
+    let stored: i64 = srv.sql(&format!(
+        "SELECT length({blob}) FROM users WHERE object_id = '{id}'"
+    ))[0]
+        .parse()
         .unwrap();
     assert_eq!(stored, 12 << 20, "only the hook's view is elided");
 }
@@ -370,7 +372,11 @@ fn identifiers_with_control_characters_are_refused_and_never_match_another() {
         .json(json!({"username": "tab", "password": "pw", "email": "a\u{0}b@example.com"}))
         .send()
         .assert_error(400, 125);
-    // A name stored before the rule, planted in the database directly.
+    // A name stored before the rule, planted in the database directly
+    // (PostgreSQL's text cannot hold one).
+    if crate::harness::skipped_on_postgres() {
+        return;
+    }
     let (id, _) = srv.signup("planted");
     let db = r2d2_sqlite::rusqlite::Connection::open(srv.db_path()).unwrap();
     db.execute(

@@ -3,8 +3,6 @@
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use r2d2_sqlite::rusqlite::Connection;
-
 use crate::harness::Server;
 
 #[test]
@@ -66,11 +64,7 @@ fn chrono_ms(iso: &str) -> i64 {
 fn asvs_7_4_1_expired_sessions_are_purged_by_the_sweeper() {
     let srv = Server::start_with(&["--session-length", "0.5", "--session-sweep-interval", "0.2"]);
     let (_, _token) = srv.signup("swept");
-    let db = Connection::open(srv.db_path()).unwrap();
-    let count = || -> i64 {
-        db.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
-            .unwrap()
-    };
+    let count = || -> i64 { srv.sql("SELECT COUNT(*) FROM sessions")[0].parse().unwrap() };
     assert_eq!(count(), 1);
     let deadline = Instant::now() + Duration::from_secs(5);
     while count() > 0 && Instant::now() < deadline {

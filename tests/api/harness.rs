@@ -12,9 +12,28 @@ use tempfile::TempDir;
 pub const APP_ID: &str = "test-app";
 pub const MASTER_KEY: &str = "test-master-key-0123456789";
 
+/// Whether this binary runs the suite on PostgreSQL: the `api` suite runs
+/// on SQLite, `api_postgres` (the same tests) on a cluster of its own.
+pub fn on_postgres() -> bool {
+    env!("CARGO_CRATE_NAME") == "api_postgres"
+}
+
+/// For tests of what only the SQLite backend has (its files on disk, data
+/// only SQLite can hold): true, and said so, in the PostgreSQL suite,
+/// where the test returns at once.
+pub fn skipped_on_postgres() -> bool {
+    if on_postgres() {
+        eprintln!("skipped on PostgreSQL: a test of the SQLite backend");
+    }
+    on_postgres()
+}
+
 pub struct Server {
     child: Child,
     pub base: String,
+    /// The `--database-uri` it was started with (a PostgreSQL database of
+    /// its own), or none for the SQLite file in its data directory.
+    database_uri: Option<String>,
     /// Data directory and log; removed when the server is dropped.
     dir: TempDir,
     /// The hook components it was started with, if any.
@@ -66,6 +85,13 @@ impl Server {
             .prefix("cloudcode-api-test-")
             .tempdir()
             .unwrap();
+        let chosen = extra.contains(&"--database-uri");
+        let database_uri =
+            (on_postgres() && !chosen).then(|| crate::postgres::cluster().create_database());
+        let database_args = database_uri
+            .as_deref()
+            .map(|uri| vec!["--database-uri", uri])
+            .unwrap_or_default();
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_cloudcode"))
             .arg("serve")
@@ -81,6 +107,7 @@ impl Server {
             .arg(dir.path().join("data"))
             .arg("--hooks-cache-dir")
             .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("hook-cache"))
+            .args(database_args)
             .args(extra)
             .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())
@@ -106,9 +133,14 @@ impl Server {
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
+        let database_uri = database_uri.or_else(|| {
+            let at = extra.iter().position(|arg| *arg == "--database-uri")?;
+            extra.get(at + 1).map(|uri| uri.to_string())
+        });
         Ok(Server {
             child,
             base,
+            database_uri,
             dir,
             _hooks: None,
             tls: None,
@@ -134,6 +166,43 @@ impl Server {
 
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("data").join("cloudcode.db")
+    }
+
+    /// The database as `--database-uri` names it, for a second server on it.
+    pub fn database_uri(&self) -> String {
+        self.database_uri
+            .clone()
+            .unwrap_or_else(|| format!("sqlite:{}", self.db_path().display()))
+    }
+
+    /// Runs one SQL statement (in the dialect both backends share) on the
+    /// server's database, as an operator with a SQL shell would; returns
+    /// the first column of each row as text (byte strings as hex).
+    pub fn sql(&self, statement: &str) -> Vec<String> {
+        if let Some(uri) = self
+            .database_uri
+            .as_deref()
+            .filter(|u| u.starts_with("postgres"))
+        {
+            let database = uri.rsplit('/').next().unwrap();
+            return crate::postgres::cluster().psql(database, statement);
+        }
+        use r2d2_sqlite::rusqlite::{Connection, types::ValueRef};
+        let db = Connection::open(self.db_path()).unwrap();
+        let mut stmt = db.prepare(statement).unwrap();
+        let text = |value: ValueRef<'_>| match value {
+            ValueRef::Null => String::new(),
+            ValueRef::Integer(i) => i.to_string(),
+            ValueRef::Real(f) => f.to_string(),
+            ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+            ValueRef::Blob(b) => hex::encode(b),
+        };
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            out.push(text(row.get_ref(0).unwrap()));
+        }
+        out
     }
 
     pub fn logs(&self) -> String {

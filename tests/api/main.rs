@@ -1,16 +1,4 @@
-//! Black-box tests: the real `cloudcode` binary on 127.0.0.1, real HTTP.
+//! Black-box tests: the real `cloudcode` binary on 127.0.0.1, real HTTP,
+//! every server on SQLite (`on_postgres.rs` runs the same on PostgreSQL).
 
-mod harness;
-
-mod asvs;
-mod attacks;
-mod audit;
-mod classes;
-mod concurrency;
-mod envelope;
-mod expiry;
-mod hooks;
-mod sessions;
-mod storage;
-mod transport;
-mod users;
+include!("suite.rs");

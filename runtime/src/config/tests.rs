@@ -43,7 +43,8 @@ fn bad_settings_are_refused_with_a_reason() {
     for bad in [
         vec!["--master-key", "short"],
         vec!["--master-key-ips", "not-an-ip"],
-        vec!["--database-uri", "postgres://db/app"],
+        vec!["--database-uri", "mongodb://db/app"],
+        vec!["--database-uri", "postgres://db:notaport/app"],
         vec!["--session-length", "0"],
         vec!["--mount-path", "parse"],
         vec!["--header-timeout", "0"],
@@ -70,4 +71,15 @@ fn mount_paths_and_database_uris() {
         sqlite_path("data/x.db").unwrap(),
         PathBuf::from("data/x.db")
     );
+    let postgres = Database::from_uri("postgres://app:s3cret@db.internal:5433/parse").unwrap();
+    assert_eq!(
+        postgres,
+        Database::Postgres("postgres://app:s3cret@db.internal:5433/parse".into())
+    );
+    // Shown without its password.
+    assert_eq!(
+        postgres.to_string(),
+        "postgres://app@db.internal:5433/parse"
+    );
+    assert!(!format!("{postgres:?}").contains("s3cret"));
 }

@@ -13,6 +13,7 @@
 //! wait for a writer and take microseconds.
 
 mod events;
+mod postgres;
 mod records;
 mod sqlite;
 
@@ -52,6 +53,24 @@ pub enum StoreError {
 #[derive(Clone)]
 enum Backend {
     Sqlite(sqlite::Db),
+    Postgres(postgres::Pg),
+}
+
+/// Runs SQLite work that may wait for the write lock (or scan a table) on
+/// the blocking pool.
+async fn blocking<T, E>(
+    db: &sqlite::Db,
+    work: impl FnOnce(&sqlite::Db) -> Result<T, E> + Send + 'static,
+) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    let db = db.clone();
+    match tokio::task::spawn_blocking(move || work(&db)).await {
+        Ok(done) => done,
+        Err(task) => Err(StoreError::Task(task.to_string()).into()),
+    }
 }
 
 /// The storage port (cheap to clone: every clone shares the backend).
@@ -78,33 +97,17 @@ impl Store {
         Ok(Self::sqlite(sqlite::Db::in_memory()?))
     }
 
+    /// Connects to a PostgreSQL database (`postgres://...`) and brings its
+    /// schema up to date; nodes that start together migrate once.
+    pub async fn connect(uri: &str) -> Result<Self, StoreError> {
+        Ok(Store {
+            backend: Backend::Postgres(postgres::Pg::connect(uri).await?),
+        })
+    }
+
     fn sqlite(db: sqlite::Db) -> Self {
         Store {
             backend: Backend::Sqlite(db),
-        }
-    }
-
-    /// The SQLite backend, for reads that run in place.
-    fn db(&self) -> &sqlite::Db {
-        match &self.backend {
-            Backend::Sqlite(db) => db,
-        }
-    }
-
-    /// Runs SQLite work that may wait for the write lock (or scan a table)
-    /// on the blocking pool.
-    async fn blocking<T, E>(
-        &self,
-        work: impl FnOnce(&sqlite::Db) -> Result<T, E> + Send + 'static,
-    ) -> Result<T, E>
-    where
-        T: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-    {
-        let db = self.db().clone();
-        match tokio::task::spawn_blocking(move || work(&db)).await {
-            Ok(done) => done,
-            Err(task) => Err(StoreError::Task(task.to_string()).into()),
         }
     }
 
@@ -118,15 +121,25 @@ impl Store {
         session: Option<(&SessionRecord, &TokenHash)>,
         trail: Trail,
     ) -> Result<(), StoreError> {
-        let user = user.clone();
-        let session = session.map(|(s, hash)| (s.clone(), *hash));
-        self.blocking(move |db| db.create_user(&user, session.as_ref().map(|(s, h)| (s, h)), trail))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let user = user.clone();
+                let session = session.map(|(s, hash)| (s.clone(), *hash));
+                blocking(db, move |db| {
+                    db.create_user(&user, session.as_ref().map(|(s, h)| (s, h)), trail)
+                })
+                .await
+            }
+            Backend::Postgres(pg) => pg.create_user(user, session, trail).await,
+        }
     }
 
     /// A user by objectId (shared: a user carries all its custom fields).
     pub async fn user(&self, object_id: &str) -> Result<Option<Arc<UserRecord>>, StoreError> {
-        self.db().user(object_id)
+        match &self.backend {
+            Backend::Sqlite(db) => db.user(object_id),
+            Backend::Postgres(pg) => pg.user(object_id).await,
+        }
     }
 
     /// The user a login names, by username or email.
@@ -135,12 +148,18 @@ impl Store {
         username: Option<&str>,
         email: Option<&str>,
     ) -> Result<Option<UserRecord>, StoreError> {
-        self.db().user_by_login(username, email)
+        match &self.backend {
+            Backend::Sqlite(db) => db.user_by_login(username, email),
+            Backend::Postgres(pg) => pg.user_by_login(username, email).await,
+        }
     }
 
     /// Every user.
     pub async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        self.blocking(|db| db.users()).await
+        match &self.backend {
+            Backend::Sqlite(db) => blocking(db, |db| db.users()).await,
+            Backend::Postgres(pg) => pg.users().await,
+        }
     }
 
     /// Reads, changes and writes a user in one transaction, revoking
@@ -160,9 +179,19 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let object_id = object_id.to_string();
-        self.blocking(move |db| db.update_user(&object_id, writer.as_ref(), trail, change))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let object_id = object_id.to_string();
+                blocking(db, move |db| {
+                    db.update_user(&object_id, writer.as_ref(), trail, change)
+                })
+                .await
+            }
+            Backend::Postgres(pg) => {
+                pg.update_user(object_id, writer.as_ref(), trail, change)
+                    .await
+            }
+        }
     }
 
     /// Replaces a password hash (re-hash on login) unless the hash changed
@@ -173,9 +202,17 @@ impl Store {
         old: &str,
         new: &str,
     ) -> Result<bool, StoreError> {
-        let (object_id, old, new) = (object_id.to_string(), old.to_string(), new.to_string());
-        self.blocking(move |db| db.replace_password_hash(&object_id, &old, &new))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let (object_id, old, new) =
+                    (object_id.to_string(), old.to_string(), new.to_string());
+                blocking(db, move |db| {
+                    db.replace_password_hash(&object_id, &old, &new)
+                })
+                .await
+            }
+            Backend::Postgres(pg) => pg.replace_password_hash(object_id, old, new).await,
+        }
     }
 
     /// Deletes a user and their sessions (returned, and audited), or `None`
@@ -185,9 +222,13 @@ impl Store {
         object_id: &str,
         trail: Trail,
     ) -> Result<Option<Vec<RevokedSession>>, StoreError> {
-        let object_id = object_id.to_string();
-        self.blocking(move |db| db.delete_user(&object_id, trail))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let object_id = object_id.to_string();
+                blocking(db, move |db| db.delete_user(&object_id, trail)).await
+            }
+            Backend::Postgres(pg) => pg.delete_user(object_id, trail).await,
+        }
     }
 
     // Sessions.
@@ -204,10 +245,20 @@ impl Store {
         verified_password: Option<&str>,
         trail: Trail,
     ) -> Result<Vec<RevokedSession>, StoreError> {
-        let (session, hash) = (session.clone(), *hash);
-        let verified = verified_password.map(String::from);
-        self.blocking(move |db| db.create_session(&session, &hash, verified.as_deref(), trail))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let (session, hash) = (session.clone(), *hash);
+                let verified = verified_password.map(String::from);
+                blocking(db, move |db| {
+                    db.create_session(&session, &hash, verified.as_deref(), trail)
+                })
+                .await
+            }
+            Backend::Postgres(pg) => {
+                pg.create_session(session, hash, verified_password, trail)
+                    .await
+            }
+        }
     }
 
     /// The session a token opens.
@@ -215,26 +266,40 @@ impl Store {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        self.db().session_by_token(hash)
+        match &self.backend {
+            Backend::Sqlite(db) => db.session_by_token(hash),
+            Backend::Postgres(pg) => pg.session_by_token(hash).await,
+        }
     }
 
     /// Notes a use of a token's session in whatever the backend caches,
     /// ahead of [`Store::touch_session`], so that uses meanwhile do not
     /// write again.
     pub fn note_session_use(&self, hash: &TokenHash, now: Millis) {
-        self.db().note_session_use(hash, now)
+        match &self.backend {
+            Backend::Sqlite(db) => db.note_session_use(hash, now),
+            // Nothing cached: every lookup reads the database.
+            Backend::Postgres(_) => {}
+        }
     }
 
     /// A session by objectId, dead or alive.
     pub async fn session(&self, object_id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        self.db().session(object_id)
+        match &self.backend {
+            Backend::Sqlite(db) => db.session(object_id),
+            Backend::Postgres(pg) => pg.session(object_id).await,
+        }
     }
 
     /// All sessions, or those of one user, dead ones included.
     pub async fn sessions(&self, user_id: Option<&str>) -> Result<Vec<SessionRecord>, StoreError> {
-        let user_id = user_id.map(String::from);
-        self.blocking(move |db| db.sessions(user_id.as_deref()))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let user_id = user_id.map(String::from);
+                blocking(db, move |db| db.sessions(user_id.as_deref())).await
+            }
+            Backend::Postgres(pg) => pg.sessions(user_id).await,
+        }
     }
 
     /// The sessions alive at `now` under `policy`, of every user or of one.
@@ -244,17 +309,28 @@ impl Store {
         policy: &SessionPolicy,
         now: Millis,
     ) -> Result<Vec<SessionRecord>, StoreError> {
-        let (user_id, policy) = (user_id.map(String::from), *policy);
-        self.blocking(move |db| db.live_sessions(user_id.as_deref(), &policy, now))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let (user_id, policy) = (user_id.map(String::from), *policy);
+                blocking(db, move |db| {
+                    db.live_sessions(user_id.as_deref(), &policy, now)
+                })
+                .await
+            }
+            Backend::Postgres(pg) => pg.live_sessions(user_id, policy, now).await,
+        }
     }
 
     /// Records a use of the session. Never moves the time backwards and
     /// never touches a row that was deleted meanwhile.
     pub async fn touch_session(&self, object_id: &str, now: Millis) -> Result<(), StoreError> {
-        let object_id = object_id.to_string();
-        self.blocking(move |db| db.touch_session(&object_id, now))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let object_id = object_id.to_string();
+                blocking(db, move |db| db.touch_session(&object_id, now)).await
+            }
+            Backend::Postgres(pg) => pg.touch_session(object_id, now).await,
+        }
     }
 
     /// Revokes one session, recording `event`; returns it if it existed.
@@ -264,9 +340,13 @@ impl Store {
         event: Event,
         trail: Trail,
     ) -> Result<Option<RevokedSession>, StoreError> {
-        let object_id = object_id.to_string();
-        self.blocking(move |db| db.delete_session(&object_id, event, trail))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let object_id = object_id.to_string();
+                blocking(db, move |db| db.delete_session(&object_id, event, trail)).await
+            }
+            Backend::Postgres(pg) => pg.delete_session(object_id, event, trail).await,
+        }
     }
 
     /// Revokes every session of a user, except `keep` if given, recording
@@ -278,9 +358,19 @@ impl Store {
         event: Event,
         trail: Trail,
     ) -> Result<Vec<RevokedSession>, StoreError> {
-        let (user_id, keep) = (user_id.to_string(), keep.map(String::from));
-        self.blocking(move |db| db.delete_sessions_of_user(&user_id, keep.as_deref(), event, trail))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let (user_id, keep) = (user_id.to_string(), keep.map(String::from));
+                blocking(db, move |db| {
+                    db.delete_sessions_of_user(&user_id, keep.as_deref(), event, trail)
+                })
+                .await
+            }
+            Backend::Postgres(pg) => {
+                pg.delete_sessions_of_user(user_id, keep, event, trail)
+                    .await
+            }
+        }
     }
 
     /// Moves a session's absolute expiry, never later than it already is;
@@ -291,9 +381,16 @@ impl Store {
         expires_at: Millis,
         trail: Trail,
     ) -> Result<bool, StoreError> {
-        let object_id = object_id.to_string();
-        self.blocking(move |db| db.shorten_session(&object_id, expires_at, trail))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let object_id = object_id.to_string();
+                blocking(db, move |db| {
+                    db.shorten_session(&object_id, expires_at, trail)
+                })
+                .await
+            }
+            Backend::Postgres(pg) => pg.shorten_session(object_id, expires_at, trail).await,
+        }
     }
 
     /// Gives a session a new token; the old one stops working at once and
@@ -305,9 +402,16 @@ impl Store {
         hash: &TokenHash,
         trail: Trail,
     ) -> Result<bool, StoreError> {
-        let (object_id, hash) = (object_id.to_string(), *hash);
-        self.blocking(move |db| db.rotate_session_token(&object_id, &hash, trail))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let (object_id, hash) = (object_id.to_string(), *hash);
+                blocking(db, move |db| {
+                    db.rotate_session_token(&object_id, &hash, trail)
+                })
+                .await
+            }
+            Backend::Postgres(pg) => pg.rotate_session_token(object_id, hash, trail).await,
+        }
     }
 
     /// Ends a session sealed by a password change that no hook rotated, and
@@ -319,9 +423,13 @@ impl Store {
         object_id: &str,
         trail: Trail,
     ) -> Result<Option<RevokedSession>, StoreError> {
-        let object_id = object_id.to_string();
-        self.blocking(move |db| db.revoke_sealed_session(&object_id, trail))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let object_id = object_id.to_string();
+                blocking(db, move |db| db.revoke_sealed_session(&object_id, trail)).await
+            }
+            Backend::Postgres(pg) => pg.revoke_sealed_session(object_id, trail).await,
+        }
     }
 
     /// A rotated-out token: its session id, user id and when it was rotated.
@@ -329,7 +437,10 @@ impl Store {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<(String, String, Millis)>, StoreError> {
-        self.db().rotated_token(hash)
+        match &self.backend {
+            Backend::Sqlite(db) => db.rotated_token(hash),
+            Backend::Postgres(pg) => pg.rotated_token(hash).await,
+        }
     }
 
     /// Purges the sessions `policy` says are dead at `now` (returning them,
@@ -339,9 +450,13 @@ impl Store {
         policy: &SessionPolicy,
         now: Millis,
     ) -> Result<Vec<RevokedSession>, StoreError> {
-        let policy = *policy;
-        self.blocking(move |db| db.sweep_expired_sessions(&policy, now))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let policy = *policy;
+                blocking(db, move |db| db.sweep_expired_sessions(&policy, now)).await
+            }
+            Backend::Postgres(pg) => pg.sweep_expired_sessions(policy, now).await,
+        }
     }
 
     // The audit trail.
@@ -354,28 +469,39 @@ impl Store {
         subject: Subject<'_>,
         trail: Trail,
     ) -> Result<(), StoreError> {
-        let [user_id, session_id, installation_id] =
-            [subject.user_id, subject.session_id, subject.installation_id]
-                .map(|id| id.map(String::from));
-        self.blocking(move |db| {
-            let subject = Subject {
-                user_id: user_id.as_deref(),
-                session_id: session_id.as_deref(),
-                installation_id: installation_id.as_deref(),
-            };
-            db.record_event(event, subject, trail)
-        })
-        .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let [user_id, session_id, installation_id] =
+                    [subject.user_id, subject.session_id, subject.installation_id]
+                        .map(|id| id.map(String::from));
+                blocking(db, move |db| {
+                    let subject = Subject {
+                        user_id: user_id.as_deref(),
+                        session_id: session_id.as_deref(),
+                        installation_id: installation_id.as_deref(),
+                    };
+                    db.record_event(event, subject, trail)
+                })
+                .await
+            }
+            Backend::Postgres(pg) => pg.record_event(event, subject, trail).await,
+        }
     }
 
     /// The audit trail, oldest first.
     pub async fn events(&self) -> Result<Vec<EventRecord>, StoreError> {
-        self.blocking(|db| db.events()).await
+        match &self.backend {
+            Backend::Sqlite(db) => blocking(db, |db| db.events()).await,
+            Backend::Postgres(pg) => pg.events().await,
+        }
     }
 
     /// Drops audit rows older than `before`; returns how many.
     pub async fn purge_events(&self, before: Millis) -> Result<usize, StoreError> {
-        self.blocking(move |db| db.purge_events(before)).await
+        match &self.backend {
+            Backend::Sqlite(db) => blocking(db, move |db| db.purge_events(before)).await,
+            Backend::Postgres(pg) => pg.purge_events(before).await,
+        }
     }
 
     // Objects of application classes.
@@ -385,9 +511,13 @@ impl Store {
         class: &str,
         object: &ObjectRecord,
     ) -> Result<(), StoreError> {
-        let (class, object) = (class.to_string(), object.clone());
-        self.blocking(move |db| db.create_object(&class, &object))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let (class, object) = (class.to_string(), object.clone());
+                blocking(db, move |db| db.create_object(&class, &object)).await
+            }
+            Backend::Postgres(pg) => pg.create_object(class, object).await,
+        }
     }
 
     pub async fn object(
@@ -395,13 +525,21 @@ impl Store {
         class: &str,
         object_id: &str,
     ) -> Result<Option<ObjectRecord>, StoreError> {
-        self.db().object(class, object_id)
+        match &self.backend {
+            Backend::Sqlite(db) => db.object(class, object_id),
+            Backend::Postgres(pg) => pg.object(class, object_id).await,
+        }
     }
 
     /// Every object of a class.
     pub async fn objects(&self, class: &str) -> Result<Vec<ObjectRecord>, StoreError> {
-        let class = class.to_string();
-        self.blocking(move |db| db.objects(&class)).await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let class = class.to_string();
+                blocking(db, move |db| db.objects(&class)).await
+            }
+            Backend::Postgres(pg) => pg.objects(class).await,
+        }
     }
 
     /// Reads, changes and writes an object in one transaction; `change` may
@@ -417,9 +555,13 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let (class, object_id) = (class.to_string(), object_id.to_string());
-        self.blocking(move |db| db.update_object(&class, &object_id, change))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let (class, object_id) = (class.to_string(), object_id.to_string());
+                blocking(db, move |db| db.update_object(&class, &object_id, change)).await
+            }
+            Backend::Postgres(pg) => pg.update_object(class, object_id, change).await,
+        }
     }
 
     /// Deletes an object if `allowed` approves of its current state,
@@ -433,8 +575,12 @@ impl Store {
     where
         E: From<StoreError> + Send + 'static,
     {
-        let (class, object_id) = (class.to_string(), object_id.to_string());
-        self.blocking(move |db| db.delete_object(&class, &object_id, allowed))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let (class, object_id) = (class.to_string(), object_id.to_string());
+                blocking(db, move |db| db.delete_object(&class, &object_id, allowed)).await
+            }
+            Backend::Postgres(pg) => pg.delete_object(class, object_id, allowed).await,
+        }
     }
 }

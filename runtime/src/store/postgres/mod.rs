@@ -1,0 +1,207 @@
+//! The PostgreSQL backend: the state of any number of cloudcode nodes.
+//!
+//! Everything is in the database and nothing is cached on a node, so no
+//! node can answer from a stale row: a revocation committed through one
+//! node is what the next lookup on every node reads. Losing the database
+//! fails every request that needs it (a 500 with a Parse error), never
+//! serves from memory.
+//!
+//! Transactions run at READ COMMITTED and take row locks in one order: the
+//! user's row first (`FOR NO KEY UPDATE`, which foreign-key checks do not
+//! wait for), then session rows. Every write that changes a user's sessions
+//! as a whole (a user write, a login, revoking all) takes the user's row
+//! first, so they run one at a time per user, as they do on SQLite.
+
+mod objects;
+mod schema;
+mod sessions;
+mod users;
+
+use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row, Transaction};
+
+use super::events::{self as audit, Event, EventRecord, Subject, Trail};
+use super::{RevokedSession, StoreError, UniqueField};
+use crate::clock::Millis;
+
+/// Connections a node keeps to the database at most.
+const POOL_SIZE: usize = 16;
+
+#[derive(Clone)]
+pub struct Pg {
+    pool: Pool,
+}
+
+impl Pg {
+    /// Connects to `uri` (`postgres://user[:password]@host[:port]/database`)
+    /// and brings the schema up to date.
+    pub async fn connect(uri: &str) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config = uri.parse()?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| StoreError::Database(Box::new(e)))?;
+        let pg = Pg { pool };
+        schema::migrate(&mut pg.client().await?).await?;
+        Ok(pg)
+    }
+
+    async fn client(&self) -> Result<Client, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Database(Box::new(e)))
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        let field = error
+            .as_db_error()
+            .filter(|db| db.code() == &SqlState::UNIQUE_VIOLATION)
+            .and_then(|db| match db.constraint() {
+                Some("users_username_unique") => Some(UniqueField::Username),
+                Some("users_email_unique") => Some(UniqueField::Email),
+                Some("objects_unique") => Some(UniqueField::ObjectId),
+                _ => None,
+            });
+        match field {
+            Some(field) => StoreError::Duplicate(field),
+            None => StoreError::Database(Box::new(error)),
+        }
+    }
+}
+
+/// Inserts the audit rows of `event` about `subjects` in the caller's
+/// transaction.
+async fn insert_events(
+    tx: &Transaction<'_>,
+    event: Event,
+    trail: Trail,
+    subjects: &[Subject<'_>],
+) -> Result<(), StoreError> {
+    let statement = tx
+        .prepare(
+            "INSERT INTO session_events (at, kind, user_id, session_id, installation_id, ip)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .await?;
+    let ip = trail.ip.map(|ip| ip.to_string());
+    for subject in subjects {
+        tx.execute(
+            &statement,
+            &[
+                &trail.at,
+                &event.as_str(),
+                &subject.user_id,
+                &subject.session_id,
+                &subject.installation_id,
+                &ip,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Ends a transaction that changed sessions: their `event` rows go in, it
+/// commits, and then (only then) the events are logged.
+async fn commit_session_change(
+    tx: deadpool_postgres::Transaction<'_>,
+    event: Event,
+    trail: Trail,
+    changed: Vec<RevokedSession>,
+) -> Result<Vec<RevokedSession>, StoreError> {
+    let subjects: Vec<Subject<'_>> = changed.iter().map(Subject::from).collect();
+    insert_events(&tx, event, trail, &subjects).await?;
+    tx.commit().await?;
+    audit::log(event, trail, subjects);
+    Ok(changed)
+}
+
+/// Sessions as a write that removed or changed them returns them (the
+/// columns of `RETURNING object_id, user_id, installation_id,
+/// last_used_at, absolute_expires_at`).
+fn revoked(rows: Vec<Row>) -> Vec<RevokedSession> {
+    rows.iter()
+        .map(|row| RevokedSession {
+            object_id: row.get(0),
+            user_id: row.get(1),
+            installation_id: row.get(2),
+            lifetime: crate::policy::Lifetime {
+                last_used_at: row.get(3),
+                absolute_expires_at: row.get(4),
+            },
+        })
+        .collect()
+}
+
+const RETURNING: &str =
+    "RETURNING object_id, user_id, installation_id, last_used_at, absolute_expires_at";
+
+/// Takes the user's row lock that orders every write to a user's sessions;
+/// false if the user does not exist.
+async fn lock_user(tx: &Transaction<'_>, user_id: &str) -> Result<bool, StoreError> {
+    let row = tx
+        .query_opt(
+            "SELECT 1 FROM users WHERE object_id = $1 FOR NO KEY UPDATE",
+            &[&user_id],
+        )
+        .await?;
+    Ok(row.is_some())
+}
+
+impl Pg {
+    pub async fn record_event(
+        &self,
+        event: Event,
+        subject: Subject<'_>,
+        trail: Trail,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        insert_events(&tx, event, trail, &[subject]).await?;
+        tx.commit().await?;
+        audit::log(event, trail, [subject]);
+        Ok(())
+    }
+
+    pub async fn events(&self) -> Result<Vec<EventRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, at, kind, user_id, session_id, installation_id, ip
+                 FROM session_events ORDER BY id",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| EventRecord {
+                id: row.get(0),
+                at: row.get(1),
+                kind: row.get(2),
+                user_id: row.get(3),
+                session_id: row.get(4),
+                installation_id: row.get(5),
+                ip: row.get(6),
+            })
+            .collect())
+    }
+
+    pub async fn purge_events(&self, before: Millis) -> Result<usize, StoreError> {
+        let client = self.client().await?;
+        let purged = client
+            .execute("DELETE FROM session_events WHERE at < $1", &[&before])
+            .await?;
+        Ok(purged as usize)
+    }
+}

@@ -1,0 +1,177 @@
+//! A throwaway PostgreSQL cluster for the `api_postgres` suite: started once
+//! per test process from the machine's server binaries (`initdb`, `pg_ctl`;
+//! `PG_BIN` names their directory if they are not found), listening on
+//! 127.0.0.1 and a free port, trusting local connections, and stopped (its
+//! directory removed) by a watchdog once the test process is gone. Each
+//! server of the suite gets a database of its own.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub struct Cluster {
+    bin: PathBuf,
+    port: u16,
+}
+
+/// The suite's cluster, started on first use.
+pub fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| Cluster::start().unwrap_or_else(|e| panic!("PostgreSQL: {e}")))
+}
+
+fn server_binaries() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os("PG_BIN") {
+        return Ok(PathBuf::from(dir));
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map_err(|_| "no /usr/lib/postgresql; install PostgreSQL's server binaries (Debian: postgresql) or set PG_BIN".to_string())?
+        .filter_map(|entry| entry.ok().map(|e| e.path().join("bin")))
+        .filter(|bin| bin.join("initdb").exists())
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .ok_or_else(|| "no initdb under /usr/lib/postgresql/*/bin; set PG_BIN".to_string())
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Runs a shell command as the `postgres` user when we are root
+/// (PostgreSQL refuses to run as root), else as ourselves.
+fn as_owner(script: &str) -> Command {
+    let mut command = if is_root() {
+        let mut su = Command::new("su");
+        su.args(["postgres", "-s", "/bin/sh", "-c", script]);
+        su
+    } else {
+        let mut sh = Command::new("sh");
+        sh.args(["-c", script]);
+        sh
+    };
+    command.env_remove("PGDATA");
+    command
+}
+
+fn run(mut command: Command, what: &str) -> Result<String, String> {
+    let output = command.output().map_err(|e| format!("{what}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{what} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Cluster {
+    fn start() -> Result<Self, String> {
+        let bin = server_binaries()?;
+        let dir = tempfile::Builder::new()
+            .prefix("cloudcode-pg-")
+            .tempdir()
+            .map_err(|e| e.to_string())?
+            .keep();
+        if is_root() {
+            run(
+                {
+                    let mut chown = Command::new("chown");
+                    chown.args(["postgres:"]).arg(&dir);
+                    chown
+                },
+                "chown",
+            )?;
+        }
+        let port = free_port();
+        let (data, log) = (dir.join("data"), dir.join("server.log"));
+        let initdb = bin.join("initdb");
+        let pg_ctl = bin.join("pg_ctl");
+        run(
+            as_owner(&format!(
+                "'{}' -D '{}' -U postgres --auth=trust -E UTF8 --no-sync >/dev/null",
+                initdb.display(),
+                data.display()
+            )),
+            "initdb",
+        )?;
+        run(
+            as_owner(&format!(
+                "'{}' -D '{}' -l '{}' -w -o \"-p {port} -k '{}' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400\" start >/dev/null",
+                pg_ctl.display(),
+                data.display(),
+                log.display(),
+                dir.display()
+            )),
+            "pg_ctl start",
+        )?;
+        watch(std::process::id(), &pg_ctl, &data, &dir);
+        Ok(Cluster { bin, port })
+    }
+
+    /// A new, empty database; returns its URI.
+    pub fn create_database(&self) -> String {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "cloudcode_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        self.psql("postgres", &format!("CREATE DATABASE {name}"));
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// Runs one SQL statement in `database` and returns the first column of
+    /// each row as text (byte strings as hex).
+    pub fn psql(&self, database: &str, sql: &str) -> Vec<String> {
+        let mut command = Command::new(self.bin.join("psql"));
+        command
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", "postgres", "-d", database, "-c", sql]);
+        let out = run(command, &format!("psql {sql:?}")).unwrap_or_else(|e| panic!("{e}"));
+        out.lines()
+            .map(|line| {
+                let first = line.split('|').next().unwrap_or_default();
+                first.strip_prefix("\\x").unwrap_or(first).to_string()
+            })
+            .collect()
+    }
+}
+
+/// Stops the cluster and removes its directory once process `pid` (this
+/// test process) has exited, however it exits.
+fn watch(pid: u32, pg_ctl: &Path, data: &Path, dir: &Path) {
+    let stop = format!(
+        "'{}' -D '{}' -m immediate stop >/dev/null 2>&1",
+        pg_ctl.display(),
+        data.display()
+    );
+    let stop = if is_root() {
+        format!("su postgres -s /bin/sh -c \"{stop}\"")
+    } else {
+        stop
+    };
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop}; rm -rf '{}'",
+        dir.display()
+    );
+    let _ = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+}

@@ -1,0 +1,18 @@
+// The black-box suite's modules, shared by the `api` (SQLite) and
+// `api_postgres` roots; `harness::on_postgres` tells them apart.
+
+mod harness;
+mod postgres;
+
+mod asvs;
+mod attacks;
+mod audit;
+mod classes;
+mod concurrency;
+mod envelope;
+mod expiry;
+mod hooks;
+mod sessions;
+mod storage;
+mod transport;
+mod users;
