@@ -10,6 +10,7 @@
 pub mod acl;
 pub mod audit;
 pub mod auth;
+pub mod backoff;
 pub mod clock;
 pub mod code;
 pub mod config;
@@ -69,8 +70,8 @@ impl std::ops::Deref for Core {
 impl Core {
     pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>, sandbox: Sandbox) -> Self {
         Core(Arc::new(Shared {
+            throttle: LoginThrottle::new(config.login_throttle, store.clone()),
             store,
-            throttle: LoginThrottle::new(config.login_throttle),
             refusals: RefusalLog::default(),
             config,
             clock,

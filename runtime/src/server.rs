@@ -10,6 +10,7 @@ use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::TcpListener;
 
 use crate::Core;
+use crate::auth::throttle::FORGET_AFTER;
 use crate::clock::{Millis, SystemClock};
 use crate::config::{Config, Database};
 use crate::connections::Admission;
@@ -177,7 +178,8 @@ const AUDIT_RETENTION: Millis = 90 * 24 * 3600 * 1000;
 
 /// Purges expired sessions now and then; validation already refuses them,
 /// this only keeps the table small. Also forgets rotated-out tokens older
-/// than a session's lifetime and audit rows past their retention.
+/// than a session's lifetime, audit rows past their retention and login
+/// failure counts too old to refuse anything.
 async fn sweep_sessions(core: Core) {
     let mut ticker =
         tokio::time::interval(Duration::from_millis(core.config.sweep_interval as u64));
@@ -196,6 +198,7 @@ async fn sweep_once(core: &Core) -> Result<usize, StoreError> {
     let policy = core.config.session_policy;
     let swept = core.store.sweep_expired_sessions(&policy, now).await?;
     core.store.purge_events(now - AUDIT_RETENTION).await?;
+    core.store.forget_login_failures(now - FORGET_AFTER).await?;
     Ok(swept.len())
 }
 

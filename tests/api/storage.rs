@@ -134,6 +134,30 @@ fn a_logout_through_another_server_on_the_same_database_applies_at_once() {
     assert_eq!(first.me_status(&token), 400);
 }
 
+/// Failed logins through one server throttle the account on every server
+/// of the database: guesses spread over nodes share one budget.
+#[test]
+fn failed_logins_through_one_server_throttle_the_account_on_another() {
+    let first = Server::start_with(&["--login-free-failures", "2"]);
+    let second = Server::start_with(&[
+        "--login-free-failures",
+        "2",
+        "--database-uri",
+        &first.database_uri(),
+    ]);
+    first.signup("spread");
+    let attempt = |srv: &Server, password: &str| {
+        srv.post("/login")
+            .json(json!({"username": "spread", "password": password}))
+            .send()
+    };
+    attempt(&first, "wrong").assert_error(404, 101);
+    attempt(&second, "wrong").assert_error(404, 101);
+    attempt(&first, "wrong").assert_error(404, 101);
+    attempt(&second, "pw-spread").assert_error(429, 155);
+    attempt(&first, "pw-spread").assert_error(429, 155);
+}
+
 /// `kill -9` in the middle of session traffic: every session change and its
 /// audit row were committed together, so after the kill every session in
 /// the table has its `created` row, and every session that is gone has a

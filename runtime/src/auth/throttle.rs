@@ -3,32 +3,35 @@
 //! Per account (the account an attempt resolves to, whichever of its
 //! username or email it named; for an identifier that names no account, the
 //! identifier, so unknown accounts are throttled like real ones): a few
-//! failures are free, then each
-//! further failure doubles the wait before the next attempt (1 s, 2 s, 4 s,
-//! ... up to 15 min), and at most `max_per_hour` failures are accepted per
-//! hour. A success resets the account. Per address: at most `ip_max`
-//! failures per 15 minutes, whatever the accounts. While throttled, even the
-//! right password is refused, so guessing cannot continue in the background.
+//! failures are free, then each further failure doubles the wait before the
+//! next attempt (1 s, 2 s, 4 s, ... up to 15 min), and at most
+//! `max_per_hour` failures are accepted per hour. A success resets the
+//! account. Per address: at most `ip_max` failures per 15 minutes, whatever
+//! the accounts. While throttled, even the right password is refused, so
+//! guessing cannot continue in the background.
 //!
-//! State is in memory (per process) and bounded in bytes: keys are SHA-256
-//! digests, never the identifiers a client sent, and each map holds at most
-//! [`MAX_ENTRIES`]; when full, quiet entries go first, then the oldest.
+//! The counts are kept in the store, so every node (and every process on
+//! one SQLite file) shares them: attempts spread over nodes get one budget.
+//! Keys are SHA-256 digests, never the identifiers a client sent; the
+//! sweeper forgets counts that have been quiet for [`FORGET_AFTER`]. A
+//! store that cannot be read or written refuses the login (fail closed).
 
-use std::collections::HashMap;
-use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
+use crate::backoff::BACKOFF_MAX;
 use crate::clock::Millis;
+use crate::store::{Store, StoreError};
 
 const HOUR: Millis = 3600 * 1000;
 const IP_WINDOW: Millis = 15 * 60 * 1000;
-const BACKOFF_BASE: Millis = 1000;
-const BACKOFF_MAX: Millis = 15 * 60 * 1000;
-/// Entries kept per map, at most (about 100 bytes each).
-pub const MAX_ENTRIES: usize = 100_000;
+/// Counts quiet this long can no longer refuse anything: the sweeper drops them.
+pub const FORGET_AFTER: Millis = if HOUR > BACKOFF_MAX {
+    HOUR
+} else {
+    BACKOFF_MAX
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottleConfig {
@@ -47,48 +50,6 @@ impl Default for ThrottleConfig {
             max_per_hour: 100,
             ip_max: 100,
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-struct Failures {
-    window_start: Millis,
-    in_window: u32,
-    consecutive: u32,
-    last: Millis,
-}
-
-impl Failures {
-    fn record(&mut self, now: Millis, window: Millis) {
-        if now - self.window_start >= window {
-            self.window_start = now;
-            self.in_window = 0;
-        }
-        self.in_window += 1;
-        self.consecutive += 1;
-        self.last = now;
-    }
-
-    /// When the next attempt is allowed, if not now.
-    fn blocked_until(
-        &self,
-        now: Millis,
-        window: Millis,
-        max: u32,
-        free: Option<u32>,
-    ) -> Option<Millis> {
-        let window_end = self.window_start + window;
-        if self.in_window >= max && now < window_end {
-            return Some(window_end);
-        }
-        let free = free?;
-        if self.consecutive <= free {
-            return None;
-        }
-        let exponent = (self.consecutive - free - 1).min(20);
-        let wait = (BACKOFF_BASE << exponent).min(BACKOFF_MAX);
-        let until = self.last + wait;
-        (now < until).then_some(until)
     }
 }
 
@@ -126,92 +87,78 @@ impl Account<'_> {
     }
 }
 
-#[derive(Debug, Default)]
+fn address_key(ip: IpAddr) -> [u8; 32] {
+    let mut digest = Sha256::new();
+    digest.update(b"addr\0");
+    digest.update(ip.to_string().as_bytes());
+    digest.finalize().into()
+}
+
+#[derive(Debug, Clone)]
 pub struct LoginThrottle {
     config: ThrottleConfig,
-    accounts: Mutex<HashMap<[u8; 32], Failures>>,
-    addresses: Mutex<HashMap<IpAddr, Failures>>,
+    store: Store,
 }
 
 impl LoginThrottle {
-    pub fn new(config: ThrottleConfig) -> Self {
-        Self {
-            config,
-            ..Self::default()
-        }
+    pub fn new(config: ThrottleConfig, store: Store) -> Self {
+        Self { config, store }
     }
 
-    /// May `account` try to log in from `ip` now?
-    pub fn check(
+    /// May `account` try to log in from `ip` now? (`Err`: the store failed.)
+    pub async fn check(
         &self,
         account: Account<'_>,
         ip: Option<IpAddr>,
         now: Millis,
-    ) -> Result<(), Throttled> {
+    ) -> Result<Result<(), Throttled>, StoreError> {
         let c = self.config;
-        let by_account = lock(&self.accounts)
-            .get(&account.key())
+        let by_account = self
+            .store
+            .login_failures(&account.key())
+            .await?
             .and_then(|f| f.blocked_until(now, HOUR, c.max_per_hour, Some(c.free_failures)));
-        let by_address = ip.and_then(|ip| {
-            lock(&self.addresses)
-                .get(&ip)
-                .and_then(|f| f.blocked_until(now, IP_WINDOW, c.ip_max, None))
-        });
-        match by_account.max(by_address) {
+        let by_address = match ip {
+            Some(ip) => self
+                .store
+                .login_failures(&address_key(ip))
+                .await?
+                .and_then(|f| f.blocked_until(now, IP_WINDOW, c.ip_max, None)),
+            None => None,
+        };
+        Ok(match by_account.max(by_address) {
             Some(retry_at) => Err(Throttled { retry_at }),
             None => Ok(()),
-        }
+        })
     }
 
-    pub fn record_failure(&self, account: Account<'_>, ip: Option<IpAddr>, now: Millis) {
-        record(&self.accounts, account.key(), now, HOUR);
+    pub async fn record_failure(
+        &self,
+        account: Account<'_>,
+        ip: Option<IpAddr>,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.store
+            .record_login_failure(&account.key(), now, HOUR)
+            .await?;
         if let Some(ip) = ip {
-            record(&self.addresses, ip, now, IP_WINDOW);
+            self.store
+                .record_login_failure(&address_key(ip), now, IP_WINDOW)
+                .await?;
         }
+        Ok(())
     }
 
     /// A successful login clears the account's failures (not the address's).
-    pub fn record_success(&self, account: Account<'_>) {
-        lock(&self.accounts).remove(&account.key());
+    pub async fn record_success(&self, account: Account<'_>) -> Result<(), StoreError> {
+        self.store.clear_login_failures(&account.key()).await
     }
-
-    /// Entries held: accounts, addresses.
-    #[cfg(test)]
-    fn len(&self) -> (usize, usize) {
-        (lock(&self.accounts).len(), lock(&self.addresses).len())
-    }
-}
-
-fn lock<K, V>(map: &Mutex<HashMap<K, V>>) -> std::sync::MutexGuard<'_, HashMap<K, V>> {
-    map.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn record<K: Eq + Hash + Clone>(
-    map: &Mutex<HashMap<K, Failures>>,
-    key: K,
-    now: Millis,
-    window: Millis,
-) {
-    let mut map = lock(map);
-    if map.len() >= MAX_ENTRIES && !map.contains_key(&key) {
-        // Forget whoever has been quiet for a full window (and back-off),
-        // else the entry whose last failure is oldest.
-        map.retain(|_, f| now - f.last < window.max(BACKOFF_MAX));
-        if map.len() >= MAX_ENTRIES
-            && let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, f)| f.last)
-                .map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
-        }
-    }
-    map.entry(key).or_default().record(now, window);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::block_on;
 
     const IP: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
 
@@ -219,32 +166,52 @@ mod tests {
         Account::Unknown(identifier)
     }
 
-    fn throttle(free: u32, per_hour: u32, ip_max: u32) -> LoginThrottle {
-        LoginThrottle::new(ThrottleConfig {
-            free_failures: free,
-            max_per_hour: per_hour,
-            ip_max,
-        })
+    /// A throttle over a store of its own, driven synchronously.
+    struct Kit(LoginThrottle);
+
+    impl Kit {
+        fn new(free: u32, per_hour: u32, ip_max: u32) -> Self {
+            let config = ThrottleConfig {
+                free_failures: free,
+                max_per_hour: per_hour,
+                ip_max,
+            };
+            Kit(LoginThrottle::new(config, Store::in_memory().unwrap()))
+        }
+        fn check(
+            &self,
+            account: Account<'_>,
+            ip: Option<IpAddr>,
+            now: Millis,
+        ) -> Result<(), Throttled> {
+            block_on(self.0.check(account, ip, now)).unwrap()
+        }
+        fn fail(&self, account: Account<'_>, ip: Option<IpAddr>, now: Millis) {
+            block_on(self.0.record_failure(account, ip, now)).unwrap()
+        }
+        fn succeed(&self, account: Account<'_>) {
+            block_on(self.0.record_success(account)).unwrap()
+        }
     }
 
     #[test]
     fn back_off_doubles_after_the_free_failures_and_success_resets() {
-        let t = throttle(2, 100, 1000);
+        let t = Kit::new(2, 100, 1000);
         for _ in 0..2 {
             assert!(t.check(name("Alice"), IP, 0).is_ok());
-            t.record_failure(name("alice"), IP, 0);
+            t.fail(name("alice"), IP, 0);
         }
         assert!(
             t.check(name("alice"), IP, 0).is_ok(),
             "two failures are free"
         );
-        t.record_failure(name("alice"), IP, 0);
+        t.fail(name("alice"), IP, 0);
         assert_eq!(
             t.check(name("ALICE"), IP, 999),
             Err(Throttled { retry_at: 1000 })
         );
         assert!(t.check(name("alice"), IP, 1000).is_ok());
-        t.record_failure(name("alice"), IP, 1000);
+        t.fail(name("alice"), IP, 1000);
         assert_eq!(
             t.check(name("alice"), IP, 1000),
             Err(Throttled { retry_at: 3000 })
@@ -253,15 +220,15 @@ mod tests {
             t.check(name("bob"), IP, 1000).is_ok(),
             "other accounts are unaffected"
         );
-        t.record_success(name("alice"));
+        t.succeed(name("alice"));
         assert!(t.check(name("alice"), IP, 1000).is_ok());
     }
 
     #[test]
     fn accounts_take_at_most_max_per_hour_failures() {
-        let t = throttle(1000, 3, 1000);
+        let t = Kit::new(1000, 3, 1000);
         for i in 0..3 {
-            t.record_failure(name("carol"), None, i);
+            t.fail(name("carol"), None, i);
         }
         assert_eq!(
             t.check(name("carol"), None, 10),
@@ -272,9 +239,9 @@ mod tests {
 
     #[test]
     fn addresses_take_at_most_ip_max_failures_per_window() {
-        let t = throttle(1000, 1000, 3);
+        let t = Kit::new(1000, 1000, 3);
         for (i, account) in ["a", "b", "c"].iter().enumerate() {
-            t.record_failure(name(account), IP, i as Millis);
+            t.fail(name(account), IP, i as Millis);
         }
         assert!(t.check(name("d"), IP, 10).is_err());
         assert!(t.check(name("d"), None, 10).is_ok());
@@ -283,8 +250,8 @@ mod tests {
 
     #[test]
     fn every_spelling_of_an_account_shares_its_budget() {
-        let t = throttle(0, 100, 1000);
-        t.record_failure(Account::Known("u1"), IP, 0);
+        let t = Kit::new(0, 100, 1000);
+        t.fail(Account::Known("u1"), IP, 0);
         assert!(t.check(Account::Known("u1"), IP, 1).is_err());
         assert!(
             t.check(Account::Unknown("u1"), IP, 1).is_ok(),
@@ -293,19 +260,44 @@ mod tests {
         assert!(t.check(Account::Known("u2"), IP, 1).is_ok());
     }
 
+    /// Two throttles on one store (two nodes on one database) share one
+    /// budget: failures spread over them add up.
     #[test]
-    fn the_tables_stay_bounded_and_keep_no_identifier() {
-        let t = throttle(5, 100, u32::MAX);
-        let long = "x".repeat(100);
-        for i in 0..MAX_ENTRIES + 10 {
-            t.record_failure(name(&format!("{long}{i}")), IP, i as Millis);
-        }
-        assert_eq!(t.len(), (MAX_ENTRIES, 1));
-        let newest = format!("{long}{}", MAX_ENTRIES + 9);
-        t.record_failure(name(&newest), IP, 0);
-        assert!(
-            lock(&t.accounts).contains_key(&name(&newest).key()),
-            "the newest entries are kept"
+    fn throttles_on_one_store_share_the_budget() {
+        let store = Store::in_memory().unwrap();
+        let config = ThrottleConfig {
+            free_failures: 1,
+            max_per_hour: 100,
+            ip_max: 1000,
+        };
+        let (a, b) = (
+            Kit(LoginThrottle::new(config, store.clone())),
+            Kit(LoginThrottle::new(config, store)),
         );
+        a.fail(name("dave"), None, 0);
+        b.fail(name("dave"), None, 0);
+        assert_eq!(
+            a.check(name("dave"), None, 1),
+            Err(Throttled { retry_at: 1000 })
+        );
+    }
+
+    /// The store keeps digests only, and the sweeper's call forgets what can
+    /// no longer refuse anything.
+    #[test]
+    fn counts_are_kept_by_digest_and_forgotten_when_quiet() {
+        let t = Kit::new(0, 100, 1000);
+        t.fail(name("erin@example.com"), IP, 0);
+        let store = &t.0.store;
+        assert!(
+            block_on(store.login_failures(&name("erin@example.com").key()))
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            block_on(store.forget_login_failures(FORGET_AFTER)).unwrap(),
+            2
+        );
+        assert!(t.check(name("erin@example.com"), IP, 1).is_ok());
     }
 }

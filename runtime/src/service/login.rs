@@ -66,16 +66,23 @@ pub async fn login(core: &Core, credentials: &Credentials, body: Value) -> Resul
         Some(user) => Account::Known(&user.object_id),
         None => Account::Unknown(username.or(email).unwrap_or_default()),
     };
-    if core.throttle.check(account, credentials.ip, now).is_err() {
+    if core
+        .throttle
+        .check(account, credentials.ip, now)
+        .await?
+        .is_err()
+    {
         return Err(throttled());
     }
     let stored = found.as_ref().and_then(|u| u.password_hash.clone());
     let (verdict, upgraded) = verify_off_thread(given, stored.clone()).await?;
     let Some(user) = found.as_ref().filter(|_| verdict.is_correct()) else {
-        core.throttle.record_failure(account, credentials.ip, now);
+        core.throttle
+            .record_failure(account, credentials.ip, now)
+            .await?;
         return Err(invalid_login());
     };
-    core.throttle.record_success(account);
+    core.throttle.record_success(account).await?;
     let mut verified_hash = stored.unwrap_or_default();
     if let Some(upgraded) = upgraded
         && core
@@ -103,7 +110,9 @@ pub async fn login(core: &Core, credentials: &Credentials, body: Value) -> Resul
     match created {
         Err(StoreError::Stale) => {
             // The password changed while this login was verifying the old one.
-            core.throttle.record_failure(account, credentials.ip, now);
+            core.throttle
+                .record_failure(account, credentials.ip, now)
+                .await?;
             return Err(invalid_login());
         }
         other => drop(other?),
@@ -170,12 +179,14 @@ pub(super) async fn reauthenticate(
     };
     let now = core.now();
     let account = Account::Known(&user.object_id);
-    if core.throttle.check(account, caller.ip, now).is_err() {
+    if core.throttle.check(account, caller.ip, now).await?.is_err() {
         return Err(throttled());
     }
     let (verdict, _) = verify_off_thread(given, user.password_hash.clone()).await?;
     if !verdict.is_correct() {
-        core.throttle.record_failure(account, caller.ip, now);
+        core.throttle
+            .record_failure(account, caller.ip, now)
+            .await?;
         return Err(invalid_login());
     }
     Ok(())

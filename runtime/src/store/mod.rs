@@ -23,6 +23,7 @@ pub use records::*;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::backoff::Failures;
 use crate::clock::Millis;
 use crate::policy::SessionPolicy;
 use crate::token::TokenHash;
@@ -501,6 +502,50 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(db) => blocking(db, move |db| db.purge_events(before)).await,
             Backend::Postgres(pg) => pg.purge_events(before).await,
+        }
+    }
+
+    // The login throttle's counts, by key (a digest naming an account or an
+    // address).
+
+    pub async fn login_failures(&self, key: &[u8; 32]) -> Result<Option<Failures>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.login_failures(key),
+            Backend::Postgres(pg) => pg.login_failures(key).await,
+        }
+    }
+
+    /// Counts a failure at `now` (in windows of `window`), atomically.
+    pub async fn record_login_failure(
+        &self,
+        key: &[u8; 32],
+        now: Millis,
+        window: Millis,
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let key = *key;
+                blocking(db, move |db| db.record_login_failure(&key, now, window)).await
+            }
+            Backend::Postgres(pg) => pg.record_login_failure(key, now, window).await,
+        }
+    }
+
+    pub async fn clear_login_failures(&self, key: &[u8; 32]) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let key = *key;
+                blocking(db, move |db| db.clear_login_failures(&key)).await
+            }
+            Backend::Postgres(pg) => pg.clear_login_failures(key).await,
+        }
+    }
+
+    /// Drops counts whose last failure is older than `before`; returns how many.
+    pub async fn forget_login_failures(&self, before: Millis) -> Result<usize, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => blocking(db, move |db| db.forget_login_failures(before)).await,
+            Backend::Postgres(pg) => pg.forget_login_failures(before).await,
         }
     }
 

@@ -15,6 +15,7 @@
 mod objects;
 mod schema;
 mod sessions;
+mod throttle;
 mod users;
 
 use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod};

@@ -66,6 +66,16 @@ const MIGRATIONS: &[&str] = &[
         ip              TEXT
     );
     CREATE INDEX session_events_by_time ON session_events(at);",
+    // 2: the login throttle's counts, shared by every node (keys are
+    // SHA-256 digests).
+    "CREATE TABLE login_failures (
+        key          BYTEA PRIMARY KEY,
+        window_start BIGINT NOT NULL,
+        in_window    BIGINT NOT NULL,
+        consecutive  BIGINT NOT NULL,
+        last         BIGINT NOT NULL
+    );
+    CREATE INDEX login_failures_by_last ON login_failures(last);",
 ];
 
 pub(super) async fn migrate(client: &mut Client) -> Result<(), StoreError> {

@@ -14,6 +14,7 @@ mod events;
 mod objects;
 mod schema;
 mod sessions;
+mod throttle;
 mod users;
 
 use std::cell::RefCell;

@@ -53,6 +53,15 @@ const MIGRATIONS: &[&str] = &[
         ip              TEXT
     );
     CREATE INDEX session_events_by_time ON session_events(at);",
+    // 3: the login throttle's counts (keys are SHA-256 digests).
+    "CREATE TABLE login_failures (
+        key          BLOB PRIMARY KEY,
+        window_start INTEGER NOT NULL,
+        in_window    INTEGER NOT NULL,
+        consecutive  INTEGER NOT NULL,
+        last         INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX login_failures_by_last ON login_failures(last);",
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
