@@ -12,10 +12,11 @@ use tempfile::TempDir;
 pub const APP_ID: &str = "test-app";
 pub const MASTER_KEY: &str = "test-master-key-0123456789";
 
-/// Whether this binary runs the suite on PostgreSQL: the `api` suite runs
-/// on SQLite, `api_postgres` (the same tests) on a cluster of its own.
+/// Whether this binary runs its suite on PostgreSQL: `api` and `js_sdk` run
+/// on SQLite, `api_postgres` and `js_sdk_postgres` (the same tests) on
+/// PostgreSQL (see `postgres.rs`).
 pub fn on_postgres() -> bool {
-    env!("CARGO_CRATE_NAME") == "api_postgres"
+    env!("CARGO_CRATE_NAME").ends_with("_postgres")
 }
 
 /// For tests of what only the SQLite backend has (its files on disk, data
@@ -26,6 +27,18 @@ pub fn skipped_on_postgres() -> bool {
         eprintln!("skipped on PostgreSQL: a test of the SQLite backend");
     }
     on_postgres()
+}
+
+/// The PostgreSQL suites' database server; a PostgreSQL suite cannot run
+/// without one, and says what to install.
+fn postgres() -> &'static crate::postgres::Cluster {
+    crate::postgres::cluster().unwrap_or_else(|why| {
+        panic!(
+            "this suite runs on PostgreSQL and there is none: {why}. Install PostgreSQL's \
+             server binaries (Debian: apt install postgresql), set PG_BIN to their directory, \
+             or set CLOUDCODE_TEST_POSTGRES=postgres://user@host:port (a role that may create databases)"
+        )
+    })
 }
 
 pub struct Server {
@@ -87,7 +100,7 @@ impl Server {
             .unwrap();
         let chosen = extra.contains(&"--database-uri");
         let database_uri =
-            (on_postgres() && !chosen).then(|| crate::postgres::cluster().create_database());
+            (on_postgres() && !chosen).then(|| postgres().create_database());
         let database_args = database_uri
             .as_deref()
             .map(|uri| vec!["--database-uri", uri])
@@ -185,7 +198,7 @@ impl Server {
             .filter(|u| u.starts_with("postgres"))
         {
             let database = uri.rsplit('/').next().unwrap();
-            return crate::postgres::cluster().psql(database, statement);
+            return postgres().psql(database, statement);
         }
         use r2d2_sqlite::rusqlite::{Connection, types::ValueRef};
         let db = Connection::open(self.db_path()).unwrap();

@@ -1,9 +1,12 @@
-//! A throwaway PostgreSQL cluster for the `api_postgres` suite: started once
-//! per test process from the machine's server binaries (`initdb`, `pg_ctl`;
-//! `PG_BIN` names their directory if they are not found), listening on
-//! 127.0.0.1 and a free port, trusting local connections, and stopped (its
-//! directory removed) by a watchdog once the test process is gone. Each
-//! server of the suite gets a database of its own.
+//! PostgreSQL for the `*_postgres` suites, each server with a database of
+//! its own. With `CLOUDCODE_TEST_POSTGRES` set (`postgres://user@host:port`,
+//! a role that may create databases), that server is used. Otherwise a
+//! throwaway cluster is started once per test process from the machine's
+//! server binaries (`initdb`, `pg_ctl`; `PG_BIN` names their directory if
+//! they are not under `/usr/lib/postgresql`), on 127.0.0.1 and a free port,
+//! trusting local connections, and stopped (its directory removed) by a
+//! watchdog once the test process is gone. With neither, the suites fail
+//! saying what to install.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,14 +14,30 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub struct Cluster {
-    bin: PathBuf,
-    port: u16,
+    /// `psql` and its connection arguments.
+    psql: PathBuf,
+    server: String,
 }
 
-/// The suite's cluster, started on first use.
-pub fn cluster() -> &'static Cluster {
-    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| Cluster::start().unwrap_or_else(|e| panic!("PostgreSQL: {e}")))
+/// The suite's PostgreSQL, started on first use, or why there is none.
+pub fn cluster() -> Result<&'static Cluster, &'static str> {
+    static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
+    CLUSTER
+        .get_or_init(|| match std::env::var("CLOUDCODE_TEST_POSTGRES") {
+            Ok(server) => Ok(Cluster {
+                psql: which_psql(),
+                server: server.trim_end_matches('/').to_string(),
+            }),
+            Err(_) => Cluster::start(),
+        })
+        .as_ref()
+        .map_err(String::as_str)
+}
+
+fn which_psql() -> PathBuf {
+    server_binaries()
+        .map(|bin| bin.join("psql"))
+        .unwrap_or_else(|_| PathBuf::from("psql"))
 }
 
 fn server_binaries() -> Result<PathBuf, String> {
@@ -118,7 +137,10 @@ impl Cluster {
             "pg_ctl start",
         )?;
         watch(std::process::id(), &pg_ctl, &data, &dir);
-        Ok(Cluster { bin, port })
+        Ok(Cluster {
+            psql: bin.join("psql"),
+            server: format!("postgres://postgres@127.0.0.1:{port}"),
+        })
     }
 
     /// A new, empty database; returns its URI.
@@ -130,17 +152,16 @@ impl Cluster {
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
         self.psql("postgres", &format!("CREATE DATABASE {name}"));
-        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+        format!("{}/{name}", self.server)
     }
 
     /// Runs one SQL statement in `database` and returns the first column of
     /// each row as text (byte strings as hex).
     pub fn psql(&self, database: &str, sql: &str) -> Vec<String> {
-        let mut command = Command::new(self.bin.join("psql"));
+        let mut command = Command::new(&self.psql);
         command
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-U", "postgres", "-d", database, "-c", sql]);
+            .args(["-d", &format!("{}/{database}", self.server), "-c", sql]);
         let out = run(command, &format!("psql {sql:?}")).unwrap_or_else(|e| panic!("{e}"));
         out.lines()
             .map(|line| {
