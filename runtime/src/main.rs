@@ -1,8 +1,9 @@
 //! The `cloudcode` binary: parse flags, then hand over to the library.
 
 use clap::{Parser, Subcommand};
-use cloudcode_runtime::config::ServeArgs;
+use cloudcode_runtime::config::{Database, ServeArgs};
 use cloudcode_runtime::sandbox::{HookSource, check_hook as check_hook_blocking};
+use cloudcode_runtime::store::Store;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -25,6 +26,17 @@ enum Command {
     CheckHook {
         /// The component (`*.wasm`).
         file: std::path::PathBuf,
+    },
+    /// Copy everything from a SQLite database into an empty PostgreSQL
+    /// one, in one transaction: users, sessions (tokens keep working),
+    /// objects, the audit trail. Stop the server first.
+    Migrate {
+        /// The SQLite database (`sqlite:<path>` or a path).
+        #[arg(long, default_value = "cloudcode-data/cloudcode.db")]
+        from: String,
+        /// The PostgreSQL database (`postgres://user@host:port/db`).
+        #[arg(long, env = "PARSE_SERVER_DATABASE_URI")]
+        to: String,
     },
 }
 
@@ -52,7 +64,7 @@ async fn run() -> anyhow::Result<()> {
     let command = Cli::parse().command;
     // A check speaks on stdout; its log says only what went wrong.
     let default_level = match command {
-        Some(Command::CheckHook { .. }) => "warn",
+        Some(Command::CheckHook { .. } | Command::Migrate { .. }) => "warn",
         _ => "info",
     };
     tracing_subscriber::fmt()
@@ -64,10 +76,39 @@ async fn run() -> anyhow::Result<()> {
     let args = match command {
         Some(Command::Serve(args)) => *args,
         Some(Command::CheckHook { file }) => return check_hook(file).await,
+        Some(Command::Migrate { from, to }) => return migrate(&from, &to).await,
         None => DefaultServe::parse().args,
     };
     let config = args.into_config()?;
     cloudcode_runtime::server::serve(config).await?;
+    Ok(())
+}
+
+/// `cloudcode migrate`: SQLite into an empty PostgreSQL database.
+async fn migrate(from: &str, to: &str) -> anyhow::Result<()> {
+    let Database::Sqlite(path) = Database::from_uri(from)? else {
+        anyhow::bail!("--from must be a SQLite database (sqlite:<path> or a path)");
+    };
+    let target = Database::from_uri(to)?;
+    let Database::Postgres(uri) = &target else {
+        anyhow::bail!("--to must be a PostgreSQL database (postgres://user@host:port/db)");
+    };
+    if !path.is_file() {
+        anyhow::bail!("no SQLite database at {}", path.display());
+    }
+    let source = Store::open(&path)?;
+    let destination = Store::connect(uri).await?;
+    let copied = source.copy_into(&destination).await?;
+    println!("copied {} into {target}:", path.display());
+    println!(
+        "  {} users, {} sessions, {} rotated-token hashes, {} audit events, {} objects, {} login throttle counts",
+        copied.users,
+        copied.sessions,
+        copied.rotated_tokens,
+        copied.events,
+        copied.objects,
+        copied.login_failures
+    );
     Ok(())
 }
 

@@ -41,6 +41,11 @@ fn postgres() -> &'static crate::postgres::Cluster {
     })
 }
 
+/// A new, empty PostgreSQL database of the suite's server; its URI.
+pub fn new_postgres_database() -> String {
+    postgres().create_database()
+}
+
 pub struct Server {
     child: Child,
     pub base: String,

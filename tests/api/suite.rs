@@ -12,6 +12,7 @@ mod concurrency;
 mod envelope;
 mod expiry;
 mod hooks;
+mod migrate;
 mod nodes;
 mod sessions;
 mod storage;

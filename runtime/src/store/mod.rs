@@ -15,6 +15,7 @@
 mod events;
 mod postgres;
 mod records;
+pub mod snapshot;
 mod sqlite;
 
 pub use events::{Event, EventRecord, Subject, Trail};
@@ -23,6 +24,7 @@ pub use records::*;
 use std::path::Path;
 use std::sync::Arc;
 
+use self::snapshot::Copied;
 use crate::backoff::Failures;
 use crate::clock::Millis;
 use crate::policy::SessionPolicy;
@@ -48,6 +50,11 @@ pub enum StoreError {
     NoWal(String),
     #[error("cannot map the database's wal-index: {0}")]
     Watch(std::io::Error),
+    /// A copy's target already holds users, sessions or objects.
+    #[error("the target database is not empty: it holds users, sessions or objects already")]
+    NotEmpty,
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 /// The storage engines a [`Store`] can run on.
@@ -109,6 +116,22 @@ impl Store {
     fn sqlite(db: sqlite::Db) -> Self {
         Store {
             backend: Backend::Sqlite(db),
+        }
+    }
+
+    /// Copies every row (users with their password hashes, sessions with
+    /// their token hashes, rotated-token hashes, the audit trail, objects,
+    /// login throttle counts) into `target`, which must be empty, in one
+    /// transaction: tokens and passwords keep working after the move.
+    pub async fn copy_into(&self, target: &Store) -> Result<Copied, StoreError> {
+        match (&self.backend, &target.backend) {
+            (Backend::Sqlite(db), Backend::Postgres(pg)) => {
+                let snapshot = blocking(db, |db| db.snapshot()).await?;
+                pg.restore(&snapshot).await
+            }
+            _ => Err(StoreError::Unsupported(
+                "copies go from a SQLite database to a PostgreSQL one",
+            )),
         }
     }
 

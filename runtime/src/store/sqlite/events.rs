@@ -49,23 +49,7 @@ impl Db {
 
     /// The audit trail, oldest first.
     pub fn events(&self) -> Result<Vec<EventRecord>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, at, kind, user_id, session_id, installation_id, ip FROM session_events ORDER BY id",
-            )?;
-            let rows = stmt.query_map([], |row| {
-                Ok(EventRecord {
-                    id: row.get(0)?,
-                    at: row.get(1)?,
-                    kind: row.get(2)?,
-                    user_id: row.get(3)?,
-                    session_id: row.get(4)?,
-                    installation_id: row.get(5)?,
-                    ip: row.get(6)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
+        self.read(all_events)
     }
 
     /// Drops audit rows older than `before`.
@@ -74,4 +58,23 @@ impl Db {
             .conn()?
             .execute("DELETE FROM session_events WHERE at < ?1", [before])?)
     }
+}
+
+/// The audit trail, oldest first.
+pub(super) fn all_events(conn: &Connection) -> Result<Vec<EventRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, at, kind, user_id, session_id, installation_id, ip FROM session_events ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok(EventRecord {
+            id: row.get(0)?,
+            at: row.get(1)?,
+            kind: row.get(2)?,
+            user_id: row.get(3)?,
+            session_id: row.get(4)?,
+            installation_id: row.get(5)?,
+            ip: row.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -14,6 +14,7 @@ mod events;
 mod objects;
 mod schema;
 mod sessions;
+mod snapshot;
 mod throttle;
 mod users;
 

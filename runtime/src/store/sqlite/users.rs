@@ -7,10 +7,10 @@ use crate::store::events::{self as audit, Event, Subject, Trail};
 use crate::store::{Revoke, RevokedSession, SessionRecord, StoreError, UserRecord, WriterSession};
 use crate::token::TokenHash;
 
-const USER_COLUMNS: &str =
+pub(super) const USER_COLUMNS: &str =
     "object_id, username, email, password_hash, fields, created_at, updated_at";
 
-fn user_from_row(row: &Row<'_>) -> Result<UserRecord, StoreError> {
+pub(super) fn user_from_row(row: &Row<'_>) -> Result<UserRecord, StoreError> {
     Ok(UserRecord {
         object_id: row.get(0)?,
         username: row.get(1)?,
@@ -78,13 +78,7 @@ impl Db {
     }
 
     pub fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM users ORDER BY created_at, object_id"
-            ))?;
-            let rows = stmt.query_map([], |row| Ok(user_from_row(row)))?;
-            rows.map(|r| r?).collect()
-        })
+        self.read(all_users)
     }
 
     /// Reads, changes and writes a user in one transaction, revoking sessions
@@ -199,4 +193,13 @@ fn load_user(conn: &Connection, object_id: &str) -> Result<Option<UserRecord>, S
     stmt.query_row([object_id], |row| Ok(user_from_row(row)))
         .optional()?
         .transpose()
+}
+
+/// Every user, oldest first.
+pub(super) fn all_users(conn: &Connection) -> Result<Vec<UserRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM users ORDER BY created_at, object_id"
+    ))?;
+    let rows = stmt.query_map([], |row| Ok(user_from_row(row)))?;
+    rows.map(|r| r?).collect()
 }

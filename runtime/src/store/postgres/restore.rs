@@ -1,0 +1,157 @@
+//! Writing a whole snapshot into an empty database (`cloudcode migrate`).
+
+use serde_json::Value;
+
+use super::Pg;
+use crate::store::StoreError;
+use crate::store::snapshot::{Copied, Snapshot};
+
+impl Pg {
+    /// Writes every row of `snapshot` in one transaction, into a database
+    /// that holds no user, session or object yet (else nothing is written).
+    pub async fn restore(&self, snapshot: &Snapshot) -> Result<Copied, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let occupied: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM sessions)
+                        OR EXISTS (SELECT 1 FROM objects)",
+                &[],
+            )
+            .await?
+            .get(0);
+        if occupied {
+            return Err(StoreError::NotEmpty);
+        }
+        let user = tx
+            .prepare(
+                "INSERT INTO users (object_id, username, username_folded, email, email_folded,
+                                    password_hash, fields, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .await?;
+        for u in &snapshot.users {
+            tx.execute(
+                &user,
+                &[
+                    &u.object_id,
+                    &u.username,
+                    &u.username.to_ascii_lowercase(),
+                    &u.email,
+                    &u.email.as_deref().map(str::to_ascii_lowercase),
+                    &u.password_hash,
+                    &Value::Object(u.fields.clone()),
+                    &u.created_at,
+                    &u.updated_at,
+                ],
+            )
+            .await?;
+        }
+        let session = tx
+            .prepare(
+                "INSERT INTO sessions (object_id, token_hash, user_id, installation_id, created_with,
+                                       created_at, updated_at, last_used_at, absolute_expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .await?;
+        for (s, hash) in &snapshot.sessions {
+            tx.execute(
+                &session,
+                &[
+                    &s.object_id,
+                    hash,
+                    &s.user_id,
+                    &s.installation_id,
+                    &s.created_with,
+                    &s.created_at,
+                    &s.updated_at,
+                    &s.last_used_at,
+                    &s.absolute_expires_at,
+                ],
+            )
+            .await?;
+        }
+        let rotated = tx
+            .prepare(
+                "INSERT INTO rotated_tokens (token_hash, session_id, user_id, rotated_at)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .await?;
+        for r in &snapshot.rotated_tokens {
+            tx.execute(
+                &rotated,
+                &[&r.token_hash, &r.session_id, &r.user_id, &r.rotated_at],
+            )
+            .await?;
+        }
+        // Events keep their ids (the trail's order); the sequence goes on
+        // after the last.
+        let event = tx
+            .prepare(
+                "INSERT INTO session_events (id, at, kind, user_id, session_id, installation_id, ip)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .await?;
+        for e in &snapshot.events {
+            tx.execute(
+                &event,
+                &[
+                    &e.id,
+                    &e.at,
+                    &e.kind,
+                    &e.user_id,
+                    &e.session_id,
+                    &e.installation_id,
+                    &e.ip,
+                ],
+            )
+            .await?;
+        }
+        tx.execute(
+            "SELECT setval(pg_get_serial_sequence('session_events', 'id'),
+                           GREATEST((SELECT MAX(id) FROM session_events), 1))",
+            &[],
+        )
+        .await?;
+        let object = tx
+            .prepare(
+                "INSERT INTO objects (class_name, object_id, fields, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .await?;
+        for (class, o) in &snapshot.objects {
+            tx.execute(
+                &object,
+                &[
+                    class,
+                    &o.object_id,
+                    &Value::Object(o.fields.clone()),
+                    &o.created_at,
+                    &o.updated_at,
+                ],
+            )
+            .await?;
+        }
+        let failures = tx
+            .prepare(
+                "INSERT INTO login_failures (key, window_start, in_window, consecutive, last)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .await?;
+        for (key, f) in &snapshot.login_failures {
+            tx.execute(
+                &failures,
+                &[
+                    key,
+                    &f.window_start,
+                    &i64::from(f.in_window),
+                    &i64::from(f.consecutive),
+                    &f.last,
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(snapshot.counts())
+    }
+}
