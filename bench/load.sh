@@ -3,8 +3,10 @@
 # example hook, seeded users, then wrk at 32 connections against each
 # scenario for a bounded time. Prints a table and writes bench/results/.
 #
-#   bench/load.sh              # 10 s per scenario
+#   bench/load.sh              # 10 s per scenario, SQLite
 #   DURATION=30 bench/load.sh  # longer
+#   DATABASE_URI=postgres://user@host:port/db bench/load.sh   # on PostgreSQL
+#                              # (an empty database: the harness seeds it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +33,7 @@ cp target/wasm32-wasip2/release/hello_hook.wasm "$work/hooks/"
 serve() {
   RUST_LOG=warn target/release/cloudcode serve --port "$PORT" --app-id "$APP_ID" \
     --data-dir "$work/data" --hooks-dir "$work/hooks" --hooks-cache-dir "$work/cache" \
+    ${DATABASE_URI:+--database-uri "$DATABASE_URI"} \
     --login-free-failures 1000000 --login-max-failures-per-hour 1000000 --login-max-failures-per-ip 1000000 \
     > "$work/server.out" 2> "$work/server.err" &
   server=$!
@@ -101,6 +104,7 @@ rss_after_kb=$(awk '/VmRSS/ {print $2}' "/proc/$server/status")
 echo
 echo "start-up to first served request: $((ready_ms - start_ms)) ms (hooks compiled on first start, then cached)"
 echo "RSS idle at start (both built-in hooks and the example loaded): $((rss_start_kb / 1024)) MiB; after seeding $CONNECTIONS + 1 users: $((rss_kb / 1024)) MiB; after the load: $((rss_after_kb / 1024)) MiB"
+echo "database: ${DATABASE_URI:-SQLite in a fresh data directory}" | sed -E 's#(://[^:@/]*):[^@]*@#\1@#'
 echo "settings: $THREADS wrk threads, $CONNECTIONS connections, ${DURATION}s per scenario; argon2id m=19 MiB t=2 p=1"
 
 mkdir -p bench/results

@@ -87,3 +87,43 @@ fn fifty_logins_racing_logout_all_and_a_password_change_leave_no_stale_session()
         "the race never let a login through"
     );
 }
+
+/// Failed and successful logins of one account at once: a success clears
+/// the account's count while failures are adding to it, and every attempt
+/// still gets a login answer (never a 500).
+#[test]
+fn failures_and_successes_of_one_account_racing_never_fail_the_server() {
+    let srv = Server::start_with(&[
+        "--login-free-failures",
+        "1000000",
+        "--login-max-failures-per-hour",
+        "1000000",
+        "--login-max-failures-per-ip",
+        "1000000",
+    ]);
+    srv.signup("flipper");
+    let srv = &srv;
+    std::thread::scope(|s| {
+        let attempts: Vec<_> = (0..48)
+            .map(|i| {
+                s.spawn(move || {
+                    (0..4)
+                        .map(|j| {
+                            let password = if (i + j) % 2 == 0 { "pw-flipper" } else { "wrong" };
+                            srv.post("/login")
+                                .installation(&format!("flip-{i}"))
+                                .json(json!({"username": "flipper", "password": password}))
+                                .send()
+                                .status
+                        })
+                        .collect::<Vec<u16>>()
+                })
+            })
+            .collect();
+        for attempt in attempts {
+            for status in attempt.join().unwrap() {
+                assert!(matches!(status, 200 | 404), "{status}");
+            }
+        }
+    });
+}

@@ -4,12 +4,13 @@
 use crate::backoff::Failures;
 use crate::clock::Millis;
 use crate::store::{EventRecord, ObjectRecord, SessionRecord, UserRecord};
+use crate::token::TokenHash;
 
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub users: Vec<UserRecord>,
     /// Each session with the SHA-256 of its token: tokens keep working.
-    pub sessions: Vec<(SessionRecord, Vec<u8>)>,
+    pub sessions: Vec<(SessionRecord, TokenHash)>,
     pub rotated_tokens: Vec<RotatedToken>,
     pub events: Vec<EventRecord>,
     /// Objects with their class.

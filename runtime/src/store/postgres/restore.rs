@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::Pg;
+use super::sessions::insert_session_row;
 use crate::store::StoreError;
 use crate::store::snapshot::{Copied, Snapshot};
 
@@ -47,29 +48,8 @@ impl Pg {
             )
             .await?;
         }
-        let session = tx
-            .prepare(
-                "INSERT INTO sessions (object_id, token_hash, user_id, installation_id, created_with,
-                                       created_at, updated_at, last_used_at, absolute_expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .await?;
-        for (s, hash) in &snapshot.sessions {
-            tx.execute(
-                &session,
-                &[
-                    &s.object_id,
-                    hash,
-                    &s.user_id,
-                    &s.installation_id,
-                    &s.created_with,
-                    &s.created_at,
-                    &s.updated_at,
-                    &s.last_used_at,
-                    &s.absolute_expires_at,
-                ],
-            )
-            .await?;
+        for (session, hash) in &snapshot.sessions {
+            insert_session_row(&tx, session, hash).await?;
         }
         let rotated = tx
             .prepare(

@@ -43,6 +43,16 @@ pub(super) async fn insert_session(
         ),
         None => Vec::new(),
     };
+    insert_session_row(tx, s, hash).await?;
+    Ok(replaced)
+}
+
+/// Inserts a session row as it is (a copy's rows, or after the above).
+pub(super) async fn insert_session_row(
+    tx: &Transaction<'_>,
+    s: &SessionRecord,
+    hash: &TokenHash,
+) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO sessions (object_id, token_hash, user_id, installation_id, created_with,
                                created_at, updated_at, last_used_at, absolute_expires_at)
@@ -60,7 +70,7 @@ pub(super) async fn insert_session(
         ],
     )
     .await?;
-    Ok(replaced)
+    Ok(())
 }
 
 pub(super) async fn delete_user_sessions(

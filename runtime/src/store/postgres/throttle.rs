@@ -31,7 +31,8 @@ impl Pg {
         Ok(row.as_ref().map(failures_from_row))
     }
 
-    /// Counts a failure atomically: two nodes recording at once both count.
+    /// Counts a failure atomically: two nodes recording at once both count,
+    /// and a success clearing the count meanwhile is not an error.
     pub async fn record_login_failure(
         &self,
         key: &[u8; 32],
@@ -40,36 +41,47 @@ impl Pg {
     ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        // Make sure the row exists, then lock it: concurrent first failures
-        // meet on the primary key instead of both inserting.
-        tx.execute(
-            "INSERT INTO login_failures (key, window_start, in_window, consecutive, last)
-             VALUES ($1, 0, 0, 0, 0) ON CONFLICT (key) DO NOTHING",
-            &[&key.as_slice()],
-        )
-        .await?;
-        let row = tx
-            .query_one(
-                &format!("SELECT {FAILURE_COLUMNS} FROM login_failures WHERE key = $1 FOR UPDATE"),
-                &[&key.as_slice()],
-            )
-            .await?;
-        let mut failures = failures_from_row(&row);
-        failures.record(now, window);
-        tx.execute(
-            "UPDATE login_failures SET window_start = $2, in_window = $3, consecutive = $4, last = $5
-             WHERE key = $1",
-            &[
-                &key.as_slice(),
-                &failures.window_start,
-                &i64::from(failures.in_window),
-                &i64::from(failures.consecutive),
-                &failures.last,
-            ],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        // Each pass either writes or saw another transaction win a race on
+        // this key; a handful of passes is plenty.
+        for _ in 0..8 {
+            let row = tx
+                .query_opt(
+                    &format!(
+                        "SELECT {FAILURE_COLUMNS} FROM login_failures WHERE key = $1 FOR UPDATE"
+                    ),
+                    &[&key.as_slice()],
+                )
+                .await?;
+            let exists = row.is_some();
+            let mut failures = row.as_ref().map(failures_from_row).unwrap_or_default();
+            failures.record(now, window);
+            let sql = if exists {
+                "UPDATE login_failures SET window_start = $2, in_window = $3, consecutive = $4, last = $5
+                 WHERE key = $1"
+            } else {
+                "INSERT INTO login_failures (key, window_start, in_window, consecutive, last)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING"
+            };
+            let written = tx
+                .execute(
+                    sql,
+                    &[
+                        &key.as_slice(),
+                        &failures.window_start,
+                        &i64::from(failures.in_window),
+                        &i64::from(failures.consecutive),
+                        &failures.last,
+                    ],
+                )
+                .await?;
+            // Zero rows: another node inserted the first count (read it,
+            // locked, and count on top) or a success deleted it (start over).
+            if written == 1 {
+                tx.commit().await?;
+                return Ok(());
+            }
+        }
+        Err(StoreError::Stale)
     }
 
     pub async fn clear_login_failures(&self, key: &[u8; 32]) -> Result<(), StoreError> {

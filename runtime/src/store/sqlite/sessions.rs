@@ -7,10 +7,10 @@ use crate::store::events::{self as audit, Event, Trail};
 use crate::store::{RevokedSession, SessionRecord, StoreError, WriterSession};
 use crate::token::TokenHash;
 
-const SESSION_COLUMNS: &str = "object_id, user_id, installation_id, created_with, created_at, \
+pub(super) const SESSION_COLUMNS: &str = "object_id, user_id, installation_id, created_with, created_at, \
                                updated_at, last_used_at, absolute_expires_at";
 
-fn session_from_row(row: &Row<'_>) -> Result<SessionRecord, StoreError> {
+pub(super) fn session_from_row(row: &Row<'_>) -> Result<SessionRecord, StoreError> {
     Ok(SessionRecord {
         object_id: row.get(0)?,
         user_id: row.get(1)?,

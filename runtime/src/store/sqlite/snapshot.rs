@@ -1,9 +1,11 @@
 //! Reading the whole database for `cloudcode migrate`.
 
 use super::Db;
+use super::sessions::{SESSION_COLUMNS, session_from_row};
 use crate::backoff::Failures;
 use crate::store::snapshot::{RotatedToken, Snapshot};
-use crate::store::{ObjectRecord, SessionRecord, StoreError};
+use crate::store::{ObjectRecord, StoreError};
+use crate::token::TokenHash;
 
 impl Db {
     /// Every row, read in one transaction (a consistent copy even while a
@@ -15,23 +17,16 @@ impl Db {
         let events = super::events::all_events(&tx)?;
         let mut sessions = Vec::new();
         {
-            let mut stmt = tx.prepare(
-                "SELECT object_id, user_id, installation_id, created_with, created_at, updated_at,
-                        last_used_at, absolute_expires_at, token_hash FROM sessions",
-            )?;
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {SESSION_COLUMNS}, token_hash FROM sessions"
+            ))?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
-                let session = SessionRecord {
-                    object_id: row.get(0)?,
-                    user_id: row.get(1)?,
-                    installation_id: row.get(2)?,
-                    created_with: serde_json::from_str(&row.get::<_, String>(3)?)?,
-                    created_at: row.get(4)?,
-                    updated_at: row.get(5)?,
-                    last_used_at: row.get(6)?,
-                    absolute_expires_at: row.get(7)?,
-                };
-                sessions.push((session, row.get(8)?));
+                let hash: Vec<u8> = row.get(8)?;
+                let hash = <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| {
+                    StoreError::Corrupt(serde::de::Error::custom("a token hash is not 32 bytes"))
+                })?;
+                sessions.push((session_from_row(row)?, TokenHash(hash)));
             }
         }
         let rotated_tokens = tx
