@@ -57,7 +57,10 @@ pub enum StoreError {
     Unsupported(&'static str),
 }
 
-/// The storage engines a [`Store`] can run on.
+/// The storage engines a [`Store`] can run on. (PostgreSQL's futures are
+/// boxed where they are awaited: a network backend's state machines are
+/// large, and every future awaiting an inline SQLite read would otherwise
+/// carry, and copy, their size.)
 #[derive(Clone)]
 enum Backend {
     Sqlite(sqlite::Db),
@@ -154,7 +157,7 @@ impl Store {
                 })
                 .await
             }
-            Backend::Postgres(pg) => pg.create_user(user, session, trail).await,
+            Backend::Postgres(pg) => Box::pin(pg.create_user(user, session, trail)).await,
         }
     }
 
@@ -162,7 +165,7 @@ impl Store {
     pub async fn user(&self, object_id: &str) -> Result<Option<Arc<UserRecord>>, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => db.user(object_id),
-            Backend::Postgres(pg) => pg.user(object_id).await,
+            Backend::Postgres(pg) => Box::pin(pg.user(object_id)).await,
         }
     }
 
@@ -174,7 +177,7 @@ impl Store {
     ) -> Result<Option<UserRecord>, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => db.user_by_login(username, email),
-            Backend::Postgres(pg) => pg.user_by_login(username, email).await,
+            Backend::Postgres(pg) => Box::pin(pg.user_by_login(username, email)).await,
         }
     }
 
@@ -182,7 +185,7 @@ impl Store {
     pub async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => blocking(db, |db| db.users()).await,
-            Backend::Postgres(pg) => pg.users().await,
+            Backend::Postgres(pg) => Box::pin(pg.users()).await,
         }
     }
 
@@ -212,8 +215,7 @@ impl Store {
                 .await
             }
             Backend::Postgres(pg) => {
-                pg.update_user(object_id, writer.as_ref(), trail, change)
-                    .await
+                Box::pin(pg.update_user(object_id, writer.as_ref(), trail, change)).await
             }
         }
     }
@@ -235,7 +237,7 @@ impl Store {
                 })
                 .await
             }
-            Backend::Postgres(pg) => pg.replace_password_hash(object_id, old, new).await,
+            Backend::Postgres(pg) => Box::pin(pg.replace_password_hash(object_id, old, new)).await,
         }
     }
 
@@ -251,7 +253,7 @@ impl Store {
                 let object_id = object_id.to_string();
                 blocking(db, move |db| db.delete_user(&object_id, trail)).await
             }
-            Backend::Postgres(pg) => pg.delete_user(object_id, trail).await,
+            Backend::Postgres(pg) => Box::pin(pg.delete_user(object_id, trail)).await,
         }
     }
 
@@ -279,8 +281,7 @@ impl Store {
                 .await
             }
             Backend::Postgres(pg) => {
-                pg.create_session(session, hash, verified_password, trail)
-                    .await
+                Box::pin(pg.create_session(session, hash, verified_password, trail)).await
             }
         }
     }
@@ -292,7 +293,7 @@ impl Store {
     ) -> Result<Option<SessionRecord>, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => db.session_by_token(hash),
-            Backend::Postgres(pg) => pg.session_by_token(hash).await,
+            Backend::Postgres(pg) => Box::pin(pg.session_by_token(hash)).await,
         }
     }
 
@@ -311,7 +312,7 @@ impl Store {
     pub async fn session(&self, object_id: &str) -> Result<Option<SessionRecord>, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => db.session(object_id),
-            Backend::Postgres(pg) => pg.session(object_id).await,
+            Backend::Postgres(pg) => Box::pin(pg.session(object_id)).await,
         }
     }
 
@@ -322,7 +323,7 @@ impl Store {
                 let user_id = user_id.map(String::from);
                 blocking(db, move |db| db.sessions(user_id.as_deref())).await
             }
-            Backend::Postgres(pg) => pg.sessions(user_id).await,
+            Backend::Postgres(pg) => Box::pin(pg.sessions(user_id)).await,
         }
     }
 
@@ -341,7 +342,7 @@ impl Store {
                 })
                 .await
             }
-            Backend::Postgres(pg) => pg.live_sessions(user_id, policy, now).await,
+            Backend::Postgres(pg) => Box::pin(pg.live_sessions(user_id, policy, now)).await,
         }
     }
 
@@ -353,7 +354,7 @@ impl Store {
                 let object_id = object_id.to_string();
                 blocking(db, move |db| db.touch_session(&object_id, now)).await
             }
-            Backend::Postgres(pg) => pg.touch_session(object_id, now).await,
+            Backend::Postgres(pg) => Box::pin(pg.touch_session(object_id, now)).await,
         }
     }
 
@@ -369,7 +370,7 @@ impl Store {
                 let object_id = object_id.to_string();
                 blocking(db, move |db| db.delete_session(&object_id, event, trail)).await
             }
-            Backend::Postgres(pg) => pg.delete_session(object_id, event, trail).await,
+            Backend::Postgres(pg) => Box::pin(pg.delete_session(object_id, event, trail)).await,
         }
     }
 
@@ -391,8 +392,7 @@ impl Store {
                 .await
             }
             Backend::Postgres(pg) => {
-                pg.delete_sessions_of_user(user_id, keep, event, trail)
-                    .await
+                Box::pin(pg.delete_sessions_of_user(user_id, keep, event, trail)).await
             }
         }
     }
@@ -413,7 +413,9 @@ impl Store {
                 })
                 .await
             }
-            Backend::Postgres(pg) => pg.shorten_session(object_id, expires_at, trail).await,
+            Backend::Postgres(pg) => {
+                Box::pin(pg.shorten_session(object_id, expires_at, trail)).await
+            }
         }
     }
 
@@ -434,7 +436,9 @@ impl Store {
                 })
                 .await
             }
-            Backend::Postgres(pg) => pg.rotate_session_token(object_id, hash, trail).await,
+            Backend::Postgres(pg) => {
+                Box::pin(pg.rotate_session_token(object_id, hash, trail)).await
+            }
         }
     }
 
@@ -452,7 +456,7 @@ impl Store {
                 let object_id = object_id.to_string();
                 blocking(db, move |db| db.revoke_sealed_session(&object_id, trail)).await
             }
-            Backend::Postgres(pg) => pg.revoke_sealed_session(object_id, trail).await,
+            Backend::Postgres(pg) => Box::pin(pg.revoke_sealed_session(object_id, trail)).await,
         }
     }
 
@@ -463,7 +467,7 @@ impl Store {
     ) -> Result<Option<(String, String, Millis)>, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => db.rotated_token(hash),
-            Backend::Postgres(pg) => pg.rotated_token(hash).await,
+            Backend::Postgres(pg) => Box::pin(pg.rotated_token(hash)).await,
         }
     }
 
@@ -479,7 +483,7 @@ impl Store {
                 let policy = *policy;
                 blocking(db, move |db| db.sweep_expired_sessions(&policy, now)).await
             }
-            Backend::Postgres(pg) => pg.sweep_expired_sessions(policy, now).await,
+            Backend::Postgres(pg) => Box::pin(pg.sweep_expired_sessions(policy, now)).await,
         }
     }
 
@@ -508,7 +512,7 @@ impl Store {
                 })
                 .await
             }
-            Backend::Postgres(pg) => pg.record_event(event, subject, trail).await,
+            Backend::Postgres(pg) => Box::pin(pg.record_event(event, subject, trail)).await,
         }
     }
 
@@ -516,7 +520,7 @@ impl Store {
     pub async fn events(&self) -> Result<Vec<EventRecord>, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => blocking(db, |db| db.events()).await,
-            Backend::Postgres(pg) => pg.events().await,
+            Backend::Postgres(pg) => Box::pin(pg.events()).await,
         }
     }
 
@@ -524,7 +528,7 @@ impl Store {
     pub async fn purge_events(&self, before: Millis) -> Result<usize, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => blocking(db, move |db| db.purge_events(before)).await,
-            Backend::Postgres(pg) => pg.purge_events(before).await,
+            Backend::Postgres(pg) => Box::pin(pg.purge_events(before)).await,
         }
     }
 
@@ -534,7 +538,7 @@ impl Store {
     pub async fn login_failures(&self, key: &[u8; 32]) -> Result<Option<Failures>, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => db.login_failures(key),
-            Backend::Postgres(pg) => pg.login_failures(key).await,
+            Backend::Postgres(pg) => Box::pin(pg.login_failures(key)).await,
         }
     }
 
@@ -550,7 +554,7 @@ impl Store {
                 let key = *key;
                 blocking(db, move |db| db.record_login_failure(&key, now, window)).await
             }
-            Backend::Postgres(pg) => pg.record_login_failure(key, now, window).await,
+            Backend::Postgres(pg) => Box::pin(pg.record_login_failure(key, now, window)).await,
         }
     }
 
@@ -560,7 +564,7 @@ impl Store {
                 let key = *key;
                 blocking(db, move |db| db.clear_login_failures(&key)).await
             }
-            Backend::Postgres(pg) => pg.clear_login_failures(key).await,
+            Backend::Postgres(pg) => Box::pin(pg.clear_login_failures(key)).await,
         }
     }
 
@@ -568,7 +572,7 @@ impl Store {
     pub async fn forget_login_failures(&self, before: Millis) -> Result<usize, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => blocking(db, move |db| db.forget_login_failures(before)).await,
-            Backend::Postgres(pg) => pg.forget_login_failures(before).await,
+            Backend::Postgres(pg) => Box::pin(pg.forget_login_failures(before)).await,
         }
     }
 
@@ -584,7 +588,7 @@ impl Store {
                 let (class, object) = (class.to_string(), object.clone());
                 blocking(db, move |db| db.create_object(&class, &object)).await
             }
-            Backend::Postgres(pg) => pg.create_object(class, object).await,
+            Backend::Postgres(pg) => Box::pin(pg.create_object(class, object)).await,
         }
     }
 
@@ -595,7 +599,7 @@ impl Store {
     ) -> Result<Option<ObjectRecord>, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => db.object(class, object_id),
-            Backend::Postgres(pg) => pg.object(class, object_id).await,
+            Backend::Postgres(pg) => Box::pin(pg.object(class, object_id)).await,
         }
     }
 
@@ -606,7 +610,7 @@ impl Store {
                 let class = class.to_string();
                 blocking(db, move |db| db.objects(&class)).await
             }
-            Backend::Postgres(pg) => pg.objects(class).await,
+            Backend::Postgres(pg) => Box::pin(pg.objects(class)).await,
         }
     }
 
@@ -628,7 +632,7 @@ impl Store {
                 let (class, object_id) = (class.to_string(), object_id.to_string());
                 blocking(db, move |db| db.update_object(&class, &object_id, change)).await
             }
-            Backend::Postgres(pg) => pg.update_object(class, object_id, change).await,
+            Backend::Postgres(pg) => Box::pin(pg.update_object(class, object_id, change)).await,
         }
     }
 
@@ -648,7 +652,7 @@ impl Store {
                 let (class, object_id) = (class.to_string(), object_id.to_string());
                 blocking(db, move |db| db.delete_object(&class, &object_id, allowed)).await
             }
-            Backend::Postgres(pg) => pg.delete_object(class, object_id, allowed).await,
+            Backend::Postgres(pg) => Box::pin(pg.delete_object(class, object_id, allowed)).await,
         }
     }
 }
