@@ -10,6 +10,7 @@ mod guest_build;
 use std::path::PathBuf;
 
 fn main() {
+    mark_postgres_suites();
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let workspace = manifest_dir.parent().unwrap().to_path_buf();
     for watched in [
@@ -55,4 +56,28 @@ fn builtin_packages(hooks: &std::path::Path) -> Vec<String> {
     dirs.iter()
         .map(|dir| guest_build::package_name(dir).unwrap_or_else(|e| panic!("{e}")))
         .collect()
+}
+
+/// The PostgreSQL suites (`tests/api/on_postgres.rs`,
+/// `tests/js_sdk_postgres.rs`) need a PostgreSQL: a server named by
+/// `CLOUDCODE_TEST_POSTGRES`, or the server binaries to start one (`PG_BIN`,
+/// or Debian's `/usr/lib/postgresql/*/bin`). Without either they compile
+/// to one test that says they were skipped (cfg `postgres_tests`).
+fn mark_postgres_suites() {
+    println!("cargo::rustc-check-cfg=cfg(postgres_tests)");
+    println!("cargo:rerun-if-env-changed=CLOUDCODE_TEST_POSTGRES");
+    println!("cargo:rerun-if-env-changed=PG_BIN");
+    let debian = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|versions| {
+            versions
+                .filter_map(Result::ok)
+                .any(|version| version.path().join("bin/initdb").exists())
+        })
+        .unwrap_or(false);
+    let available = std::env::var_os("CLOUDCODE_TEST_POSTGRES").is_some()
+        || std::env::var_os("PG_BIN").is_some()
+        || debian;
+    if available {
+        println!("cargo:rustc-cfg=postgres_tests");
+    }
 }
