@@ -15,9 +15,17 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub struct Cluster {
-    /// `psql` and its connection arguments.
+    /// `psql` and the server it connects to.
     psql: PathBuf,
     server: String,
+    /// For a cluster started here: how to stop and start it again.
+    control: Option<Control>,
+}
+
+struct Control {
+    /// `pg_ctl -D <data> -l <log>` and the server options.
+    pg_ctl: String,
+    options: String,
 }
 
 /// The suite's PostgreSQL, started on first use, or why there is none.
@@ -28,6 +36,7 @@ pub fn cluster() -> Result<&'static Cluster, &'static str> {
             Ok(server) => Ok(Cluster {
                 psql: which_psql(),
                 server: server.trim_end_matches('/').to_string(),
+                control: None,
             }),
             Err(_) => Cluster::start(),
         })
@@ -89,6 +98,18 @@ fn run(mut command: Command, what: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
+impl Control {
+    fn start(&self) -> Result<String, String> {
+        run(
+            as_owner(&format!(
+                "{} -w -o \"{}\" start >/dev/null",
+                self.pg_ctl, self.options
+            )),
+            "pg_ctl start",
+        )
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -127,21 +148,47 @@ impl Cluster {
             )),
             "initdb",
         )?;
-        run(
-            as_owner(&format!(
-                "'{}' -D '{}' -l '{}' -w -o \"-p {port} -k '{}' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400\" start >/dev/null",
+        let control = Control {
+            pg_ctl: format!(
+                "'{}' -D '{}' -l '{}'",
                 pg_ctl.display(),
                 data.display(),
-                log.display(),
+                log.display()
+            ),
+            options: format!(
+                "-p {port} -k '{}' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400",
                 dir.display()
-            )),
-            "pg_ctl start",
-        )?;
+            ),
+        };
+        control.start()?;
         watch(std::process::id(), &pg_ctl, &data, &dir);
         Ok(Cluster {
             psql: bin.join("psql"),
             server: format!("postgres://postgres@127.0.0.1:{port}"),
+            control: Some(control),
         })
+    }
+
+    /// A cluster of the caller's own (to stop and start), apart from the
+    /// suite's.
+    pub fn private() -> Result<Self, String> {
+        Self::start()
+    }
+
+    /// Stops the server at once, as a crash would.
+    pub fn stop(&self) {
+        let control = self.control.as_ref().expect("a cluster started here");
+        run(
+            as_owner(&format!("{} -m immediate -w stop >/dev/null", control.pg_ctl)),
+            "pg_ctl stop",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Starts it again after [`Self::stop`].
+    pub fn restart(&self) {
+        let control = self.control.as_ref().expect("a cluster started here");
+        control.start().unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// A new, empty database; returns its URI.

@@ -225,3 +225,37 @@ fn a_kill_mid_traffic_leaves_every_session_change_with_its_audit_row() {
         );
     }
 }
+
+/// Losing PostgreSQL fails requests closed, quickly and with a Parse error
+/// (never an answer from memory, never a hang), and the server serves again
+/// once the database is back.
+#[test]
+fn losing_the_database_fails_requests_closed_and_the_server_recovers() {
+    if !crate::harness::on_postgres() {
+        eprintln!("skipped: runs in the PostgreSQL suite (api_postgres)");
+        return;
+    }
+    use std::time::{Duration, Instant};
+    let cluster = crate::postgres::Cluster::private().unwrap();
+    let srv = Server::start_with(&["--database-uri", &cluster.create_database()]);
+    let (_, token) = srv.signup("outage");
+    assert_eq!(srv.me_status(&token), 200);
+
+    cluster.stop();
+    let started = Instant::now();
+    let me = srv.get("/users/me").token(&token).send();
+    assert_eq!((me.status, me.json["code"].as_u64()), (500, Some(1)), "{}", me.json);
+    let login = srv
+        .post("/login")
+        .json(json!({"username": "outage", "password": "pw-outage"}))
+        .send();
+    assert_eq!(login.status, 500, "{}", login.json);
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+
+    cluster.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while srv.me_status(&token) != 200 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(srv.me_status(&token), 200, "served again");
+}

@@ -19,7 +19,9 @@ mod sessions;
 mod throttle;
 mod users;
 
-use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::time::Duration;
+
+use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row, Transaction};
 
@@ -29,6 +31,10 @@ use crate::clock::Millis;
 
 /// Connections a node keeps to the database at most.
 const POOL_SIZE: usize = 16;
+/// How long a request waits to connect, or for a free connection, before it
+/// fails (500): an unreachable database fails requests, it does not hang them.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct Pg {
@@ -39,7 +45,10 @@ impl Pg {
     /// Connects to `uri` (`postgres://user[:password]@host[:port]/database`)
     /// and brings the schema up to date.
     pub async fn connect(uri: &str) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config = uri.parse()?;
+        let mut config: tokio_postgres::Config = uri.parse()?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -49,6 +58,10 @@ impl Pg {
         );
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Database(Box::new(e)))?;
         let pg = Pg { pool };
