@@ -322,10 +322,11 @@ pub const REFUSED_GUESTS: &[&str] = &["guest-duplicate-function", "guest-future-
 /// built once per test process; `name` is the package name.
 pub fn component(name: &str) -> PathBuf {
     use cloudcode_runtime::sandbox::guest_build;
-    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    static BUILT: std::sync::OnceLock<Result<Vec<(&str, PathBuf)>, String>> =
+        std::sync::OnceLock::new();
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../debug/wasm-hooks");
-    BUILT
+    let built = BUILT
         .get_or_init(|| {
             let packages: Vec<&str> = LOADABLE_GUESTS
                 .iter()
@@ -333,11 +334,16 @@ pub fn component(name: &str) -> PathBuf {
                 .chain(REFUSED_GUESTS)
                 .copied()
                 .collect();
-            guest_build::build_packages(workspace, &packages, &target).map(drop)
+            let components = guest_build::build_packages(workspace, &packages, &target)?;
+            Ok(packages.into_iter().zip(components).collect())
         })
         .as_ref()
         .unwrap_or_else(|e| panic!("{e}"));
-    guest_build::component_path(&target, name)
+    built
+        .iter()
+        .find(|(package, _)| *package == name)
+        .map(|(_, path)| path.clone())
+        .unwrap_or_else(|| panic!("{name} is not a test guest of the harness"))
 }
 
 /// A fresh directory holding copies of the named components (and any extra files).

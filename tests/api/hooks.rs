@@ -354,3 +354,19 @@ fn check_hook_reports_what_the_server_would_load() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("cannot read"), "{stderr}");
 }
+
+/// A hook crate whose `[lib]` is not a `cdylib` builds no component: the
+/// build says so and how to fix it, even when an older component of the
+/// same name still lies in the target directory (it is never picked up).
+#[test]
+fn a_hook_crate_without_cdylib_is_refused_with_the_fix_not_an_old_component() {
+    use cloudcode_runtime::sandbox::guest_build;
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("rlib-only");
+    let stale = target.join("wasm32-wasip2/release/guest_rlib_only.wasm");
+    std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
+    std::fs::copy(crate::harness::component("hello-hook"), &stale).unwrap();
+    let error = guest_build::build_packages(workspace, &["guest-rlib-only"], &target)
+        .expect_err("no component");
+    assert!(error.contains("crate-type = [\"cdylib\"]"), "{error}");
+}

@@ -36,7 +36,8 @@ const INHERITED_VARIABLES_TO_DROP: &[&str] = &[
 ];
 
 /// Builds the packages (by name) of the workspace at `workspace` in release
-/// mode into `target_dir`; returns the component of each, in order.
+/// mode into `target_dir`; returns the component of each, in order, as
+/// Cargo reports it for this build (never a file an earlier build left).
 pub fn build_packages(
     workspace: &Path,
     packages: &[&str],
@@ -48,6 +49,7 @@ pub fn build_packages(
         .arg("build")
         .arg("--release")
         .args(["--target", TARGET])
+        .arg("--message-format=json-render-diagnostics")
         .arg("--target-dir")
         .arg(target_dir)
         .arg("--manifest-path")
@@ -68,18 +70,37 @@ pub fn build_packages(
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    Ok(packages
+    let messages = String::from_utf8_lossy(&output.stdout);
+    packages
         .iter()
-        .map(|p| component_path(target_dir, p))
-        .collect())
+        .map(|package| {
+            built_component(&messages, package).ok_or_else(|| {
+                format!(
+                    "{package} built no WebAssembly component: a hook crate needs \
+                     `[lib] crate-type = [\"cdylib\"]` in its Cargo.toml"
+                )
+            })
+        })
+        .collect()
 }
 
-/// Where the component of package `package` lands in `target_dir`.
-pub fn component_path(target_dir: &Path, package: &str) -> PathBuf {
-    target_dir
-        .join(TARGET)
-        .join("release")
-        .join(format!("{}.wasm", package.replace('-', "_")))
+/// The `.wasm` file that Cargo's JSON messages (`compiler-artifact`) report
+/// for the library of `package`. The messages are read as text: this module
+/// depends on `std` only (the build script uses it).
+fn built_component(messages: &str, package: &str) -> Option<PathBuf> {
+    let target_name = format!("\"name\":\"{}\"", package.replace('-', "_"));
+    messages
+        .lines()
+        .filter(|line| line.contains("\"reason\":\"compiler-artifact\""))
+        .filter(|line| line.contains(&target_name))
+        .find_map(|line| {
+            let files = line.split("\"filenames\":[").nth(1)?.split(']').next()?;
+            files
+                .split(',')
+                .map(|file| file.trim().trim_matches('"'))
+                .find(|file| file.ends_with(".wasm"))
+                .map(PathBuf::from)
+        })
 }
 
 /// The package name in a crate's `Cargo.toml` (its first `name = "..."` line).
