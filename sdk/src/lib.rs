@@ -24,7 +24,8 @@
 //! register_hooks!(Hello);
 //! ```
 //!
-//! Build the crate (`crate-type = ["cdylib"]`) with
+//! Build the crate (`[lib] crate-type = ["cdylib", "rlib"]`: `cdylib` makes
+//! the component, `rlib` lets the crate's own tests link it) with
 //! `cargo build --release --target wasm32-wasip2` and start the server with
 //! `--hooks-dir` pointing at the `.wasm` file's folder. Test it inside the
 //! real sandbox with the `testkit` feature of `cloudcode-runtime`.
