@@ -1,3 +1,4 @@
+use super::database::sqlite_path;
 use super::*;
 use clap::Parser;
 
