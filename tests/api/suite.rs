@@ -15,6 +15,7 @@ mod hooks;
 mod migrate;
 mod nodes;
 mod sessions;
+mod slow_clients;
 mod storage;
 mod transport;
 mod users;
