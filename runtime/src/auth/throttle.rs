@@ -53,6 +53,13 @@ impl Default for ThrottleConfig {
     }
 }
 
+/// Leave to try: whether the account had failures counted, which a
+/// success then clears (with none, a success writes nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowed {
+    counted: bool,
+}
+
 /// Refusal: the attempt may be retried at this time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Throttled {
@@ -111,13 +118,11 @@ impl LoginThrottle {
         account: Account<'_>,
         ip: Option<IpAddr>,
         now: Millis,
-    ) -> Result<Result<(), Throttled>, StoreError> {
+    ) -> Result<Result<Allowed, Throttled>, StoreError> {
         let c = self.config;
-        let by_account = self
-            .store
-            .login_failures(&account.key())
-            .await?
-            .and_then(|f| f.blocked_until(now, HOUR, c.max_per_hour, Some(c.free_failures)));
+        let counted = self.store.login_failures(&account.key()).await?;
+        let by_account =
+            counted.and_then(|f| f.blocked_until(now, HOUR, c.max_per_hour, Some(c.free_failures)));
         let by_address = match ip {
             Some(ip) => self
                 .store
@@ -128,7 +133,9 @@ impl LoginThrottle {
         };
         Ok(match by_account.max(by_address) {
             Some(retry_at) => Err(Throttled { retry_at }),
-            None => Ok(()),
+            None => Ok(Allowed {
+                counted: counted.is_some(),
+            }),
         })
     }
 
@@ -150,7 +157,14 @@ impl LoginThrottle {
     }
 
     /// A successful login clears the account's failures (not the address's).
-    pub async fn record_success(&self, account: Account<'_>) -> Result<(), StoreError> {
+    pub async fn record_success(
+        &self,
+        account: Account<'_>,
+        allowed: Allowed,
+    ) -> Result<(), StoreError> {
+        if !allowed.counted {
+            return Ok(());
+        }
         self.store.clear_login_failures(&account.key()).await
     }
 }
@@ -184,13 +198,15 @@ mod tests {
             ip: Option<IpAddr>,
             now: Millis,
         ) -> Result<(), Throttled> {
-            block_on(self.0.check(account, ip, now)).unwrap()
+            block_on(self.0.check(account, ip, now)).unwrap().map(drop)
         }
         fn fail(&self, account: Account<'_>, ip: Option<IpAddr>, now: Millis) {
             block_on(self.0.record_failure(account, ip, now)).unwrap()
         }
         fn succeed(&self, account: Account<'_>) {
-            block_on(self.0.record_success(account)).unwrap()
+            // Asked far in the future, so no back-off is in the way.
+            let allowed = block_on(self.0.check(account, None, Millis::MAX)).unwrap();
+            block_on(self.0.record_success(account, allowed.unwrap())).unwrap()
         }
     }
 

@@ -66,14 +66,9 @@ pub async fn login(core: &Core, credentials: &Credentials, body: Value) -> Resul
         Some(user) => Account::Known(&user.object_id),
         None => Account::Unknown(username.or(email).unwrap_or_default()),
     };
-    if core
-        .throttle
-        .check(account, credentials.ip, now)
-        .await?
-        .is_err()
-    {
+    let Ok(allowed) = core.throttle.check(account, credentials.ip, now).await? else {
         return Err(throttled());
-    }
+    };
     let stored = found.as_ref().and_then(|u| u.password_hash.clone());
     let (verdict, upgraded) = verify_off_thread(given, stored.clone()).await?;
     let Some(user) = found.as_ref().filter(|_| verdict.is_correct()) else {
@@ -82,7 +77,7 @@ pub async fn login(core: &Core, credentials: &Credentials, body: Value) -> Resul
             .await?;
         return Err(invalid_login());
     };
-    core.throttle.record_success(account).await?;
+    core.throttle.record_success(account, allowed).await?;
     let mut verified_hash = stored.unwrap_or_default();
     if let Some(upgraded) = upgraded
         && core
