@@ -98,13 +98,17 @@ impl From<tokio_postgres::Error> for StoreError {
 /// Inserts the audit rows of `event` about `subjects` in the caller's
 /// transaction.
 async fn insert_events(
-    tx: &Transaction<'_>,
+    tx: &deadpool_postgres::Transaction<'_>,
     event: Event,
     trail: Trail,
     subjects: &[Subject<'_>],
 ) -> Result<(), StoreError> {
+    // Most changes end no other session (a login replaces none): no round trip.
+    if subjects.is_empty() {
+        return Ok(());
+    }
     let statement = tx
-        .prepare(
+        .prepare_cached(
             "INSERT INTO session_events (at, kind, user_id, session_id, installation_id, ip)
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
