@@ -1,5 +1,5 @@
 use serde_json::Value;
-use tokio_postgres::{Row, Transaction};
+use tokio_postgres::{GenericClient, Row, Transaction};
 
 use super::Pg;
 use super::users::fields_from;
@@ -34,27 +34,34 @@ async fn locked(
     row.as_ref().map(object_from_row).transpose()
 }
 
+pub(super) async fn insert_object(
+    client: &impl GenericClient,
+    class: &str,
+    object: &ObjectRecord,
+) -> Result<(), StoreError> {
+    client
+        .execute(
+            "INSERT INTO objects (class_name, object_id, fields, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &class,
+                &object.object_id,
+                &Value::Object(object.fields.clone()),
+                &object.created_at,
+                &object.updated_at,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
 impl Pg {
     pub async fn create_object(
         &self,
         class: &str,
         object: &ObjectRecord,
     ) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "INSERT INTO objects (class_name, object_id, fields, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5)",
-                &[
-                    &class,
-                    &object.object_id,
-                    &Value::Object(object.fields.clone()),
-                    &object.created_at,
-                    &object.updated_at,
-                ],
-            )
-            .await?;
-        Ok(())
+        insert_object(&**self.client().await?, class, object).await
     }
 
     pub async fn object(

@@ -1,9 +1,9 @@
 //! Writing a whole snapshot into an empty database (`cloudcode migrate`).
 
-use serde_json::Value;
-
 use super::Pg;
+use super::objects::insert_object;
 use super::sessions::insert_session_row;
+use super::users::{Save, save_user};
 use crate::store::StoreError;
 use crate::store::snapshot::{Copied, Snapshot};
 
@@ -24,29 +24,8 @@ impl Pg {
         if occupied {
             return Err(StoreError::NotEmpty);
         }
-        let user = tx
-            .prepare(
-                "INSERT INTO users (object_id, username, username_folded, email, email_folded,
-                                    password_hash, fields, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .await?;
-        for u in &snapshot.users {
-            tx.execute(
-                &user,
-                &[
-                    &u.object_id,
-                    &u.username,
-                    &u.username.to_ascii_lowercase(),
-                    &u.email,
-                    &u.email.as_deref().map(str::to_ascii_lowercase),
-                    &u.password_hash,
-                    &Value::Object(u.fields.clone()),
-                    &u.created_at,
-                    &u.updated_at,
-                ],
-            )
-            .await?;
+        for user in &snapshot.users {
+            save_user(&tx, user, Save::Insert).await?;
         }
         for (session, hash) in &snapshot.sessions {
             insert_session_row(&tx, session, hash).await?;
@@ -93,24 +72,8 @@ impl Pg {
             &[],
         )
         .await?;
-        let object = tx
-            .prepare(
-                "INSERT INTO objects (class_name, object_id, fields, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .await?;
-        for (class, o) in &snapshot.objects {
-            tx.execute(
-                &object,
-                &[
-                    class,
-                    &o.object_id,
-                    &Value::Object(o.fields.clone()),
-                    &o.created_at,
-                    &o.updated_at,
-                ],
-            )
-            .await?;
+        for (class, object) in &snapshot.objects {
+            insert_object(&*tx, class, object).await?;
         }
         let failures = tx
             .prepare(

@@ -35,13 +35,17 @@ fn folded(identifier: &str) -> String {
     identifier.to_ascii_lowercase()
 }
 
-enum Save {
+pub(super) enum Save {
     Insert,
     Update,
 }
 
 /// Writes every column of a user row, as a new row or over the existing one.
-async fn save_user(tx: &Transaction<'_>, user: &UserRecord, save: Save) -> Result<(), StoreError> {
+pub(super) async fn save_user(
+    tx: &Transaction<'_>,
+    user: &UserRecord,
+    save: Save,
+) -> Result<(), StoreError> {
     let sql = match save {
         Save::Insert => {
             "INSERT INTO users (object_id, username, username_folded, email, email_folded,

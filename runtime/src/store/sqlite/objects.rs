@@ -3,7 +3,7 @@ use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, Row, params};
 use super::{Db, from_json, to_json, unique_violation};
 use crate::store::{ObjectRecord, StoreError};
 
-fn object_from_row(row: &Row<'_>) -> Result<ObjectRecord, StoreError> {
+pub(super) fn object_from_row(row: &Row<'_>) -> Result<ObjectRecord, StoreError> {
     Ok(ObjectRecord {
         object_id: row.get(0)?,
         fields: from_json(&row.get::<_, String>(1)?)?,

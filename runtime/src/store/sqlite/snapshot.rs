@@ -1,10 +1,11 @@
 //! Reading the whole database for `cloudcode migrate`.
 
 use super::Db;
+use super::objects::object_from_row;
 use super::sessions::{SESSION_COLUMNS, session_from_row};
 use crate::backoff::Failures;
+use crate::store::StoreError;
 use crate::store::snapshot::{RotatedToken, Snapshot};
-use crate::store::{ObjectRecord, StoreError};
 use crate::token::TokenHash;
 
 impl Db {
@@ -43,17 +44,11 @@ impl Db {
         let mut objects = Vec::new();
         {
             let mut stmt = tx.prepare(
-                "SELECT class_name, object_id, fields, created_at, updated_at FROM objects",
+                "SELECT object_id, fields, created_at, updated_at, class_name FROM objects",
             )?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
-                let object = ObjectRecord {
-                    object_id: row.get(1)?,
-                    fields: super::from_json(&row.get::<_, String>(2)?)?,
-                    created_at: row.get(3)?,
-                    updated_at: row.get(4)?,
-                };
-                objects.push((row.get(0)?, object));
+                objects.push((row.get(4)?, object_from_row(row)?));
             }
         }
         let login_failures = tx
