@@ -7,17 +7,22 @@ use crate::harness::Server;
 const ROUNDS: usize = 10;
 const LOGINS: usize = 50;
 
-#[test]
-fn fifty_logins_racing_logout_all_and_a_password_change_leave_no_stale_session() {
-    // Throttling would hide the race: every late login fails on its own.
-    let srv = Server::start_with(&[
+/// A server whose login throttle never refuses: throttling would hide the
+/// races (every late attempt would fail on its own).
+fn unthrottled_server() -> Server {
+    Server::start_with(&[
         "--login-free-failures",
         "1000000",
         "--login-max-failures-per-hour",
         "1000000",
         "--login-max-failures-per-ip",
         "1000000",
-    ]);
+    ])
+}
+
+#[test]
+fn fifty_logins_racing_logout_all_and_a_password_change_leave_no_stale_session() {
+    let srv = unthrottled_server();
     let mut logins_before_change = 0;
     for round in 0..ROUNDS {
         let name = format!("racer{round}");
@@ -93,14 +98,7 @@ fn fifty_logins_racing_logout_all_and_a_password_change_leave_no_stale_session()
 /// still gets a login answer (never a 500).
 #[test]
 fn failures_and_successes_of_one_account_racing_never_fail_the_server() {
-    let srv = Server::start_with(&[
-        "--login-free-failures",
-        "1000000",
-        "--login-max-failures-per-hour",
-        "1000000",
-        "--login-max-failures-per-ip",
-        "1000000",
-    ]);
+    let srv = unthrottled_server();
     srv.signup("flipper");
     let srv = &srv;
     std::thread::scope(|s| {
