@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::error::{Code, Error, Result};
 use crate::store::Fields;
+use crate::store::query::acl_grants;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -26,16 +27,7 @@ impl Access {
 
 /// Whether `user` (None: anonymous) may read or write an object with these fields.
 pub fn allows(fields: &Fields, user: Option<&str>, access: Access) -> bool {
-    let Some(acl) = fields.get("ACL") else {
-        return true;
-    };
-    let grants = |who: &str| {
-        acl.get(who)
-            .and_then(|entry| entry.get(access.key()))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-    };
-    grants("*") || user.is_some_and(grants)
+    acl_grants(fields, user, access.key())
 }
 
 /// Checks the shape of an ACL a client sent.

@@ -94,13 +94,24 @@ impl Core {
     /// late record can only make the session die earlier); a dead token is
     /// refused once its audit event and reuse check are done.
     pub async fn authenticate(&self, credentials: Credentials) -> Result<Caller> {
+        self.resolve(credentials, false).await
+    }
+
+    /// [`Core::authenticate`], with the session's user read in the same
+    /// round trip (`Caller::user`), for routes that answer with the user.
+    pub async fn authenticate_user(&self, credentials: Credentials) -> Result<Caller> {
+        self.resolve(credentials, true).await
+    }
+
+    async fn resolve(&self, credentials: Credentials, with_user: bool) -> Result<Caller> {
         let mut caller = Caller::unauthenticated(&credentials);
         let Some(raw) = credentials.token_to_check() else {
             return Ok(caller);
         };
         let policy = self.config.session_policy;
         let now = self.now();
-        let session = match auth::look_up(&self.store, &policy, now, raw).await? {
+        let (lookup, user) = auth::look_up(&self.store, &policy, now, raw, with_user).await?;
+        let session = match lookup {
             Lookup::Alive(session) => session,
             Lookup::AliveTouch(session) => {
                 let store = self.store.clone();
@@ -120,6 +131,7 @@ impl Core {
             }
         };
         caller.session = Some((session, raw.to_string()));
+        caller.user = user;
         Ok(caller)
     }
 }

@@ -1,13 +1,14 @@
-//! Parse queries (`where`, `order`, `skip`, `limit`, `count`, `keys`) evaluated
-//! over objects rendered as the caller would see them. Rendering first means a
-//! query can never match on something the caller may not read (a password
-//! hash, another session's token).
+//! Parse's query parameters (`where`, `order`, `skip`, `limit`, `count`,
+//! `keys`, `excludeKeys`) read into the store's [`Query`], which the
+//! backends run as SQL; `keys` then shape the rendered page. Records that
+//! live only rendered (sessions, audit events) run the same query in memory.
 
 use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
 use crate::error::{Code, Error, Result};
+use crate::store::query::{Clause, Condition, Filter, Found, Query, SortKey};
 
 pub const DEFAULT_LIMIT: usize = 100;
 
@@ -37,33 +38,9 @@ const PARAMS: &[&str] = &[
 /// Options of one `GET /classes/:className` (or its SDK envelope form).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FindOptions {
-    filter: Filter,
-    limit: usize,
-    skip: usize,
-    order: Vec<(String, bool)>,
-    count: bool,
+    query: Query,
     keys: Option<Vec<String>>,
     exclude_keys: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-struct Filter(Vec<Clause>);
-
-#[derive(Debug, Clone, PartialEq)]
-enum Clause {
-    Field(String, Vec<Condition>),
-    Or(Vec<Filter>),
-    And(Vec<Filter>),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Condition {
-    Equal(Value),
-    NotEqual(Value),
-    In(Vec<Value>),
-    NotIn(Vec<Value>),
-    Compare(Ordering, bool, Value),
-    Exists(bool),
 }
 
 fn invalid_query(message: impl Into<String>) -> Error {
@@ -75,11 +52,13 @@ impl FindOptions {
     /// may be strings, as in a URL, or typed JSON).
     pub fn from_params(params: Map<String, Value>) -> Result<Self> {
         let mut options = FindOptions {
-            filter: Filter::default(),
-            limit: DEFAULT_LIMIT,
-            skip: 0,
-            order: Vec::new(),
-            count: false,
+            query: Query {
+                filter: Filter::default(),
+                order: Vec::new(),
+                skip: 0,
+                limit: DEFAULT_LIMIT,
+                count: false,
+            },
             keys: None,
             exclude_keys: Vec::new(),
         };
@@ -95,13 +74,16 @@ impl FindOptions {
                             "where is too large: at most {MAX_WHERE_BYTES} bytes."
                         )));
                     }
-                    options.filter = Filter::parse(&json_param(value)?, &mut Budget::default())?
+                    options.query.filter =
+                        parse_filter(&json_param(value)?, &mut Budget::default())?
                 }
-                "limit" => options.limit = count_param(&name, &value)?,
-                "skip" => options.skip = count_param(&name, &value)?,
-                "order" => options.order = list_param(&value)?.into_iter().map(order_key).collect(),
+                "limit" => options.query.limit = count_param(&name, &value)?,
+                "skip" => options.query.skip = count_param(&name, &value)?,
+                "order" => {
+                    options.query.order = list_param(&value)?.into_iter().map(sort_key).collect()
+                }
                 "count" => {
-                    options.count = matches!(&value, Value::Bool(true))
+                    options.query.count = matches!(&value, Value::Bool(true))
                         || value.as_i64() == Some(1)
                         || matches!(value.as_str(), Some("1" | "true"))
                 }
@@ -118,38 +100,31 @@ impl FindOptions {
         Ok(options)
     }
 
-    /// Filters, orders and pages `rows`; answers Parse's `{"results": [...]}`
-    /// (with `"count"` when asked).
-    pub fn run(&self, rows: impl IntoIterator<Item = Map<String, Value>>) -> Value {
-        let mut matched: Vec<Map<String, Value>> = rows
+    /// What the store runs.
+    pub fn query(&self) -> &Query {
+        &self.query
+    }
+
+    /// Parse's `{"results": [...]}` (with `"count"` when asked) for a page
+    /// the store found, shaped by `keys` and `excludeKeys`.
+    pub fn answer(&self, found: Found<Map<String, Value>>) -> Value {
+        let results: Vec<Value> = found
+            .rows
             .into_iter()
-            .filter(|row| self.filter.matches(row))
-            .collect();
-        let total = matched.len();
-        if !self.order.is_empty() {
-            matched.sort_by(|a, b| {
-                self.order
-                    .iter()
-                    .map(|(key, descending)| {
-                        let o = compare_for_sort(a.get(key), b.get(key));
-                        if *descending { o.reverse() } else { o }
-                    })
-                    .find(|o| o.is_ne())
-                    .unwrap_or(Ordering::Equal)
-            });
-        }
-        let results: Vec<Value> = matched
-            .into_iter()
-            .skip(self.skip)
-            .take(self.limit)
             .map(|row| Value::Object(self.project(row)))
             .collect();
         let mut response = Map::new();
         response.insert("results".into(), Value::Array(results));
-        if self.count {
-            response.insert("count".into(), Value::from(total));
+        if let Some(count) = found.count {
+            response.insert("count".into(), Value::from(count));
         }
         Value::Object(response)
+    }
+
+    /// Runs the query over rows in memory (records the store does not hold
+    /// as rows) and answers as [`FindOptions::answer`].
+    pub fn run(&self, rows: impl IntoIterator<Item = Map<String, Value>>) -> Value {
+        self.answer(self.query.run_in_memory(rows))
     }
 
     fn project(&self, mut row: Map<String, Value>) -> Map<String, Value> {
@@ -201,10 +176,16 @@ fn list_param(value: &Value) -> Result<Vec<String>> {
     }
 }
 
-fn order_key(key: String) -> (String, bool) {
+fn sort_key(key: String) -> SortKey {
     match key.strip_prefix('-') {
-        Some(k) => (k.to_string(), true),
-        None => (key, false),
+        Some(k) => SortKey {
+            key: k.to_string(),
+            descending: true,
+        },
+        None => SortKey {
+            key,
+            descending: false,
+        },
     }
 }
 
@@ -227,40 +208,30 @@ impl Budget {
     }
 }
 
-impl Filter {
-    fn parse(value: &Value, budget: &mut Budget) -> Result<Self> {
-        if budget.depth > MAX_DEPTH {
-            return Err(invalid_query(format!(
-                "where nests $or/$and too deeply: at most {MAX_DEPTH} levels."
-            )));
-        }
-        let map = match value {
-            Value::Object(map) => map,
-            Value::Null => return Ok(Filter::default()),
-            _ => return Err(Error::invalid_json("where must be a JSON object.")),
-        };
-        let mut clauses = Vec::new();
-        for (key, constraint) in map {
-            budget.spend(1)?;
-            clauses.push(match key.as_str() {
-                "$or" => Clause::Or(sub_filters(constraint, budget)?),
-                "$and" => Clause::And(sub_filters(constraint, budget)?),
-                k if k.starts_with('$') => {
-                    return Err(invalid_query(format!("Invalid query operator: {k}")));
-                }
-                _ => Clause::Field(key.clone(), conditions(constraint, budget)?),
-            });
-        }
-        Ok(Filter(clauses))
+fn parse_filter(value: &Value, budget: &mut Budget) -> Result<Filter> {
+    if budget.depth > MAX_DEPTH {
+        return Err(invalid_query(format!(
+            "where nests $or/$and too deeply: at most {MAX_DEPTH} levels."
+        )));
     }
-
-    fn matches(&self, row: &Map<String, Value>) -> bool {
-        self.0.iter().all(|clause| match clause {
-            Clause::Field(key, conditions) => conditions.iter().all(|c| c.matches(row.get(key))),
-            Clause::Or(filters) => filters.iter().any(|f| f.matches(row)),
-            Clause::And(filters) => filters.iter().all(|f| f.matches(row)),
-        })
+    let map = match value {
+        Value::Object(map) => map,
+        Value::Null => return Ok(Filter::default()),
+        _ => return Err(Error::invalid_json("where must be a JSON object.")),
+    };
+    let mut clauses = Vec::new();
+    for (key, constraint) in map {
+        budget.spend(1)?;
+        clauses.push(match key.as_str() {
+            "$or" => Clause::Or(sub_filters(constraint, budget)?),
+            "$and" => Clause::And(sub_filters(constraint, budget)?),
+            k if k.starts_with('$') => {
+                return Err(invalid_query(format!("Invalid query operator: {k}")));
+            }
+            _ => Clause::Field(key.clone(), conditions(constraint, budget)?),
+        });
     }
+    Ok(Filter(clauses))
 }
 
 fn sub_filters(value: &Value, budget: &mut Budget) -> Result<Vec<Filter>> {
@@ -269,7 +240,7 @@ fn sub_filters(value: &Value, budget: &mut Budget) -> Result<Vec<Filter>> {
         .as_array()
         .ok_or_else(|| invalid_query("$or and $and take an array."))?
         .iter()
-        .map(|filter| Filter::parse(filter, budget))
+        .map(|filter| parse_filter(filter, budget))
         .collect();
     budget.depth -= 1;
     filters
@@ -314,74 +285,6 @@ fn conditions(constraint: &Value, budget: &mut Budget) -> Result<Vec<Condition>>
             })
         })
         .collect()
-}
-
-impl Condition {
-    fn matches(&self, field: Option<&Value>) -> bool {
-        let present = field.filter(|v| !v.is_null());
-        match self {
-            Condition::Equal(expected) => equals(field, expected),
-            Condition::NotEqual(expected) => !equals(field, expected),
-            Condition::In(options) => options.iter().any(|o| equals(field, o)),
-            Condition::NotIn(options) => !options.iter().any(|o| equals(field, o)),
-            Condition::Exists(wanted) => present.is_some() == *wanted,
-            Condition::Compare(direction, or_equal, bound) => present
-                .and_then(|v| compare(&normalize(v), &normalize(bound)))
-                .is_some_and(|o| o == *direction || (*or_equal && o.is_eq())),
-        }
-    }
-}
-
-/// Parse equality: Dates by instant, Pointers by class and id, and an array
-/// field matches a scalar it contains.
-fn equals(field: Option<&Value>, expected: &Value) -> bool {
-    let expected = normalize(expected);
-    match field {
-        None => expected.is_null(),
-        Some(Value::Array(items)) if !expected.is_array() => {
-            items.iter().any(|i| normalize(i) == expected)
-        }
-        Some(value) => normalize(value) == expected,
-    }
-}
-
-fn normalize(value: &Value) -> Value {
-    match value.get("__type").and_then(Value::as_str) {
-        Some("Date") => value.get("iso").cloned().unwrap_or(Value::Null),
-        Some("Pointer") => Value::String(format!(
-            "{}${}",
-            value
-                .get("className")
-                .and_then(Value::as_str)
-                .unwrap_or_default(),
-            value
-                .get("objectId")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-        )),
-        _ => value.clone(),
-    }
-}
-
-fn compare(a: &Value, b: &Value) -> Option<Ordering> {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
-        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
-        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
-        _ => None,
-    }
-}
-
-/// Missing and null sort first; values of different kinds keep their order.
-fn compare_for_sort(a: Option<&Value>, b: Option<&Value>) -> Ordering {
-    let a = a.map(normalize).filter(|v| !v.is_null());
-    let b = b.map(normalize).filter(|v| !v.is_null());
-    match (&a, &b) {
-        (None, None) => Ordering::Equal,
-        (None, Some(_)) => Ordering::Less,
-        (Some(_), None) => Ordering::Greater,
-        (Some(x), Some(y)) => compare(x, y).unwrap_or(Ordering::Equal),
-    }
 }
 
 #[cfg(test)]

@@ -198,6 +198,16 @@ fn query_cost_is_bounded_with_parse_errors() {
         "{}",
         found.json
     );
+    // As wide as the bounds allow, every shape still runs (no engine limit
+    // on expression depth or parameters turns it into a 500).
+    let branches: Vec<Value> = (0..1999).map(|i| json!({ "n": i })).collect();
+    let wide = query(json!({"$or": branches}));
+    assert_eq!(wide.json["results"].as_array().map(Vec::len), Some(1), "{}", wide.json);
+    let pointers: Vec<Value> = (0..400)
+        .map(|i| json!({"__type": "Pointer", "className": "_User", "objectId": format!("u{i}")}))
+        .collect();
+    let none = query(json!({"owner": {"$in": pointers}, "tags": {"$nin": pointers}}));
+    assert_eq!(none.json["results"], json!([]), "{}", none.json);
     let mut deep = json!({"n": 1});
     for _ in 0..12 {
         deep = json!({"$or": [deep]});

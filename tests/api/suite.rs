@@ -13,6 +13,7 @@ mod envelope;
 mod expiry;
 mod hooks;
 mod migrate;
+mod queries;
 mod nodes;
 mod sessions;
 mod slow_clients;

@@ -4,10 +4,12 @@
 pub mod throttle;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::audit::{self, Event, RefusalLog, Trail};
 use crate::error::{Error, Result};
-use crate::store::{SessionRecord, Store};
+use crate::store::query::Reader;
+use crate::store::{SessionRecord, Store, UserRecord};
 
 use crate::clock::Millis;
 use crate::policy::{SessionPolicy, Validity};
@@ -52,6 +54,9 @@ pub struct Caller {
     /// The caller's live session and the raw token that proved it. The token
     /// is kept only to echo it back to its owner (`/users/me`, `/sessions/me`).
     pub session: Option<(SessionRecord, String)>,
+    /// The session's user, where the route asked for it with the session
+    /// ([`crate::Core::authenticate_user`]): read in the same round trip.
+    pub user: Option<Arc<UserRecord>>,
     pub installation_id: Option<String>,
     pub ip: Option<IpAddr>,
 }
@@ -72,6 +77,7 @@ impl Caller {
         Caller {
             master: credentials.master,
             session: None,
+            user: None,
             installation_id: credentials.installation_id.clone(),
             ip: credentials.ip,
         }
@@ -79,6 +85,14 @@ impl Caller {
 
     pub fn user_id(&self) -> Option<&str> {
         self.session.as_ref().map(|(s, _)| s.user_id.as_str())
+    }
+
+    /// Whose ACLs a find honours.
+    pub fn reader(&self) -> Reader {
+        match self.master {
+            true => Reader::Master,
+            false => Reader::User(self.user_id().map(String::from)),
+        }
     }
 
     pub fn session_id(&self) -> Option<&str> {
@@ -118,28 +132,40 @@ pub enum DeadToken {
 /// Reads only (a use is noted in the session cache, not yet written), so it
 /// can run anywhere. Cannot accept a revoked or expired token: a cached row
 /// is used only while nothing was committed since it was read, and the
-/// policy checks its times on every use.
+/// policy checks its times on every use. `with_user`: the session's user is
+/// read with it (one round trip on PostgreSQL) and returned beside.
 pub async fn look_up(
     store: &Store,
     policy: &SessionPolicy,
     now: Millis,
     raw: &str,
-) -> Result<Lookup> {
+    with_user: bool,
+) -> Result<(Lookup, Option<Arc<UserRecord>>)> {
     let Some(hash) = token::parse(raw) else {
-        return Ok(Lookup::Dead(DeadToken::Malformed));
+        return Ok((Lookup::Dead(DeadToken::Malformed), None));
     };
-    let Some(mut session) = store.session_by_token(&hash).await? else {
-        return Ok(Lookup::Dead(DeadToken::Unknown(hash)));
+    let found = match with_user {
+        true => store
+            .session_and_user_by_token(&hash)
+            .await?
+            .map(|(session, user)| (session, Some(user))),
+        false => store.session_by_token(&hash).await?.map(|s| (s, None)),
     };
-    Ok(match policy.check(session.lifetime(), now) {
-        Validity::Expired => Lookup::Dead(DeadToken::Expired(Box::new(session))),
+    let Some((mut session, user)) = found else {
+        return Ok((Lookup::Dead(DeadToken::Unknown(hash)), None));
+    };
+    let lookup = match policy.check(session.lifetime(), now) {
+        Validity::Expired => {
+            return Ok((Lookup::Dead(DeadToken::Expired(Box::new(session))), None));
+        }
         Validity::Alive => Lookup::Alive(session),
         Validity::AliveTouch => {
             store.note_session_use(&hash, now);
             session.last_used_at = now;
             Lookup::AliveTouch(session)
         }
-    })
+    };
+    Ok((lookup, user))
 }
 
 /// Records a refused token (audit, reuse detection) and returns the error

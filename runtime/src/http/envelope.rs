@@ -99,6 +99,18 @@ impl FromRequestParts<Core> for Caller {
     }
 }
 
+/// The caller with its user read beside its session (`/users/me`): one
+/// round trip where the backend can join them.
+pub struct Me(pub Caller);
+
+impl FromRequestParts<Core> for Me {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, core: &Core) -> Result<Self> {
+        core.authenticate_user(take(parts)?).await.map(Me)
+    }
+}
+
 /// Middleware wrapping the whole router (it must see requests before routing).
 pub async fn layer(State(core): State<Core>, request: Request, next: Next) -> Response {
     let mount = core.config.mount_path.as_str();

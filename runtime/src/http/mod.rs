@@ -18,7 +18,7 @@ use serde_json::json;
 use tower::Layer;
 use tower_http::cors::{Any, CorsLayer};
 
-pub use envelope::{Envelope, Payload};
+pub use envelope::{Envelope, Me, Payload};
 
 use self::classes::Named;
 use crate::Core;

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 
-use super::Payload;
+use super::{Me, Payload};
 use crate::Core;
 use crate::auth::{Caller, Credentials};
 use crate::error::{Error, Result};
@@ -26,6 +26,6 @@ pub async fn logout(State(core): State<Core>, caller: Caller) -> Result<Reply> {
     login::logout(&core, &caller).await
 }
 
-pub async fn me(State(core): State<Core>, caller: Caller) -> Result<Reply> {
+pub async fn me(State(core): State<Core>, Me(caller): Me) -> Result<Reply> {
     users::me(&core, &caller).await
 }

@@ -84,12 +84,11 @@ pub async fn find(
 ) -> Result<Reply> {
     check_class(class)?;
     let options = FindOptions::from_params(params)?;
-    let objects = core.store.objects(class).await?;
-    let visible = objects
-        .iter()
-        .filter(|o| allowed(caller, o, Access::Read))
-        .map(render::object);
-    Ok(Reply::ok(options.run(visible)))
+    let found = core
+        .store
+        .find_objects(class, options.query(), &caller.reader())
+        .await?;
+    Ok(Reply::ok(options.answer(found.map(render::object))))
 }
 
 /// Changes the object under its ACL, then runs the afterSave hooks on this task.

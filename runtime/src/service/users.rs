@@ -153,11 +153,14 @@ async fn create_account(core: &Core, caller: &Caller, body: Value) -> Result<New
 /// `GET /users/me`.
 pub async fn me(core: &Core, caller: &Caller) -> Result<Reply> {
     let user_id = caller.require_user()?;
-    let user = core
-        .store
-        .user(user_id)
-        .await?
-        .ok_or_else(Error::invalid_session)?;
+    let user = match &caller.user {
+        Some(user) => user.clone(),
+        None => core
+            .store
+            .user(user_id)
+            .await?
+            .ok_or_else(Error::invalid_session)?,
+    };
     Ok(Reply::ok(Value::Object(render::user(
         &user,
         caller.token(),
@@ -191,12 +194,13 @@ pub async fn get(core: &Core, caller: &Caller, object_id: &str) -> Result<Reply>
 /// `GET /users`.
 pub async fn find(core: &Core, caller: &Caller, params: Map<String, Value>) -> Result<Reply> {
     let options = FindOptions::from_params(params)?;
-    let users = core.store.users().await?;
-    let visible = users
-        .iter()
-        .filter(|u| readable(caller, u))
-        .map(|u| render::user(u, None));
-    Ok(Reply::ok(options.run(visible)))
+    let found = core
+        .store
+        .find_users(options.query(), &caller.reader())
+        .await?;
+    Ok(Reply::ok(
+        options.answer(found.map(|u| render::user(u, None))),
+    ))
 }
 
 /// `PUT /users/:id`. A password change revokes, in the same transaction,

@@ -16,6 +16,7 @@ mod audit;
 mod events;
 mod objects;
 mod postgres;
+pub mod query;
 mod records;
 mod sessions;
 pub mod snapshot;

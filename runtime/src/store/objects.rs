@@ -1,5 +1,6 @@
 //! The port's operations on objects of application classes.
 
+use super::query::{Found, Query, Reader};
 use super::{Backend, ObjectRecord, Store, StoreError, blocking};
 
 impl Store {
@@ -28,14 +29,20 @@ impl Store {
         }
     }
 
-    /// Every object of a class.
-    pub async fn objects(&self, class: &str) -> Result<Vec<ObjectRecord>, StoreError> {
+    /// The objects of `class` that `query` selects among those `reader`
+    /// may read.
+    pub async fn find_objects(
+        &self,
+        class: &str,
+        query: &Query,
+        reader: &Reader,
+    ) -> Result<Found<ObjectRecord>, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => {
-                let class = class.to_string();
-                blocking(db, move |db| db.objects(&class)).await
+                let (class, query, reader) = (class.to_string(), query.clone(), reader.clone());
+                blocking(db, move |db| db.find_objects(&class, &query, &reader)).await
             }
-            Backend::Postgres(pg) => Box::pin(pg.objects(class)).await,
+            Backend::Postgres(pg) => Box::pin(pg.find_objects(class, query, reader)).await,
         }
     }
 

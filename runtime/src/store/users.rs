@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::events::Trail;
+use super::query::{Found, Query, Reader};
 use super::{
     Backend, Revoke, RevokedSession, SessionRecord, Store, StoreError, UserRecord, WriterSession,
     blocking,
@@ -51,11 +52,18 @@ impl Store {
         }
     }
 
-    /// Every user.
-    pub async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+    /// The users `query` selects among those `reader` may read.
+    pub async fn find_users(
+        &self,
+        query: &Query,
+        reader: &Reader,
+    ) -> Result<Found<UserRecord>, StoreError> {
         match &self.backend {
-            Backend::Sqlite(db) => blocking(db, |db| db.users()).await,
-            Backend::Postgres(pg) => Box::pin(pg.users()).await,
+            Backend::Sqlite(db) => {
+                let (query, reader) = (query.clone(), reader.clone());
+                blocking(db, move |db| db.find_users(&query, &reader)).await
+            }
+            Backend::Postgres(pg) => Box::pin(pg.find_users(query, reader)).await,
         }
     }
 

@@ -13,6 +13,7 @@
 //! first, so they run one at a time per user, as they do on SQLite.
 
 mod objects;
+mod query;
 mod restore;
 mod schema;
 mod sessions;

@@ -3,11 +3,12 @@ use tokio_postgres::{GenericClient, Row, Transaction};
 
 use super::Pg;
 use super::users::fields_from;
-use crate::store::{ObjectRecord, StoreError};
+use crate::store::query::pointers;
+use crate::store::{Fields, ObjectRecord, StoreError};
 
-const OBJECT_COLUMNS: &str = "object_id, fields, created_at, updated_at";
+pub(super) const OBJECT_COLUMNS: &str = "object_id, fields, created_at, updated_at";
 
-fn object_from_row(row: &Row) -> Result<ObjectRecord, StoreError> {
+pub(super) fn object_from_row(row: &Row) -> Result<ObjectRecord, StoreError> {
     Ok(ObjectRecord {
         object_id: row.get(0),
         fields: fields_from(row.get(1))?,
@@ -34,18 +35,58 @@ async fn locked(
     row.as_ref().map(object_from_row).transpose()
 }
 
+/// Adds the object's rows to `object_pointers` (after its old ones are gone).
+async fn index_pointers(
+    client: &impl GenericClient,
+    class: &str,
+    object_id: &str,
+    fields: &Fields,
+) -> Result<(), StoreError> {
+    let (fields, targets): (Vec<String>, Vec<String>) = pointers(fields).into_iter().unzip();
+    if !fields.is_empty() {
+        client
+            .execute(INDEX_POINTERS, &[&class, &object_id, &fields, &targets])
+            .await?;
+    }
+    Ok(())
+}
+
+const INDEX_POINTERS: &str = "INSERT INTO object_pointers (class_name, field, target, object_id)
+     SELECT $1, field, target, $2 FROM unnest($3::text[], $4::text[]) AS p(field, target)";
+
+/// Indexes the pointers of every stored object (once, when the index is new).
+pub(super) async fn index_all_pointers(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    for row in tx
+        .query("SELECT class_name, object_id, fields FROM objects", &[])
+        .await?
+    {
+        let (class, object_id): (String, String) = (row.get(0), row.get(1));
+        index_pointers(tx, &class, &object_id, &fields_from(row.get(2))?).await?;
+    }
+    Ok(())
+}
+
+/// Inserts the object and its pointers in one statement (atomic, one round trip).
 pub(super) async fn insert_object(
     client: &impl GenericClient,
     class: &str,
     object: &ObjectRecord,
 ) -> Result<(), StoreError> {
+    let (fields, targets): (Vec<String>, Vec<String>) =
+        pointers(&object.fields).into_iter().unzip();
     client
         .execute(
-            "INSERT INTO objects (class_name, object_id, fields, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5)",
+            &format!(
+                "WITH object AS (
+                    INSERT INTO objects (class_name, object_id, fields, created_at, updated_at)
+                    VALUES ($1, $2, $5, $6, $7))
+                 {INDEX_POINTERS}"
+            ),
             &[
                 &class,
                 &object.object_id,
+                &fields,
+                &targets,
                 &Value::Object(object.fields.clone()),
                 &object.created_at,
                 &object.updated_at,
@@ -81,20 +122,6 @@ impl Pg {
         row.as_ref().map(object_from_row).transpose()
     }
 
-    pub async fn objects(&self, class: &str) -> Result<Vec<ObjectRecord>, StoreError> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {OBJECT_COLUMNS} FROM objects WHERE class_name = $1
-                     ORDER BY created_at, object_id"
-                ),
-                &[&class],
-            )
-            .await?;
-        rows.iter().map(object_from_row).collect()
-    }
-
     pub async fn update_object<T, E>(
         &self,
         class: &str,
@@ -121,6 +148,13 @@ impl Pg {
         )
         .await
         .map_err(StoreError::from)?;
+        tx.execute(
+            "DELETE FROM object_pointers WHERE class_name = $1 AND object_id = $2",
+            &[&class, &object_id],
+        )
+        .await
+        .map_err(StoreError::from)?;
+        index_pointers(&*tx, class, object_id, &object.fields).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(Some((object, outcome)))
     }

@@ -76,7 +76,24 @@ const MIGRATIONS: &[&str] = &[
         last         BIGINT NOT NULL
     );
     CREATE INDEX login_failures_by_last ON login_failures(last);",
+    // 3: what finds need: the pointers in objects (a find by pointer reads
+    // the index, not its class) and the objects by update time.
+    "CREATE TABLE object_pointers (
+        class_name TEXT NOT NULL,
+        field      TEXT NOT NULL,
+        target     TEXT NOT NULL,
+        object_id  TEXT NOT NULL,
+        PRIMARY KEY (class_name, field, target, object_id),
+        FOREIGN KEY (class_name, object_id) REFERENCES objects(class_name, object_id)
+            ON DELETE CASCADE
+    );
+    CREATE INDEX object_pointers_by_object ON object_pointers(class_name, object_id);
+    CREATE INDEX objects_by_update ON objects(class_name, updated_at, created_at, object_id);",
 ];
+
+/// The migration that created `object_pointers`: the objects stored before
+/// it get their rows when it is applied.
+const POINTERS_MIGRATION: i32 = 3;
 
 pub(super) async fn migrate(client: &mut Client) -> Result<(), StoreError> {
     let tx = client.transaction().await?;
@@ -103,6 +120,9 @@ pub(super) async fn migrate(client: &mut Client) -> Result<(), StoreError> {
             &[&version],
         )
         .await?;
+        if version == POINTERS_MIGRATION {
+            super::objects::index_all_pointers(&tx).await?;
+        }
     }
     tx.commit().await?;
     Ok(())

@@ -1,14 +1,37 @@
 use tokio_postgres::{Row, Transaction};
 
+use std::sync::{Arc, LazyLock};
+
+use super::users::{USER_COLUMNS, user_at};
 use super::{Pg, RETURNING, commit_session_change, insert_events, lock_user, revoked};
 use crate::clock::Millis;
 use crate::policy::SessionPolicy;
 use crate::store::events::{self as audit, Event, Trail};
-use crate::store::{RevokedSession, SessionRecord, StoreError, WriterSession};
+use crate::store::{RevokedSession, SessionRecord, StoreError, UserRecord, WriterSession};
 use crate::token::TokenHash;
 
 const SESSION_COLUMNS: &str = "object_id, user_id, installation_id, created_with, created_at, \
                                updated_at, last_used_at, absolute_expires_at";
+
+/// A session and its user in one read, by token: what `/users/me` needs.
+static SESSION_AND_USER_BY_TOKEN: LazyLock<String> = LazyLock::new(|| {
+    let of = |alias: &str, columns: &str| {
+        let qualified: Vec<String> = columns
+            .split(", ")
+            .map(|c| format!("{alias}.{c}"))
+            .collect();
+        qualified.join(", ")
+    };
+    format!(
+        "SELECT {}, {} FROM sessions s JOIN users u ON u.object_id = s.user_id
+         WHERE s.token_hash = $1",
+        of("s", SESSION_COLUMNS),
+        of("u", USER_COLUMNS)
+    )
+});
+
+/// How many columns [`SESSION_COLUMNS`] names.
+const SESSION_COLUMN_COUNT: usize = 8;
 
 fn session_from_row(row: &Row) -> SessionRecord {
     SessionRecord {
@@ -203,6 +226,19 @@ impl Pg {
             .await?;
         let row = client.query_opt(&statement, &[&hash.0.as_slice()]).await?;
         Ok(row.as_ref().map(session_from_row))
+    }
+
+    pub async fn session_and_user_by_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(SessionRecord, Arc<UserRecord>)>, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(&SESSION_AND_USER_BY_TOKEN).await?;
+        let Some(row) = client.query_opt(&statement, &[&hash.0.as_slice()]).await? else {
+            return Ok(None);
+        };
+        let user = user_at(&row, SESSION_COLUMN_COUNT)?;
+        Ok(Some((session_from_row(&row), Arc::new(user))))
     }
 
     pub async fn session(&self, object_id: &str) -> Result<Option<SessionRecord>, StoreError> {

@@ -11,18 +11,23 @@ use crate::store::{
 };
 use crate::token::TokenHash;
 
-const USER_COLUMNS: &str =
+pub(super) const USER_COLUMNS: &str =
     "object_id, username, email, password_hash, fields, created_at, updated_at";
 
-fn user_from_row(row: &Row) -> Result<UserRecord, StoreError> {
+pub(super) fn user_from_row(row: &Row) -> Result<UserRecord, StoreError> {
+    user_at(row, 0)
+}
+
+/// The user whose [`USER_COLUMNS`] start at column `first` of `row`.
+pub(super) fn user_at(row: &Row, first: usize) -> Result<UserRecord, StoreError> {
     Ok(UserRecord {
-        object_id: row.get(0),
-        username: row.get(1),
-        email: row.get(2),
-        password_hash: row.get(3),
-        fields: fields_from(row.get(4))?,
-        created_at: row.get(5),
-        updated_at: row.get(6),
+        object_id: row.get(first),
+        username: row.get(first + 1),
+        email: row.get(first + 2),
+        password_hash: row.get(first + 3),
+        fields: fields_from(row.get(first + 4))?,
+        created_at: row.get(first + 5),
+        updated_at: row.get(first + 6),
     })
 }
 
@@ -128,17 +133,6 @@ impl Pg {
             )
             .await?;
         row.as_ref().map(user_from_row).transpose()
-    }
-
-    pub async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                &format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, object_id"),
-                &[],
-            )
-            .await?;
-        rows.iter().map(user_from_row).collect()
     }
 
     pub async fn update_user<T, E>(

@@ -12,6 +12,7 @@
 mod cache;
 mod events;
 mod objects;
+mod query;
 mod schema;
 mod sessions;
 mod snapshot;
@@ -81,6 +82,7 @@ impl Db {
         let mut conn = pool.get()?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         schema::migrate(&mut conn)?;
+        refresh_statistics(&conn)?;
         drop(conn);
         let commits = CommitWatch::open(path)
             .inspect_err(|error| tracing::warn!(%error, "sessions will not be cached"))
@@ -217,6 +219,15 @@ impl Db {
             query(&readers[index].1)
         })
     }
+}
+
+/// Lets SQLite refresh the table statistics its planner chooses indexes by
+/// (e.g. `object_pointers` for a find by pointer rather than a walk of the
+/// class), where they are missing or stale; bounded work, as SQLite advises
+/// for long-lived connections.
+fn refresh_statistics(conn: &rusqlite::Connection) -> Result<(), StoreError> {
+    conn.execute_batch("PRAGMA optimize = 0x10002")?;
+    Ok(())
 }
 
 fn open_reader(path: &Path) -> Result<rusqlite::Connection, StoreError> {

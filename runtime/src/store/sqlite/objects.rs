@@ -1,7 +1,8 @@
 use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Db, from_json, to_json, unique_violation};
-use crate::store::{ObjectRecord, StoreError};
+use crate::store::query::pointers;
+use crate::store::{Fields, ObjectRecord, StoreError};
 
 pub(super) fn object_from_row(row: &Row<'_>) -> Result<ObjectRecord, StoreError> {
     Ok(ObjectRecord {
@@ -10,6 +11,40 @@ pub(super) fn object_from_row(row: &Row<'_>) -> Result<ObjectRecord, StoreError>
         created_at: row.get(2)?,
         updated_at: row.get(3)?,
     })
+}
+
+/// Rewrites the object's rows in `object_pointers` from its fields.
+fn index_pointers(
+    conn: &Connection,
+    class: &str,
+    object_id: &str,
+    fields: &Fields,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM object_pointers WHERE class_name = ?1 AND object_id = ?2")?
+        .execute([class, object_id])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO object_pointers (class_name, field, target, object_id) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (field, target) in pointers(fields) {
+        insert.execute([class, &field, &target, object_id])?;
+    }
+    Ok(())
+}
+
+/// Indexes the pointers of every stored object (once, when the index is new).
+pub(super) fn index_all_pointers(conn: &Connection) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare("SELECT class_name, object_id, fields FROM objects")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let (class, object_id): (String, String) = (row.get(0)?, row.get(1)?);
+        index_pointers(
+            conn,
+            &class,
+            &object_id,
+            &from_json(&row.get::<_, String>(2)?)?,
+        )?;
+    }
+    Ok(())
 }
 
 fn load_object(
@@ -28,8 +63,8 @@ fn load_object(
 
 impl Db {
     pub fn create_object(&self, class: &str, object: &ObjectRecord) -> Result<(), StoreError> {
-        self.conn()?
-            .execute(
+        self.write(|tx| {
+            tx.execute(
                 "INSERT INTO objects (class_name, object_id, fields, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
@@ -41,22 +76,12 @@ impl Db {
                 ],
             )
             .map_err(unique_violation)?;
-        Ok(())
+            index_pointers(tx, class, &object.object_id, &object.fields)
+        })
     }
 
     pub fn object(&self, class: &str, object_id: &str) -> Result<Option<ObjectRecord>, StoreError> {
         self.read(|conn| load_object(conn, class, object_id))
-    }
-
-    pub fn objects(&self, class: &str) -> Result<Vec<ObjectRecord>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT object_id, fields, created_at, updated_at FROM objects
-                 WHERE class_name = ?1 ORDER BY created_at, object_id",
-            )?;
-            let rows = stmt.query_map([class], |row| Ok(object_from_row(row)))?;
-            rows.map(|r| r?).collect()
-        })
     }
 
     /// Reads, changes and writes an object in one transaction; `None` when absent.
@@ -79,6 +104,7 @@ impl Db {
                 params![class, object_id, to_json(&object.fields), object.updated_at],
             )
             .map_err(StoreError::from)?;
+            index_pointers(tx, class, object_id, &object.fields)?;
             Ok(Some((object, outcome)))
         })
     }

@@ -62,7 +62,25 @@ const MIGRATIONS: &[&str] = &[
         last         INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX login_failures_by_last ON login_failures(last);",
+    // 4: what finds need: the pointers in objects (a find by pointer reads
+    // the index, not its class) and the objects by time.
+    "CREATE TABLE object_pointers (
+        class_name TEXT NOT NULL,
+        field      TEXT NOT NULL,
+        target     TEXT NOT NULL,
+        object_id  TEXT NOT NULL,
+        PRIMARY KEY (class_name, field, target, object_id),
+        FOREIGN KEY (class_name, object_id) REFERENCES objects(class_name, object_id)
+            ON DELETE CASCADE
+    ) WITHOUT ROWID;
+    CREATE INDEX object_pointers_by_object ON object_pointers(class_name, object_id);
+    CREATE INDEX objects_by_creation ON objects(class_name, created_at, object_id);
+    CREATE INDEX objects_by_update ON objects(class_name, updated_at, created_at, object_id);",
 ];
+
+/// The migration that created `object_pointers`: the objects stored before
+/// it get their rows when it is applied.
+const POINTERS_MIGRATION: i64 = 4;
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let tx =
@@ -70,7 +88,10 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let applied: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
     for (version, sql) in (1..).zip(MIGRATIONS).skip(applied.max(0) as usize) {
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", version as i64)?;
+        tx.pragma_update(None, "user_version", version)?;
+        if version == POINTERS_MIGRATION {
+            super::objects::index_all_pointers(&tx)?;
+        }
     }
     tx.commit()?;
     Ok(())

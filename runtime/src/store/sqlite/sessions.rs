@@ -370,6 +370,8 @@ impl Db {
     ) -> Result<Vec<RevokedSession>, StoreError> {
         let dead = policy.dead_at(now);
         let forget_rotated_before = policy.forget_rotated_before(now);
+        // The sweeper's pass is also when the planner's statistics catch up.
+        super::refresh_statistics(&*self.conn()?)?;
         self.change_sessions(Event::Expired, Trail::new(now, None), |tx| {
             tx.execute(
                 "DELETE FROM rotated_tokens WHERE rotated_at < ?1",

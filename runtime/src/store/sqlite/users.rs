@@ -77,10 +77,6 @@ impl Db {
         }))
     }
 
-    pub fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        self.read(all_users)
-    }
-
     /// Reads, changes and writes a user in one transaction, revoking sessions
     /// as the change demands. `change` sees the current row and may refuse.
     /// With a `writer`, nothing is written unless that session is still
