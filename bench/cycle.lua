@@ -7,6 +7,8 @@ local app = os.getenv("APP_ID")
 local password = os.getenv("PASSWORD")
 local prefix = os.getenv("USER_PREFIX")
 local users = tonumber(os.getenv("USERS"))
+-- Another wrk process (a second node's) starts its threads past this one's.
+local offset = tonumber(os.getenv("USER_OFFSET") or "0")
 local counter = 0
 
 function setup(thread)
@@ -17,7 +19,7 @@ end
 function init(args)
   step = 0
   token = nil
-  user = prefix .. ((id - 1) % users)
+  user = prefix .. ((id - 1 + offset) % users)
 end
 
 function request()

@@ -14,12 +14,14 @@
 
 mod objects;
 mod query;
+mod readers;
 mod restore;
 mod schema;
 mod sessions;
 mod throttle;
 mod users;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -39,7 +41,10 @@ const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct Pg {
+    /// Connections held by one operation at a time (transactions, scans).
     pool: Pool,
+    /// Shared connections for the hot point reads ([`readers`]).
+    readers: Arc<readers::Readers>,
 }
 
 impl Pg {
@@ -50,6 +55,7 @@ impl Pg {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
+        let readers = Arc::new(readers::Readers::new(config.clone()));
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -65,8 +71,9 @@ impl Pg {
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Database(Box::new(e)))?;
-        let pg = Pg { pool };
+        let pg = Pg { pool, readers };
         schema::migrate(&mut pg.client().await?).await?;
+        pg.readers.connect_all().await?;
         Ok(pg)
     }
 

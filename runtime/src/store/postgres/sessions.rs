@@ -1,8 +1,9 @@
 use tokio_postgres::{Row, Transaction};
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
-use super::users::{USER_COLUMNS, user_at};
+use super::readers::Read;
+use super::users::user_at;
 use super::{Pg, RETURNING, commit_session_change, insert_events, lock_user, revoked};
 use crate::clock::Millis;
 use crate::policy::SessionPolicy;
@@ -10,25 +11,8 @@ use crate::store::events::{self as audit, Event, Trail};
 use crate::store::{RevokedSession, SessionRecord, StoreError, UserRecord, WriterSession};
 use crate::token::TokenHash;
 
-const SESSION_COLUMNS: &str = "object_id, user_id, installation_id, created_with, created_at, \
+pub(super) const SESSION_COLUMNS: &str = "object_id, user_id, installation_id, created_with, created_at, \
                                updated_at, last_used_at, absolute_expires_at";
-
-/// A session and its user in one read, by token: what `/users/me` needs.
-static SESSION_AND_USER_BY_TOKEN: LazyLock<String> = LazyLock::new(|| {
-    let of = |alias: &str, columns: &str| {
-        let qualified: Vec<String> = columns
-            .split(", ")
-            .map(|c| format!("{alias}.{c}"))
-            .collect();
-        qualified.join(", ")
-    };
-    format!(
-        "SELECT {}, {} FROM sessions s JOIN users u ON u.object_id = s.user_id
-         WHERE s.token_hash = $1",
-        of("s", SESSION_COLUMNS),
-        of("u", USER_COLUMNS)
-    )
-});
 
 /// How many columns [`SESSION_COLUMNS`] names.
 const SESSION_COLUMN_COUNT: usize = 8;
@@ -218,13 +202,10 @@ impl Pg {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&format!(
-                "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1"
-            ))
+        let row = self
+            .readers
+            .query_opt(Read::SessionByToken, &[&hash.0.as_slice()])
             .await?;
-        let row = client.query_opt(&statement, &[&hash.0.as_slice()]).await?;
         Ok(row.as_ref().map(session_from_row))
     }
 
@@ -232,9 +213,11 @@ impl Pg {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<(SessionRecord, Arc<UserRecord>)>, StoreError> {
-        let client = self.client().await?;
-        let statement = client.prepare_cached(&SESSION_AND_USER_BY_TOKEN).await?;
-        let Some(row) = client.query_opt(&statement, &[&hash.0.as_slice()]).await? else {
+        let row = self
+            .readers
+            .query_opt(Read::SessionAndUserByToken, &[&hash.0.as_slice()])
+            .await?;
+        let Some(row) = row else {
             return Ok(None);
         };
         let user = user_at(&row, SESSION_COLUMN_COUNT)?;

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio_postgres::{Row, Transaction};
 
+use super::readers::Read;
 use super::sessions::{check_writer, delete_user_sessions, insert_session, seal_session};
 use super::{Pg, commit_session_change, insert_events};
 use crate::store::events::{self as audit, Event, Subject, Trail};
@@ -104,13 +105,7 @@ impl Pg {
     }
 
     pub async fn user(&self, object_id: &str) -> Result<Option<Arc<UserRecord>>, StoreError> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE object_id = $1"
-            ))
-            .await?;
-        let row = client.query_opt(&statement, &[&object_id]).await?;
+        let row = self.readers.query_opt(Read::User, &[&object_id]).await?;
         row.as_ref()
             .map(user_from_row)
             .transpose()
