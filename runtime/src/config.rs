@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// Database: `sqlite:<path>` or a file path. Default: `<data-dir>/cloudcode.db`.
     #[arg(long, env = "PARSE_SERVER_DATABASE_URI")]
     pub database_uri: Option<String>,
+    /// CA certificates (PEM) to verify a PostgreSQL server by, for a
+    /// `--database-uri` with `sslmode=require` (default: the public web roots).
+    #[arg(long, env = "CLOUDCODE_DATABASE_CA")]
+    pub database_ca: Option<PathBuf>,
     /// Absolute session lifetime in seconds (default 30 days).
     #[arg(
         long,
@@ -290,7 +294,12 @@ impl ServeArgs {
             )));
         }
         let database = match self.database_uri {
-            Some(uri) => Database::from_uri(&uri)?,
+            Some(uri) => Database::with_ca(&uri, self.database_ca)?,
+            None if self.database_ca.is_some() => {
+                return Err(ConfigError::Invalid(
+                    "--database-ca is for a PostgreSQL --database-uri".into(),
+                ));
+            }
             None => Database::Sqlite(self.data_dir.join("cloudcode.db")),
         };
         let session_policy = SessionPolicy {

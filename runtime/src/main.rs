@@ -37,6 +37,9 @@ enum Command {
         /// The PostgreSQL database (`postgres://user@host:port/db`).
         #[arg(long, env = "PARSE_SERVER_DATABASE_URI")]
         to: String,
+        /// CA certificates (PEM) to verify it by, with `sslmode=require`.
+        #[arg(long, env = "CLOUDCODE_DATABASE_CA")]
+        database_ca: Option<std::path::PathBuf>,
     },
 }
 
@@ -76,7 +79,11 @@ async fn run() -> anyhow::Result<()> {
     let args = match command {
         Some(Command::Serve(args)) => *args,
         Some(Command::CheckHook { file }) => return check_hook(file).await,
-        Some(Command::Migrate { from, to }) => return migrate(&from, &to).await,
+        Some(Command::Migrate {
+            from,
+            to,
+            database_ca,
+        }) => return migrate(&from, &to, database_ca).await,
         None => DefaultServe::parse().args,
     };
     let config = args.into_config()?;
@@ -85,19 +92,19 @@ async fn run() -> anyhow::Result<()> {
 }
 
 /// `cloudcode migrate`: SQLite into an empty PostgreSQL database.
-async fn migrate(from: &str, to: &str) -> anyhow::Result<()> {
+async fn migrate(from: &str, to: &str, ca: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let Database::Sqlite(path) = Database::from_uri(from)? else {
         anyhow::bail!("--from must be a SQLite database (sqlite:<path> or a path)");
     };
-    let target = Database::from_uri(to)?;
-    let Database::Postgres(uri) = &target else {
+    let target = Database::with_ca(to, ca)?;
+    let Database::Postgres { uri, ca } = &target else {
         anyhow::bail!("--to must be a PostgreSQL database (postgres://user@host:port/db)");
     };
     if !path.is_file() {
         anyhow::bail!("no SQLite database at {}", path.display());
     }
     let source = Store::open(&path)?;
-    let destination = Store::connect(uri).await?;
+    let destination = Store::connect(uri, ca.as_deref()).await?;
     let copied = source.copy_into(&destination).await?;
     println!("copied {} into {target}:", path.display());
     println!(

@@ -41,7 +41,7 @@ pub enum ServeError {
 pub async fn serve(config: Config) -> Result<(), ServeError> {
     let opened = match &config.database {
         Database::Sqlite(path) => Store::open(path),
-        Database::Postgres(uri) => Store::connect(uri).await,
+        Database::Postgres { uri, ca } => Store::connect(uri, ca.as_deref()).await,
     };
     let store = opened.map_err(|source| ServeError::Store {
         path: config.database.to_string(),

@@ -26,6 +26,7 @@ struct Control {
     /// `pg_ctl -D <data> -l <log>` and the server options.
     pg_ctl: String,
     options: String,
+    data: PathBuf,
 }
 
 /// The suite's PostgreSQL, started on first use, or why there is none.
@@ -159,6 +160,7 @@ impl Cluster {
                 "-p {port} -k '{}' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400",
                 dir.display()
             ),
+            data: data.clone(),
         };
         control.start()?;
         watch(std::process::id(), &pg_ctl, &data, &dir);
@@ -173,6 +175,41 @@ impl Cluster {
     /// suite's.
     pub fn private() -> Result<Self, String> {
         Self::start()
+    }
+
+    /// A cluster of the caller's own that accepts TCP connections over TLS
+    /// only, presenting this certificate and key (PEM).
+    pub fn private_tls(certificate: &str, key: &str) -> Result<Self, String> {
+        let mut cluster = Self::start()?;
+        let control = cluster.control.as_mut().expect("a cluster started here");
+        let (cert_file, key_file) = (control.data.join("server.crt"), control.data.join("server.key"));
+        std::fs::write(&cert_file, certificate).map_err(|e| e.to_string())?;
+        std::fs::write(&key_file, key).map_err(|e| e.to_string())?;
+        std::fs::write(
+            control.data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n",
+        )
+        .map_err(|e| e.to_string())?;
+        if is_root() {
+            run(
+                {
+                    let mut chown = Command::new("chown");
+                    chown.arg("postgres:").arg(&cert_file).arg(&key_file);
+                    chown
+                },
+                "chown",
+            )?;
+        }
+        std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(|e| e.to_string())?;
+        control.options.push_str(&format!(
+            " -c ssl=on -c ssl_cert_file='{}' -c ssl_key_file='{}'",
+            cert_file.display(),
+            key_file.display()
+        ));
+        cluster.stop();
+        cluster.restart();
+        Ok(cluster)
     }
 
     /// Stops the server at once, as a crash would.

@@ -259,3 +259,74 @@ fn losing_the_database_fails_requests_closed_and_the_server_recovers() {
     }
     assert_eq!(srv.me_status(&token), 200, "served again");
 }
+
+/// `sslmode=require`: every connection of the node is TLS, the server's
+/// certificate is verified against `--database-ca`, and a server that a
+/// different CA vouches for is refused at start, as is a plain connection
+/// to a server that demands TLS.
+#[test]
+fn tls_to_the_database_is_verified() {
+    if !crate::harness::on_postgres() {
+        eprintln!("skipped: runs in the PostgreSQL suite (api_postgres)");
+        return;
+    }
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let authority = || {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let key = KeyPair::generate().unwrap();
+        let certificate = params.self_signed(&key).unwrap();
+        (params, key, certificate)
+    };
+    let (ca_params, ca_key, ca_certificate) = authority();
+    let server_key = KeyPair::generate().unwrap();
+    let server_certificate = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+        .unwrap()
+        .signed_by(&server_key, &Issuer::from_params(&ca_params, &ca_key))
+        .unwrap();
+    let cluster = crate::postgres::Cluster::private_tls(
+        &server_certificate.pem(),
+        &server_key.serialize_pem(),
+    )
+    .unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let ca_file = files.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_certificate.pem()).unwrap();
+    let (_, _, stranger) = authority();
+    let stranger_file = files.path().join("other-ca.pem");
+    std::fs::write(&stranger_file, stranger.pem()).unwrap();
+
+    let plain = cluster.create_database();
+    let database = plain.rsplit('/').next().unwrap().to_string();
+    let uri = format!("{plain}?sslmode=require");
+    let ca = ca_file.to_str().unwrap();
+    let srv = Server::start_with(&["--database-uri", &uri, "--database-ca", ca]);
+    let (_, token) = srv.signup("over-tls");
+    assert_eq!(srv.me_status(&token), 200);
+    let connections = |ssl: bool| {
+        cluster.psql(
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+                 WHERE datname = '{database}' AND ssl = {ssl}"
+            ),
+        )[0]
+        .clone()
+    };
+    assert_ne!(connections(true), "0", "the node's connections are TLS");
+    assert_eq!(connections(false), "0", "and none is in the clear");
+
+    let stranger = stranger_file.to_str().unwrap();
+    let refused = Server::try_start(&["--database-uri", &uri, "--database-ca", stranger])
+        .err()
+        .expect("a server another CA vouches for is refused");
+    assert!(refused.to_lowercase().contains("certificate"), "{refused}");
+    let in_the_clear = Server::try_start(&["--database-uri", &plain])
+        .err()
+        .expect("a plain connection to a TLS-only server fails");
+    assert!(in_the_clear.contains("no encryption"), "{in_the_clear}");
+    let misplaced = Server::try_start(&["--database-uri", &plain, "--database-ca", ca])
+        .err()
+        .expect("a CA without sslmode=require is a configuration error");
+    assert!(misplaced.contains("sslmode=require"), "{misplaced}");
+}

@@ -9,19 +9,45 @@ use super::ConfigError;
 #[derive(Clone, PartialEq, Eq)]
 pub enum Database {
     Sqlite(PathBuf),
-    /// A `postgres://` URI (it may hold a password: never shown).
-    Postgres(String),
+    /// A `postgres://` URI (it may hold a password: never shown), and the
+    /// CA certificates (PEM) that a `sslmode=require` connection verifies the
+    /// server against (default: the public web roots).
+    Postgres {
+        uri: String,
+        ca: Option<PathBuf>,
+    },
 }
 
 impl Database {
     /// `postgres://` or `postgresql://` (Parse's `databaseURI` form) for
     /// PostgreSQL; `sqlite:<path>` or a plain path for SQLite.
     pub fn from_uri(uri: &str) -> Result<Self, ConfigError> {
+        Self::with_ca(uri, None)
+    }
+
+    /// [`Database::from_uri`]; `ca` only with a PostgreSQL URI that asks
+    /// for TLS (`sslmode=require`), which it then verifies.
+    pub fn with_ca(uri: &str, ca: Option<PathBuf>) -> Result<Self, ConfigError> {
         if uri.starts_with("postgres://") || uri.starts_with("postgresql://") {
-            uri.parse::<tokio_postgres::Config>().map_err(|e| {
+            let config = uri.parse::<tokio_postgres::Config>().map_err(|e| {
                 ConfigError::Invalid(format!("bad PostgreSQL URI in --database-uri: {e}"))
             })?;
-            return Ok(Database::Postgres(uri.to_string()));
+            let tls = config.get_ssl_mode() == tokio_postgres::config::SslMode::Require;
+            if ca.is_some() && !tls {
+                return Err(ConfigError::Invalid(
+                    "--database-ca is for TLS to the database: add ?sslmode=require to --database-uri"
+                        .into(),
+                ));
+            }
+            return Ok(Database::Postgres {
+                uri: uri.to_string(),
+                ca,
+            });
+        }
+        if ca.is_some() {
+            return Err(ConfigError::Invalid(
+                "--database-ca is for a PostgreSQL --database-uri".into(),
+            ));
         }
         Ok(Database::Sqlite(sqlite_path(uri)?))
     }
@@ -32,7 +58,7 @@ impl std::fmt::Display for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Database::Sqlite(path) => write!(f, "{}", path.display()),
-            Database::Postgres(uri) => {
+            Database::Postgres { uri, .. } => {
                 let Ok(config) = uri.parse::<tokio_postgres::Config>() else {
                     return f.write_str("postgres://<unparsable>");
                 };

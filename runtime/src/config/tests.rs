@@ -75,7 +75,10 @@ fn mount_paths_and_database_uris() {
     let postgres = Database::from_uri("postgres://app:s3cret@db.internal:5433/parse").unwrap();
     assert_eq!(
         postgres,
-        Database::Postgres("postgres://app:s3cret@db.internal:5433/parse".into())
+        Database::Postgres {
+            uri: "postgres://app:s3cret@db.internal:5433/parse".into(),
+            ca: None
+        }
     );
     // Shown without its password.
     assert_eq!(

@@ -35,8 +35,10 @@ use self::snapshot::Copied;
 pub enum StoreError {
     #[error("a {0} with that value already exists")]
     Duplicate(UniqueField),
+    /// The engine's error; its causes (a TLS handshake's reason, an I/O
+    /// error) follow in the error's source chain.
     #[error("database error: {0}")]
-    Database(Box<dyn std::error::Error + Send + Sync>),
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("stored JSON is corrupt: {0}")]
     Corrupt(#[from] serde_json::Error),
     #[error("the blocking task running a store call failed: {0}")]
@@ -56,6 +58,9 @@ pub enum StoreError {
     NotEmpty,
     #[error("{0}")]
     Unsupported(&'static str),
+    /// TLS to the database cannot be set up (its CA file, its settings).
+    #[error("TLS to the database: {0}")]
+    Tls(String),
 }
 
 /// The storage engines a [`Store`] can run on. (PostgreSQL's futures are
@@ -110,10 +115,12 @@ impl Store {
     }
 
     /// Connects to a PostgreSQL database (`postgres://...`) and brings its
-    /// schema up to date; nodes that start together migrate once.
-    pub async fn connect(uri: &str) -> Result<Self, StoreError> {
+    /// schema up to date; nodes that start together migrate once. With
+    /// `sslmode=require` in the URI the connections are TLS, the server
+    /// verified against `ca` (PEM), else the public web roots.
+    pub async fn connect(uri: &str, ca: Option<&Path>) -> Result<Self, StoreError> {
         Ok(Store {
-            backend: Backend::Postgres(postgres::Pg::connect(uri).await?),
+            backend: Backend::Postgres(postgres::Pg::connect(uri, ca).await?),
         })
     }
 

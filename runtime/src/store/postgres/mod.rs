@@ -19,6 +19,7 @@ mod restore;
 mod schema;
 mod sessions;
 mod throttle;
+mod tls;
 mod users;
 
 use std::sync::Arc;
@@ -50,19 +51,20 @@ pub struct Pg {
 impl Pg {
     /// Connects to `uri` (`postgres://user[:password]@host[:port]/database`)
     /// and brings the schema up to date.
-    pub async fn connect(uri: &str) -> Result<Self, StoreError> {
+    pub async fn connect(uri: &str, ca: Option<&std::path::Path>) -> Result<Self, StoreError> {
         let mut config: tokio_postgres::Config = uri.parse()?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
-        let readers = Arc::new(readers::Readers::new(config.clone()));
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let tls = tls::Tls::for_config(&config, ca)?;
+        let readers = Arc::new(readers::Readers::new(config.clone(), tls.clone()));
+        let recycling = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match tls {
+            tls::Tls::Off => Manager::from_config(config, NoTls, recycling),
+            tls::Tls::Verified(connector) => Manager::from_config(config, connector, recycling),
+        };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)

@@ -19,6 +19,7 @@ use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use super::CONNECT_TIMEOUT;
 use super::sessions::SESSION_COLUMNS;
+use super::tls::Tls;
 use super::users::USER_COLUMNS;
 use crate::store::StoreError;
 
@@ -69,6 +70,7 @@ impl Read {
 
 pub(super) struct Readers {
     config: Config,
+    tls: Tls,
     slots: Vec<Slot>,
     next: AtomicUsize,
 }
@@ -94,9 +96,10 @@ fn timed_out(what: &str) -> StoreError {
 }
 
 impl Readers {
-    pub(super) fn new(config: Config) -> Self {
+    pub(super) fn new(config: Config, tls: Tls) -> Self {
         Readers {
             config,
+            tls,
             slots: (0..SHARED).map(|_| Slot::default()).collect(),
             next: AtomicUsize::new(0),
         }
@@ -154,16 +157,29 @@ impl Readers {
     }
 
     async fn connect(&self) -> Result<Arc<Shared>, StoreError> {
-        let (client, connection) = self.config.connect(NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::warn!(%error, "a shared database connection closed");
+        let client = match &self.tls {
+            Tls::Off => {
+                let (client, connection) = self.config.connect(NoTls).await?;
+                tokio::spawn(watch(connection));
+                client
             }
-        });
+            Tls::Verified(connector) => {
+                let (client, connection) = self.config.connect(connector.clone()).await?;
+                tokio::spawn(watch(connection));
+                client
+            }
+        };
         let mut statements = Vec::with_capacity(READS.len());
         for read in READS {
             statements.push(client.prepare(&read.sql()).await?);
         }
         Ok(Arc::new(Shared { client, statements }))
+    }
+}
+
+/// Drives a shared connection until it closes, and says why it did.
+async fn watch(connection: impl std::future::Future<Output = Result<(), tokio_postgres::Error>>) {
+    if let Err(error) = connection.await {
+        tracing::warn!(%error, "a shared database connection closed");
     }
 }

@@ -1,0 +1,62 @@
+//! How a node reaches its database: in the clear, or, when the URI says
+//! `sslmode=require`, by TLS (rustls) with the server's certificate and
+//! name verified against the CA file given, or else the public web roots.
+//! Never TLS without verification: a connection that cannot be verified
+//! fails.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use tokio_postgres::Config;
+use tokio_postgres::config::SslMode;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::store::StoreError;
+
+#[derive(Clone)]
+pub(super) enum Tls {
+    Off,
+    Verified(MakeRustlsConnect),
+}
+
+impl Tls {
+    pub(super) fn for_config(config: &Config, ca: Option<&Path>) -> Result<Self, StoreError> {
+        if config.get_ssl_mode() != SslMode::Require {
+            return match ca {
+                Some(_) => Err(StoreError::Tls(
+                    "a CA file is for sslmode=require in the database URI".into(),
+                )),
+                None => Ok(Tls::Off),
+            };
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        match ca {
+            Some(path) => {
+                let certificates = CertificateDer::pem_file_iter(path)
+                    .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| StoreError::Tls(format!("cannot read {}: {e}", path.display())))?;
+                if certificates.is_empty() {
+                    return Err(StoreError::Tls(format!(
+                        "{} holds no PEM certificate",
+                        path.display()
+                    )));
+                }
+                for certificate in certificates {
+                    roots.add(certificate).map_err(|e| {
+                        StoreError::Tls(format!("a certificate in {}: {e}", path.display()))
+                    })?;
+                }
+            }
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| StoreError::Tls(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Tls::Verified(MakeRustlsConnect::new(client)))
+    }
+}
