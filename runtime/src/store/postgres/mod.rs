@@ -16,6 +16,7 @@ mod objects;
 mod query;
 mod readers;
 mod restore;
+mod rows;
 mod schema;
 mod sessions;
 mod throttle;

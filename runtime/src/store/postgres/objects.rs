@@ -2,7 +2,7 @@ use serde_json::Value;
 use tokio_postgres::{GenericClient, Row, Transaction};
 
 use super::Pg;
-use super::users::fields_from;
+use super::rows::fields_from;
 use crate::store::query::pointers;
 use crate::store::{Fields, ObjectRecord, StoreError};
 

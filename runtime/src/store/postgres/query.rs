@@ -9,7 +9,7 @@ use tokio_postgres::types::{ToSql, Type};
 
 use super::Pg;
 use super::objects::{OBJECT_COLUMNS, object_from_row};
-use super::users::{USER_COLUMNS, user_from_row};
+use super::rows::{USER_COLUMNS, user_from_row};
 use crate::store::query::sql::{self, Compiled, Dialect, OBJECT_KEYS, Param, USER_KEYS};
 use crate::store::query::{Found, Query, Reader};
 use crate::store::{ObjectRecord, StoreError, UserRecord};

@@ -18,9 +18,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use super::CONNECT_TIMEOUT;
-use super::sessions::SESSION_COLUMNS;
+use super::rows::{SESSION_COLUMNS, USER_COLUMNS};
 use super::tls::Tls;
-use super::users::USER_COLUMNS;
 use crate::store::StoreError;
 
 /// Shared connections a node keeps for point reads.

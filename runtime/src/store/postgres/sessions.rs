@@ -1,34 +1,15 @@
-use tokio_postgres::{Row, Transaction};
+use tokio_postgres::Transaction;
 
 use std::sync::Arc;
 
 use super::readers::Read;
-use super::users::user_at;
+use super::rows::{SESSION_COLUMN_COUNT, SESSION_COLUMNS, session_from_row, user_at};
 use super::{Pg, RETURNING, commit_session_change, insert_events, lock_user, revoked};
 use crate::clock::Millis;
 use crate::policy::SessionPolicy;
 use crate::store::events::{self as audit, Event, Trail};
 use crate::store::{RevokedSession, SessionRecord, StoreError, UserRecord, WriterSession};
 use crate::token::TokenHash;
-
-pub(super) const SESSION_COLUMNS: &str = "object_id, user_id, installation_id, created_with, created_at, \
-                               updated_at, last_used_at, absolute_expires_at";
-
-/// How many columns [`SESSION_COLUMNS`] names.
-const SESSION_COLUMN_COUNT: usize = 8;
-
-fn session_from_row(row: &Row) -> SessionRecord {
-    SessionRecord {
-        object_id: row.get(0),
-        user_id: row.get(1),
-        installation_id: row.get(2),
-        created_with: row.get(3),
-        created_at: row.get(4),
-        updated_at: row.get(5),
-        last_used_at: row.get(6),
-        absolute_expires_at: row.get(7),
-    }
-}
 
 /// Inserts a session after deleting the user's other sessions on the same
 /// installation (one session per user and installation, as Parse does);

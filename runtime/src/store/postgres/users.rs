@@ -1,40 +1,15 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use tokio_postgres::{Row, Transaction};
+use tokio_postgres::Transaction;
 
 use super::readers::Read;
+use super::rows::{USER_COLUMNS, user_from_row};
 use super::sessions::{check_writer, delete_user_sessions, insert_session, seal_session};
 use super::{Pg, commit_session_change, insert_events};
 use crate::store::events::{self as audit, Event, Subject, Trail};
-use crate::store::{
-    Fields, Revoke, RevokedSession, SessionRecord, StoreError, UserRecord, WriterSession,
-};
+use crate::store::{Revoke, RevokedSession, SessionRecord, StoreError, UserRecord, WriterSession};
 use crate::token::TokenHash;
-
-pub(super) const USER_COLUMNS: &str =
-    "object_id, username, email, password_hash, fields, created_at, updated_at";
-
-pub(super) fn user_from_row(row: &Row) -> Result<UserRecord, StoreError> {
-    user_at(row, 0)
-}
-
-/// The user whose [`USER_COLUMNS`] start at column `first` of `row`.
-pub(super) fn user_at(row: &Row, first: usize) -> Result<UserRecord, StoreError> {
-    Ok(UserRecord {
-        object_id: row.get(first),
-        username: row.get(first + 1),
-        email: row.get(first + 2),
-        password_hash: row.get(first + 3),
-        fields: fields_from(row.get(first + 4))?,
-        created_at: row.get(first + 5),
-        updated_at: row.get(first + 6),
-    })
-}
-
-pub(super) fn fields_from(value: Value) -> Result<Fields, StoreError> {
-    Ok(serde_json::from_value(value)?)
-}
 
 /// Usernames and emails are unique, and found, ignoring ASCII case.
 fn folded(identifier: &str) -> String {
