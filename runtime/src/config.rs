@@ -462,8 +462,10 @@ fn load_or_create_master_key(path: &Path) -> Result<String, ConfigError> {
     Ok(key)
 }
 
+mod check;
 mod database;
 #[cfg(test)]
 mod tests;
 
+pub use check::{Finding, Severity, findings};
 pub use database::Database;

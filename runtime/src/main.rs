@@ -1,7 +1,7 @@
 //! The `cloudcode` binary: parse flags, then hand over to the library.
 
 use clap::{Parser, Subcommand};
-use cloudcode_runtime::config::{Database, ServeArgs};
+use cloudcode_runtime::config::{Database, ServeArgs, Severity, findings};
 use cloudcode_runtime::sandbox::{HookSource, check_hook as check_hook_blocking};
 use cloudcode_runtime::store::Store;
 use tracing_subscriber::EnvFilter;
@@ -21,6 +21,9 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve(Box<ServeArgs>),
+    /// Check the server's settings (the same flags and environment as
+    /// `serve`) for weak or risky ones; exits with 1 if any is high.
+    Check(Box<ServeArgs>),
     /// Load a hook component exactly as the server would, and say what it
     /// offers or why it cannot load.
     CheckHook {
@@ -67,7 +70,7 @@ async fn run() -> anyhow::Result<()> {
     let command = Cli::parse().command;
     // A check speaks on stdout; its log says only what went wrong.
     let default_level = match command {
-        Some(Command::CheckHook { .. } | Command::Migrate { .. }) => "warn",
+        Some(Command::CheckHook { .. } | Command::Migrate { .. } | Command::Check(_)) => "warn",
         _ => "info",
     };
     tracing_subscriber::fmt()
@@ -79,6 +82,7 @@ async fn run() -> anyhow::Result<()> {
     let args = match command {
         Some(Command::Serve(args)) => *args,
         Some(Command::CheckHook { file }) => return check_hook(file).await,
+        Some(Command::Check(args)) => return check(*args),
         Some(Command::Migrate {
             from,
             to,
@@ -88,6 +92,32 @@ async fn run() -> anyhow::Result<()> {
     };
     let config = args.into_config()?;
     cloudcode_runtime::server::serve(config).await?;
+    Ok(())
+}
+
+/// `cloudcode check`: every finding, most severe first, on stdout; a high
+/// one fails the command (deploy scripts gate on it).
+fn check(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.into_config()?;
+    let found = findings(&config);
+    for finding in &found {
+        println!(
+            "{:<6}  {}: {}",
+            finding.severity, finding.setting, finding.problem
+        );
+        println!("        fix: {}", finding.fix);
+    }
+    let high = found
+        .iter()
+        .filter(|f| f.severity == Severity::High)
+        .count();
+    match found.len() {
+        0 => println!("no findings: nothing weak or risky in these settings"),
+        n => println!("{n} finding(s), {high} high"),
+    }
+    if high > 0 {
+        std::process::exit(1);
+    }
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use crate::Core;
 use crate::auth::throttle::FORGET_AFTER;
 use crate::clock::{Millis, SystemClock};
-use crate::config::{Config, Database};
+use crate::config::{Config, Database, Severity};
 use crate::connections::Admission;
 use crate::sandbox::{HookSource, LoadError, Sandbox};
 use crate::store::{Store, StoreError};
@@ -39,6 +39,17 @@ pub enum ServeError {
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config) -> Result<(), ServeError> {
+    // What `cloudcode check` would say, said where the operator looks.
+    for finding in crate::config::findings(&config) {
+        match finding.severity {
+            Severity::Low => {
+                tracing::info!(setting = finding.setting, fix = %finding.fix, "{}", finding.problem)
+            }
+            _ => {
+                tracing::warn!(severity = %finding.severity, setting = finding.setting, fix = %finding.fix, "{}", finding.problem)
+            }
+        }
+    }
     let opened = match &config.database {
         Database::Sqlite(path) => Store::open(path),
         Database::Postgres { uri, ca } => Store::connect(uri, ca.as_deref()).await,

@@ -7,6 +7,7 @@ mod postgres;
 mod asvs;
 mod attacks;
 mod audit;
+mod check;
 mod classes;
 mod concurrency;
 mod envelope;
