@@ -26,9 +26,10 @@ mod users;
 use std::sync::Arc;
 use std::time::Duration;
 
+use deadpool_postgres::Transaction;
 use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{NoTls, Row, Transaction};
+use tokio_postgres::{NoTls, Row};
 
 use super::events::{self as audit, Event, EventRecord, Subject, Trail};
 use super::{RevokedSession, StoreError, UniqueField};
@@ -106,6 +107,43 @@ impl From<tokio_postgres::Error> for StoreError {
     }
 }
 
+/// Statements run by their text, prepared once per connection and kept
+/// (deadpool's statement cache): each use after the first is one round trip
+/// where an unprepared statement costs two (parse, then execute). Only for
+/// the fixed statements of this backend: a find's SQL varies with the
+/// client's query and goes unprepared (`query_typed`), so no cache grows.
+#[async_trait::async_trait]
+trait Cached: deadpool_postgres::GenericClient {
+    async fn rows(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let statement = self.prepare_cached(sql).await?;
+        Ok(self.query(&statement, params).await?)
+    }
+
+    async fn row(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<Row>, StoreError> {
+        let statement = self.prepare_cached(sql).await?;
+        Ok(self.query_opt(&statement, params).await?)
+    }
+
+    async fn run(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
+        let statement = self.prepare_cached(sql).await?;
+        Ok(self.execute(&statement, params).await?)
+    }
+}
+
+impl<C: deadpool_postgres::GenericClient> Cached for C {}
+
 /// Inserts the audit rows of `event` about `subjects` in the caller's
 /// transaction.
 async fn insert_events(
@@ -118,27 +156,29 @@ async fn insert_events(
     if subjects.is_empty() {
         return Ok(());
     }
-    let statement = tx
-        .prepare_cached(
-            "INSERT INTO session_events (at, kind, user_id, session_id, installation_id, ip)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .await?;
+    // One statement for all of them (a revoke-all of many sessions too).
+    let column = |part: for<'s> fn(&Subject<'s>) -> Option<&'s str>| -> Vec<Option<String>> {
+        subjects.iter().map(|s| part(s).map(String::from)).collect()
+    };
+    let users = column(|s| s.user_id);
+    let sessions = column(|s| s.session_id);
+    let installations = column(|s| s.installation_id);
     let ip = trail.ip.map(|ip| ip.to_string());
-    for subject in subjects {
-        tx.execute(
-            &statement,
-            &[
-                &trail.at,
-                &event.as_str(),
-                &subject.user_id,
-                &subject.session_id,
-                &subject.installation_id,
-                &ip,
-            ],
-        )
-        .await?;
-    }
+    tx.run(
+        "INSERT INTO session_events (at, kind, user_id, session_id, installation_id, ip)
+         SELECT $1, $2, subject.user_id, subject.session_id, subject.installation_id, $6
+         FROM unnest($3::text[], $4::text[], $5::text[])
+              AS subject(user_id, session_id, installation_id)",
+        &[
+            &trail.at,
+            &event.as_str(),
+            &users,
+            &sessions,
+            &installations,
+            &ip,
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -181,7 +221,7 @@ const RETURNING: &str =
 /// false if the user does not exist.
 async fn lock_user(tx: &Transaction<'_>, user_id: &str) -> Result<bool, StoreError> {
     let row = tx
-        .query_opt(
+        .row(
             "SELECT 1 FROM users WHERE object_id = $1 FOR NO KEY UPDATE",
             &[&user_id],
         )

@@ -1,10 +1,10 @@
-use tokio_postgres::Transaction;
+use deadpool_postgres::Transaction;
 
 use std::sync::Arc;
 
 use super::readers::Read;
 use super::rows::{SESSION_COLUMN_COUNT, SESSION_COLUMNS, session_from_row, user_at};
-use super::{Pg, RETURNING, commit_session_change, insert_events, lock_user, revoked};
+use super::{Cached, Pg, RETURNING, commit_session_change, insert_events, lock_user, revoked};
 use crate::clock::Millis;
 use crate::policy::SessionPolicy;
 use crate::store::events::{self as audit, Event, Trail};
@@ -21,7 +21,7 @@ pub(super) async fn insert_session(
 ) -> Result<Vec<RevokedSession>, StoreError> {
     let replaced = match &s.installation_id {
         Some(installation) => revoked(
-            tx.query(
+            tx.rows(
                 &format!(
                     "DELETE FROM sessions WHERE user_id = $1 AND installation_id = $2 {RETURNING}"
                 ),
@@ -41,7 +41,7 @@ pub(super) async fn insert_session_row(
     s: &SessionRecord,
     hash: &TokenHash,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    tx.run(
         "INSERT INTO sessions (object_id, token_hash, user_id, installation_id, created_with,
                                created_at, updated_at, last_used_at, absolute_expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -67,7 +67,7 @@ pub(super) async fn delete_user_sessions(
     keep: Option<&str>,
 ) -> Result<Vec<RevokedSession>, StoreError> {
     Ok(revoked(
-        tx.query(
+        tx.rows(
             &format!(
                 "DELETE FROM sessions WHERE user_id = $1 AND object_id IS DISTINCT FROM $2 {RETURNING}"
             ),
@@ -85,7 +85,7 @@ pub(super) async fn check_writer(
     writer: &WriterSession,
 ) -> Result<(), StoreError> {
     let alive = tx
-        .query_opt(
+        .row(
             "SELECT 1 FROM sessions WHERE object_id = $1 AND token_hash = $2 FOR UPDATE",
             &[&writer.object_id, &writer.token_hash.0.as_slice()],
         )
@@ -117,7 +117,7 @@ async fn replace_token(
     now: Millis,
 ) -> Result<Vec<RevokedSession>, StoreError> {
     let old = tx
-        .query_opt(
+        .row(
             "SELECT token_hash FROM sessions WHERE object_id = $1 FOR UPDATE",
             &[&object_id],
         )
@@ -127,7 +127,7 @@ async fn replace_token(
     };
     let old_hash: Vec<u8> = old.get(0);
     let rekeyed = revoked(
-        tx.query(
+        tx.rows(
             &format!(
                 "UPDATE sessions SET token_hash = $2, updated_at = $3 WHERE object_id = $1 {RETURNING}"
             ),
@@ -136,7 +136,7 @@ async fn replace_token(
         .await?,
     );
     for session in &rekeyed {
-        tx.execute(
+        tx.run(
             "INSERT INTO rotated_tokens (token_hash, session_id, user_id, rotated_at)
              VALUES ($1, $2, $3, $4)
              ON CONFLICT (token_hash) DO UPDATE
@@ -161,7 +161,7 @@ impl Pg {
         let tx = client.transaction().await?;
         // The user's row orders this login after any password change.
         let current = tx
-            .query_opt(
+            .row(
                 "SELECT password_hash FROM users WHERE object_id = $1 FOR NO KEY UPDATE",
                 &[&session.user_id],
             )
@@ -208,7 +208,7 @@ impl Pg {
     pub async fn session(&self, object_id: &str) -> Result<Option<SessionRecord>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .row(
                 &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE object_id = $1"),
                 &[&object_id],
             )
@@ -219,7 +219,7 @@ impl Pg {
     pub async fn sessions(&self, user_id: Option<&str>) -> Result<Vec<SessionRecord>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .rows(
                 &format!(
                     "SELECT {SESSION_COLUMNS} FROM sessions WHERE $1::TEXT IS NULL OR user_id = $1
                      ORDER BY created_at, object_id"
@@ -239,7 +239,7 @@ impl Pg {
         let dead = policy.dead_at(now);
         let client = self.client().await?;
         let rows = client
-            .query(
+            .rows(
                 &format!(
                     "SELECT {SESSION_COLUMNS} FROM sessions
                      WHERE ($1::TEXT IS NULL OR user_id = $1)
@@ -255,7 +255,7 @@ impl Pg {
     pub async fn touch_session(&self, object_id: &str, now: Millis) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
-            .execute(
+            .run(
                 "UPDATE sessions SET last_used_at = $2 WHERE object_id = $1 AND last_used_at < $2",
                 &[&object_id, &now],
             )
@@ -272,7 +272,7 @@ impl Pg {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let gone = revoked(
-            tx.query(
+            tx.rows(
                 &format!("DELETE FROM sessions WHERE object_id = $1 {RETURNING}"),
                 &[&object_id],
             )
@@ -305,7 +305,7 @@ impl Pg {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let shortened = revoked(
-            tx.query(
+            tx.rows(
                 &format!(
                     "UPDATE sessions SET absolute_expires_at = LEAST(absolute_expires_at, $2),
                                          updated_at = $3
@@ -340,13 +340,13 @@ impl Pg {
     ) -> Result<Option<RevokedSession>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        tx.execute(
+        tx.run(
             "DELETE FROM rotated_tokens WHERE session_id = $1",
             &[&object_id],
         )
         .await?;
         let gone = revoked(
-            tx.query(
+            tx.rows(
                 &format!("DELETE FROM sessions WHERE object_id = $1 {RETURNING}"),
                 &[&object_id],
             )
@@ -362,7 +362,7 @@ impl Pg {
     ) -> Result<Option<(String, String, Millis)>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .row(
                 "SELECT session_id, user_id, rotated_at FROM rotated_tokens WHERE token_hash = $1",
                 &[&hash.0.as_slice()],
             )
@@ -381,13 +381,13 @@ impl Pg {
         let dead = policy.dead_at(now);
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        tx.execute(
+        tx.run(
             "DELETE FROM rotated_tokens WHERE rotated_at < $1",
             &[&policy.forget_rotated_before(now)],
         )
         .await?;
         let swept = revoked(
-            tx.query(
+            tx.rows(
                 &format!(
                     "DELETE FROM sessions WHERE object_id IN (
                          SELECT object_id FROM sessions

@@ -1,12 +1,12 @@
 use std::sync::Arc;
 
+use deadpool_postgres::Transaction;
 use serde_json::Value;
-use tokio_postgres::Transaction;
 
 use super::readers::Read;
 use super::rows::{USER_COLUMNS, user_from_row};
 use super::sessions::{check_writer, delete_user_sessions, insert_session, seal_session};
-use super::{Pg, commit_session_change, insert_events};
+use super::{Cached, Pg, commit_session_change, insert_events};
 use crate::store::events::{self as audit, Event, Subject, Trail};
 use crate::store::{Revoke, RevokedSession, SessionRecord, StoreError, UserRecord, WriterSession};
 use crate::token::TokenHash;
@@ -39,7 +39,7 @@ pub(super) async fn save_user(
              WHERE object_id = $1"
         }
     };
-    tx.execute(
+    tx.run(
         sql,
         &[
             &user.object_id,
@@ -94,7 +94,7 @@ impl Pg {
     ) -> Result<Option<UserRecord>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .row(
                 &format!(
                     "SELECT {USER_COLUMNS} FROM users
                      WHERE username_folded = $1 OR email_folded = $2 LIMIT 1"
@@ -119,12 +119,11 @@ impl Pg {
         let tx = client.transaction().await.map_err(StoreError::from)?;
         // The user's row first (the lock order), then the writer's session.
         let row = tx
-            .query_opt(
+            .row(
                 &format!("SELECT {USER_COLUMNS} FROM users WHERE object_id = $1 FOR NO KEY UPDATE"),
                 &[&object_id],
             )
-            .await
-            .map_err(StoreError::from)?;
+            .await?;
         if let Some(writer) = writer {
             check_writer(&tx, writer).await?;
         }
@@ -155,7 +154,7 @@ impl Pg {
     ) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let changed = client
-            .execute(
+            .run(
                 "UPDATE users SET password_hash = $3 WHERE object_id = $1 AND password_hash = $2",
                 &[&object_id, &old, &new],
             )
@@ -171,7 +170,7 @@ impl Pg {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let exists = tx
-            .query_opt(
+            .row(
                 "SELECT 1 FROM users WHERE object_id = $1 FOR UPDATE",
                 &[&object_id],
             )
@@ -180,7 +179,7 @@ impl Pg {
             return Ok(None);
         }
         let sessions = delete_user_sessions(&tx, object_id, None).await?;
-        tx.execute("DELETE FROM users WHERE object_id = $1", &[&object_id])
+        tx.run("DELETE FROM users WHERE object_id = $1", &[&object_id])
             .await?;
         let sessions = commit_session_change(tx, Event::RevokedWithUser, trail, sessions).await?;
         Ok(Some(sessions))
