@@ -1,6 +1,8 @@
-//! `cloudcode check`: the settings `serve` would run with, judged; a high
-//! finding fails the command so that a deploy script can gate on it. And
-//! `serve` logs the same findings at start.
+//! What operators read. `cloudcode check`: the settings `serve` would run
+//! with, judged; a high finding fails the command so that a deploy script
+//! can gate on it, and `serve` logs the same findings at start. The logs:
+//! no colour codes when they go to a file, one JSON object per line with
+//! `--log-format json`.
 
 use std::process::Command;
 
@@ -54,4 +56,29 @@ fn serve_logs_what_check_finds() {
             && logs.contains("--login-max-failures-per-ip"),
         "{logs}"
     );
+}
+
+#[test]
+fn logs_to_a_file_carry_no_colour_codes_and_json_logs_parse() {
+    let human = Server::start().logs();
+    assert!(human.contains("hook loaded"), "{human}");
+    assert!(!human.contains('\u{1b}'), "ANSI escapes in a log file: {human:?}");
+
+    let server = Server::start_with(&["--log-format", "json"]);
+    let (_, token) = server.signup("json-logs");
+    assert_eq!(server.me_status(&token), 200);
+    let logs = server.logs();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert!(lines.len() > 2, "{logs}");
+    assert!(
+        lines
+            .iter()
+            .any(|line| line["fields"]["message"] == "hook loaded" && line["level"] == "INFO"),
+        "{logs}"
+    );
+    assert!(!logs.contains(&token), "a token in the logs");
 }
