@@ -66,7 +66,8 @@ fn asvs_7_4_1_expired_sessions_are_purged_by_the_sweeper() {
     let (_, _token) = srv.signup("swept");
     let count = || -> i64 { srv.sql("SELECT COUNT(*) FROM sessions")[0].parse().unwrap() };
     assert_eq!(count(), 1);
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // Generous for a loaded CI machine: the loop ends as soon as it is purged.
+    let deadline = Instant::now() + Duration::from_secs(20);
     while count() > 0 && Instant::now() < deadline {
         sleep(Duration::from_millis(100));
     }
