@@ -145,7 +145,7 @@ impl Normal {
 
     /// The rank of its kind in a sort: null first, then booleans, numbers,
     /// strings, pointers, and the rest.
-    pub(crate) fn rank(&self) -> u8 {
+    fn rank(&self) -> u8 {
         match self {
             Normal::Null => 0,
             Normal::Bool(_) => 1,

@@ -312,35 +312,18 @@ impl<D: Dialect> Builder<D> {
     /// Whether the value equals one of `normals`: one `IN` list per kind,
     /// so that a `$in` of a thousand values is one condition, not a chain.
     fn equals_any(&mut self, source: &Source<D::Json>, normals: &[Normal]) -> String {
-        let of_kind = |wanted: u8| normals.iter().filter(move |n| n.rank() == wanted);
-        let texts = |wanted: u8| -> Vec<String> {
-            of_kind(wanted)
-                .filter_map(|n| match n {
-                    Normal::String(t) | Normal::Pointer(t) => Some(t.clone()),
-                    _ => None,
-                })
-                .collect()
-        };
-        let (strings, pointers) = (texts(3), texts(4));
-        let numbers: Vec<f64> = of_kind(2)
-            .filter_map(|n| match n {
-                Normal::Number(x) => Some(*x),
-                _ => None,
-            })
-            .collect();
-        let booleans: Vec<String> = of_kind(1)
-            .filter_map(|n| match n {
-                Normal::Bool(b) => Some(u8::from(*b).to_string()),
-                _ => None,
-            })
-            .collect();
-        let others: Vec<Value> = of_kind(5)
-            .filter_map(|n| match n {
-                Normal::Other(v) => Some(v.clone()),
-                _ => None,
-            })
-            .collect();
-        let with_null = of_kind(0).next().is_some();
+        let (mut strings, mut pointers, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut booleans, mut others, mut with_null) = (Vec::new(), Vec::new(), false);
+        for normal in normals {
+            match normal {
+                Normal::Null => with_null = true,
+                Normal::Bool(b) => booleans.push(u8::from(*b).to_string()),
+                Normal::Number(x) => numbers.push(*x),
+                Normal::String(t) => strings.push(t.clone()),
+                Normal::Pointer(t) => pointers.push(t.clone()),
+                Normal::Other(v) => others.push(v.clone()),
+            }
+        }
 
         let mut tests = Vec::new();
         let kind = self.kind(source);
