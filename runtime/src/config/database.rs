@@ -25,20 +25,14 @@ impl Database {
         Self::with_ca(uri, None)
     }
 
-    /// [`Database::from_uri`]; `ca` only with a PostgreSQL URI that asks
-    /// for TLS (`sslmode=require`), which it then verifies.
+    /// [`Database::from_uri`], with the CA a PostgreSQL URI's TLS is
+    /// verified by (whether the URI asks for TLS, the store decides:
+    /// `store::postgres::tls`).
     pub fn with_ca(uri: &str, ca: Option<PathBuf>) -> Result<Self, ConfigError> {
         if uri.starts_with("postgres://") || uri.starts_with("postgresql://") {
-            let config = uri.parse::<tokio_postgres::Config>().map_err(|e| {
+            uri.parse::<tokio_postgres::Config>().map_err(|e| {
                 ConfigError::Invalid(format!("bad PostgreSQL URI in --database-uri: {e}"))
             })?;
-            let tls = config.get_ssl_mode() == tokio_postgres::config::SslMode::Require;
-            if ca.is_some() && !tls {
-                return Err(ConfigError::Invalid(
-                    "--database-ca is for TLS to the database: add ?sslmode=require to --database-uri"
-                        .into(),
-                ));
-            }
             return Ok(Database::Postgres {
                 uri: uri.to_string(),
                 ca,

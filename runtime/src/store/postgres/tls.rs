@@ -26,7 +26,8 @@ impl Tls {
         if config.get_ssl_mode() != SslMode::Require {
             return match ca {
                 Some(_) => Err(StoreError::Tls(
-                    "a CA file is for sslmode=require in the database URI".into(),
+                    "--database-ca is for TLS to the database: add ?sslmode=require to the URI"
+                        .into(),
                 )),
                 None => Ok(Tls::Off),
             };
