@@ -2,7 +2,7 @@
 
 use tokio_postgres::Row;
 
-use super::Pg;
+use super::{Cached, Pg};
 use crate::backoff::Failures;
 use crate::clock::Millis;
 use crate::store::StoreError;
@@ -22,12 +22,12 @@ fn failures_from_row(row: &Row) -> Failures {
 impl Pg {
     pub async fn login_failures(&self, key: &[u8; 32]) -> Result<Option<Failures>, StoreError> {
         let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&format!(
-                "SELECT {FAILURE_COLUMNS} FROM login_failures WHERE key = $1"
-            ))
+        let row = client
+            .row(
+                &format!("SELECT {FAILURE_COLUMNS} FROM login_failures WHERE key = $1"),
+                &[&key.as_slice()],
+            )
             .await?;
-        let row = client.query_opt(&statement, &[&key.as_slice()]).await?;
         Ok(row.as_ref().map(failures_from_row))
     }
 
