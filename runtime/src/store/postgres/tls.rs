@@ -61,3 +61,35 @@ impl Tls {
         Ok(Tls::Verified(MakeRustlsConnect::new(client)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tls(uri: &str, ca: Option<&Path>) -> Result<Tls, StoreError> {
+        Tls::for_config(&uri.parse().unwrap(), ca)
+    }
+
+    #[test]
+    fn a_ca_file_that_is_missing_empty_or_garbage_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(&garbage, b"\x00\xffnot a certificate at all").unwrap();
+        let uri = "postgres://app@db.example.com/parse?sslmode=require";
+        for path in [dir.path().join("missing.pem"), garbage] {
+            let refused = tls(uri, Some(&path)).err().expect("refused");
+            assert!(
+                refused.to_string().contains(&path.display().to_string()),
+                "{refused}"
+            );
+        }
+        assert!(
+            matches!(tls(uri, None), Ok(Tls::Verified(_))),
+            "web roots by default"
+        );
+        assert!(matches!(
+            tls("postgres://app@localhost/parse", None),
+            Ok(Tls::Off)
+        ));
+    }
+}
