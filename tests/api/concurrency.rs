@@ -125,3 +125,49 @@ fn failures_and_successes_of_one_account_racing_never_fail_the_server() {
         }
     });
 }
+
+/// Many requests reading different tokens at once: on PostgreSQL their
+/// lookups share statements (a batch per shared connection), so this is
+/// where one request could be answered with another's row. Each must get
+/// its own user, and a logged-out or unknown token never a user at all.
+#[test]
+fn concurrent_token_reads_each_get_their_own_user() {
+    let srv = Server::start();
+    let users: Vec<(String, String, String)> = (0..6)
+        .map(|i| {
+            let name = format!("reader{i}");
+            let (id, token) = srv.signup(&name);
+            (name, id, token)
+        })
+        .collect();
+    let (_, ended) = srv.signup("ended");
+    srv.post("/logout").token(&ended).send();
+    let srv = &srv;
+    std::thread::scope(|s| {
+        for thread in 0..8 {
+            let users = &users;
+            let ended = &ended;
+            s.spawn(move || {
+                for round in 0..40 {
+                    let (name, id, token) = &users[(thread + round) % users.len()];
+                    match round % 4 {
+                        0 => {
+                            let me = srv.get("/users/me").token(token).send();
+                            assert_eq!((me.status, &me.json["username"]), (200, &json!(name)));
+                        }
+                        1 => {
+                            let by_id = srv.get(&format!("/users/{id}")).token(token).send();
+                            assert_eq!(by_id.json["sessionToken"], json!(token), "{}", by_id.json);
+                        }
+                        2 => srv.get("/users/me").token(ended).send().assert_error(400, 209),
+                        _ => srv
+                            .get("/users/me")
+                            .token(&format!("r:unknown{thread}x{round}"))
+                            .send()
+                            .assert_error(400, 209),
+                    }
+                }
+            });
+        }
+    });
+}

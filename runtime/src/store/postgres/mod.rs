@@ -59,13 +59,14 @@ impl Pg {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         let tls = tls::Tls::for_config(&config, ca)?;
-        let readers = Arc::new(readers::Readers::new(config.clone(), tls.clone()));
         let recycling = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
-        let manager = match tls {
-            tls::Tls::Off => Manager::from_config(config, NoTls, recycling),
-            tls::Tls::Verified(connector) => Manager::from_config(config, connector, recycling),
+        let manager = match tls.clone() {
+            tls::Tls::Off => Manager::from_config(config.clone(), NoTls, recycling),
+            tls::Tls::Verified(connector) => {
+                Manager::from_config(config.clone(), connector, recycling)
+            }
         };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
@@ -75,18 +76,22 @@ impl Pg {
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Database(Box::new(e)))?;
-        let pg = Pg { pool, readers };
-        schema::migrate(&mut pg.client().await?).await?;
-        pg.readers.connect_all().await?;
-        Ok(pg)
+        schema::migrate(&mut checkout(&pool).await?).await?;
+        // After the migration: the shared connections prepare their reads
+        // against the schema it made.
+        let readers = Arc::new(readers::Readers::start(config, tls).await?);
+        Ok(Pg { pool, readers })
     }
 
     async fn client(&self) -> Result<Client, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Database(Box::new(e)))
+        checkout(&self.pool).await
     }
+}
+
+async fn checkout(pool: &Pool) -> Result<Client, StoreError> {
+    pool.get()
+        .await
+        .map_err(|e| StoreError::Database(Box::new(e)))
 }
 
 impl From<tokio_postgres::Error> for StoreError {

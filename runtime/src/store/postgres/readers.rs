@@ -1,20 +1,24 @@
 //! A few shared connections for the hot point reads (a token's session, a
-//! user): the statements of many requests pipelined on each, instead of one
-//! pooled connection held per request. On a small machine that shares its
-//! cores with the database, waking one backend per batch rather than one
-//! per request is most of the cost of a read (BENCHMARKS.md, "On
-//! PostgreSQL").
+//! user), instead of one pooled connection held per request. Each connection
+//! has one batcher: the reads that arrive while its previous batch is in
+//! flight go out together, one statement per kind of read with all their
+//! keys (`= ANY($1)`). On a small machine that shares its cores with the
+//! database, a statement's fixed cost, not its rows, is most of the cost of
+//! a read (BENCHMARKS.md, "On PostgreSQL"); under load a batch pays it once
+//! for many requests, and an idle node still sends each read at once.
 //!
-//! Reads only, at READ COMMITTED: whatever committed on any connection
-//! before a read starts is what it sees, so a revocation holds here as on
-//! the pool. A broken connection fails the reads on it (500) and is replaced
-//! by the next read; none is ever answered from memory.
+//! Reads only, at READ COMMITTED: a batch's statement starts after every
+//! read in it arrived, so whatever committed before a read arrived is what
+//! it sees, and a revocation holds here as on the pool. A broken connection
+//! fails the reads of its batch (500) and is replaced for the next batch;
+//! none is ever answered from memory.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio_postgres::types::ToSql;
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use super::CONNECT_TIMEOUT;
@@ -24,12 +28,15 @@ use crate::store::StoreError;
 
 /// Shared connections a node keeps for point reads.
 const SHARED: usize = 2;
-/// A read that has not answered in this long fails, and its connection is
+/// A batch that has not answered in this long fails, and its connection is
 /// dropped: a stalled connection must not hold requests.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most reads one batch carries; the rest wait for the next.
+const BATCH: usize = 256;
 
 /// The statements the shared connections serve, prepared once per connection.
-#[derive(Clone, Copy)]
+/// Each selects its key first, then the record, for all the keys in `$1`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Read {
     SessionByToken,
     /// The session's columns, then its user's: `/users/me` in one read.
@@ -44,6 +51,14 @@ const READS: [Read; 3] = [
 ];
 
 impl Read {
+    /// The key a row of this read was found by (its column 0).
+    fn key_of(self, row: &Row) -> Key {
+        match self {
+            Read::User => Key::ObjectId(row.get(0)),
+            Read::SessionByToken | Read::SessionAndUserByToken => Key::TokenHash(row.get(0)),
+        }
+    }
+
     fn sql(self) -> String {
         let of = |alias: &str, columns: &str| {
             let qualified: Vec<String> = columns
@@ -53,33 +68,51 @@ impl Read {
             qualified.join(", ")
         };
         match self {
-            Read::SessionByToken => {
-                format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1")
-            }
+            Read::SessionByToken => format!(
+                "SELECT token_hash, {SESSION_COLUMNS} FROM sessions WHERE token_hash = ANY($1)"
+            ),
             Read::SessionAndUserByToken => format!(
-                "SELECT {}, {} FROM sessions s JOIN users u ON u.object_id = s.user_id
-                 WHERE s.token_hash = $1",
+                "SELECT s.token_hash, {}, {} FROM sessions s JOIN users u ON u.object_id = s.user_id
+                 WHERE s.token_hash = ANY($1)",
                 of("s", SESSION_COLUMNS),
                 of("u", USER_COLUMNS)
             ),
-            Read::User => format!("SELECT {USER_COLUMNS} FROM users WHERE object_id = $1"),
+            Read::User => {
+                format!("SELECT object_id, {USER_COLUMNS} FROM users WHERE object_id = ANY($1)")
+            }
         }
     }
 }
 
+/// What a read looks up: a token's hash or a user's id, as the read's
+/// statement takes it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(super) enum Key {
+    TokenHash(Vec<u8>),
+    ObjectId(String),
+}
+
+/// A found row: the record's columns start at [`FOUND_AT`] (column 0 is the
+/// key it was found by).
+pub(super) const FOUND_AT: usize = 1;
+
+type Answer = Result<Option<Row>, StoreError>;
+
+struct Pending {
+    read: Read,
+    key: Key,
+    answer: oneshot::Sender<Answer>,
+}
+
 pub(super) struct Readers {
-    config: Config,
-    tls: Tls,
-    slots: Vec<Slot>,
+    queues: Vec<mpsc::UnboundedSender<Pending>>,
     next: AtomicUsize,
 }
 
-#[derive(Default)]
-struct Slot {
-    current: Mutex<Option<Arc<Shared>>>,
-    /// Held while connecting: the reads that find the slot empty wait for
-    /// one new connection instead of each opening their own.
-    connecting: tokio::sync::Mutex<()>,
+/// How the batchers (re)connect.
+struct Connections {
+    config: Config,
+    tls: Tls,
 }
 
 struct Shared {
@@ -95,67 +128,45 @@ fn timed_out(what: &str) -> StoreError {
 }
 
 impl Readers {
-    pub(super) fn new(config: Config, tls: Tls) -> Self {
-        Readers {
-            config,
-            tls,
-            slots: (0..SHARED).map(|_| Slot::default()).collect(),
-            next: AtomicUsize::new(0),
-        }
-    }
-
     /// Opens every shared connection (at start-up: a database that refuses
-    /// them fails the start, not the first requests).
-    pub(super) async fn connect_all(&self) -> Result<(), StoreError> {
-        for slot in &self.slots {
-            self.connected(slot).await?;
+    /// them fails the start, not the first requests) and starts their
+    /// batchers, which end when the readers are dropped.
+    pub(super) async fn start(config: Config, tls: Tls) -> Result<Self, StoreError> {
+        let connections = Arc::new(Connections { config, tls });
+        let mut queues = Vec::with_capacity(SHARED);
+        for _ in 0..SHARED {
+            let shared = connections.open().await?;
+            let (queue, pending) = mpsc::unbounded_channel();
+            tokio::spawn(batcher(connections.clone(), shared, pending));
+            queues.push(queue);
         }
-        Ok(())
+        Ok(Readers {
+            queues,
+            next: AtomicUsize::new(0),
+        })
     }
 
-    /// Runs `read`; `None` when it finds no row.
-    pub(super) async fn query_opt(
-        &self,
-        read: Read,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<Row>, StoreError> {
-        let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
-        let shared = self.connected(slot).await?;
-        let statement = &shared.statements[read as usize];
-        match tokio::time::timeout(READ_TIMEOUT, shared.client.query_opt(statement, params)).await {
-            Ok(row) => Ok(row?),
-            Err(_) => {
-                let mut current = slot.current.lock().unwrap_or_else(|e| e.into_inner());
-                if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &shared)) {
-                    *current = None;
-                }
-                Err(timed_out("read"))
-            }
-        }
+    /// Runs `read` for `key`; `None` when it finds no row. The record's
+    /// columns start at [`FOUND_AT`].
+    pub(super) async fn query_opt(&self, read: Read, key: Key) -> Answer {
+        let queue = &self.queues[self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len()];
+        let (answer, answered) = oneshot::channel();
+        let stopped = || StoreError::Database("the shared database connections stopped".into());
+        queue
+            .send(Pending { read, key, answer })
+            .map_err(|_| stopped())?;
+        answered.await.map_err(|_| stopped())?
     }
+}
 
-    /// The slot's connection, or a new one if it has none or it closed.
-    async fn connected(&self, slot: &Slot) -> Result<Arc<Shared>, StoreError> {
-        let live = || {
-            let current = slot.current.lock().unwrap_or_else(|e| e.into_inner());
-            current.clone().filter(|s| !s.client.is_closed())
-        };
-        if let Some(shared) = live() {
-            return Ok(shared);
-        }
-        let _connecting = slot.connecting.lock().await;
-        // Another read may have reconnected while this one waited.
-        if let Some(shared) = live() {
-            return Ok(shared);
-        }
-        let fresh = tokio::time::timeout(CONNECT_TIMEOUT, self.connect())
+impl Connections {
+    async fn open(&self) -> Result<Shared, StoreError> {
+        tokio::time::timeout(CONNECT_TIMEOUT, self.connect())
             .await
-            .map_err(|_| timed_out("connection"))??;
-        *slot.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(fresh.clone());
-        Ok(fresh)
+            .map_err(|_| timed_out("connection"))?
     }
 
-    async fn connect(&self) -> Result<Arc<Shared>, StoreError> {
+    async fn connect(&self) -> Result<Shared, StoreError> {
         let client = match &self.tls {
             Tls::Off => {
                 let (client, connection) = self.config.connect(NoTls).await?;
@@ -172,7 +183,91 @@ impl Readers {
         for read in READS {
             statements.push(client.prepare(&read.sql()).await?);
         }
-        Ok(Arc::new(Shared { client, statements }))
+        Ok(Shared { client, statements })
+    }
+}
+
+/// Serves one shared connection: takes every read waiting (up to [`BATCH`]),
+/// runs them as one statement per kind, pipelined, answers each, and goes
+/// again. Reconnects before a batch when the connection closed; a batch that
+/// fails is failed for each of its reads.
+async fn batcher(
+    connections: Arc<Connections>,
+    shared: Shared,
+    mut pending: mpsc::UnboundedReceiver<Pending>,
+) {
+    let mut current = Some(shared);
+    let mut batch = Vec::with_capacity(BATCH);
+    while pending.recv_many(&mut batch, BATCH).await > 0 {
+        if current.as_ref().is_none_or(|s| s.client.is_closed()) {
+            current = connections.open().await.map_err(fail(&mut batch)).ok();
+        }
+        if let Some(shared) = &current {
+            match tokio::time::timeout(READ_TIMEOUT, run(shared, &mut batch)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => fail(&mut batch)(error),
+                Err(_) => {
+                    fail(&mut batch)(timed_out("read"));
+                    current = None;
+                }
+            }
+        }
+        batch.clear();
+    }
+}
+
+/// Answers every read still in `batch` with (a copy of) `error`.
+fn fail(batch: &mut Vec<Pending>) -> impl FnOnce(StoreError) + '_ {
+    move |error| {
+        let message = error.to_string();
+        for read in batch.drain(..) {
+            let _ = read
+                .answer
+                .send(Err(StoreError::Database(message.clone().into())));
+        }
+    }
+}
+
+/// Runs the batch's reads, one statement per kind of read, and answers them.
+async fn run(shared: &Shared, batch: &mut Vec<Pending>) -> Result<(), StoreError> {
+    let (sessions, joined, users) = tokio::join!(
+        fetch(shared, Read::SessionByToken, batch),
+        fetch(shared, Read::SessionAndUserByToken, batch),
+        fetch(shared, Read::User, batch),
+    );
+    let mut found: HashMap<(Read, Key), Row> = HashMap::new();
+    for (read, rows) in READS.into_iter().zip([sessions?, joined?, users?]) {
+        found.extend(rows.into_iter().map(|row| ((read, read.key_of(&row)), row)));
+    }
+    for pending in batch.drain(..) {
+        let row = found.get(&(pending.read, pending.key)).cloned();
+        let _ = pending.answer.send(Ok(row));
+    }
+    Ok(())
+}
+
+/// The rows of `read` for the keys the batch holds for it (none asked, no
+/// statement sent).
+async fn fetch(
+    shared: &Shared,
+    read: Read,
+    batch: &[Pending],
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    let mut hashes: Vec<&[u8]> = Vec::new();
+    let mut ids: Vec<&str> = Vec::new();
+    for pending in batch.iter().filter(|p| p.read == read) {
+        match &pending.key {
+            Key::TokenHash(hash) => hashes.push(hash),
+            Key::ObjectId(id) => ids.push(id),
+        }
+    }
+    let statement = &shared.statements[read as usize];
+    match read {
+        _ if hashes.is_empty() && ids.is_empty() => Ok(Vec::new()),
+        Read::User => shared.client.query(statement, &[&ids]).await,
+        Read::SessionByToken | Read::SessionAndUserByToken => {
+            shared.client.query(statement, &[&hashes]).await
+        }
     }
 }
 

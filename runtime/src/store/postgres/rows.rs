@@ -13,15 +13,20 @@ pub(super) const SESSION_COLUMNS: &str = "object_id, user_id, installation_id, c
 pub(super) const SESSION_COLUMN_COUNT: usize = 8;
 
 pub(super) fn session_from_row(row: &Row) -> SessionRecord {
+    session_at(row, 0)
+}
+
+/// The session whose [`SESSION_COLUMNS`] start at column `first` of `row`.
+pub(super) fn session_at(row: &Row, first: usize) -> SessionRecord {
     SessionRecord {
-        object_id: row.get(0),
-        user_id: row.get(1),
-        installation_id: row.get(2),
-        created_with: row.get(3),
-        created_at: row.get(4),
-        updated_at: row.get(5),
-        last_used_at: row.get(6),
-        absolute_expires_at: row.get(7),
+        object_id: row.get(first),
+        user_id: row.get(first + 1),
+        installation_id: row.get(first + 2),
+        created_with: row.get(first + 3),
+        created_at: row.get(first + 4),
+        updated_at: row.get(first + 5),
+        last_used_at: row.get(first + 6),
+        absolute_expires_at: row.get(first + 7),
     }
 }
 

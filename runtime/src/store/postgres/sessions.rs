@@ -2,8 +2,8 @@ use deadpool_postgres::Transaction;
 
 use std::sync::Arc;
 
-use super::readers::Read;
-use super::rows::{SESSION_COLUMN_COUNT, SESSION_COLUMNS, session_from_row, user_at};
+use super::readers::{FOUND_AT, Key, Read};
+use super::rows::{SESSION_COLUMN_COUNT, SESSION_COLUMNS, session_at, session_from_row, user_at};
 use super::{Cached, Pg, RETURNING, commit_session_change, insert_events, lock_user, revoked};
 use crate::clock::Millis;
 use crate::policy::SessionPolicy;
@@ -185,9 +185,9 @@ impl Pg {
     ) -> Result<Option<SessionRecord>, StoreError> {
         let row = self
             .readers
-            .query_opt(Read::SessionByToken, &[&hash.0.as_slice()])
+            .query_opt(Read::SessionByToken, Key::TokenHash(hash.0.to_vec()))
             .await?;
-        Ok(row.as_ref().map(session_from_row))
+        Ok(row.as_ref().map(|row| session_at(row, FOUND_AT)))
     }
 
     pub async fn session_and_user_by_token(
@@ -196,13 +196,13 @@ impl Pg {
     ) -> Result<Option<(SessionRecord, Arc<UserRecord>)>, StoreError> {
         let row = self
             .readers
-            .query_opt(Read::SessionAndUserByToken, &[&hash.0.as_slice()])
+            .query_opt(Read::SessionAndUserByToken, Key::TokenHash(hash.0.to_vec()))
             .await?;
         let Some(row) = row else {
             return Ok(None);
         };
-        let user = user_at(&row, SESSION_COLUMN_COUNT)?;
-        Ok(Some((session_from_row(&row), Arc::new(user))))
+        let user = user_at(&row, FOUND_AT + SESSION_COLUMN_COUNT)?;
+        Ok(Some((session_at(&row, FOUND_AT), Arc::new(user))))
     }
 
     pub async fn session(&self, object_id: &str) -> Result<Option<SessionRecord>, StoreError> {

@@ -3,8 +3,8 @@ use std::sync::Arc;
 use deadpool_postgres::Transaction;
 use serde_json::Value;
 
-use super::readers::Read;
-use super::rows::{USER_COLUMNS, user_from_row};
+use super::readers::{FOUND_AT, Key, Read};
+use super::rows::{USER_COLUMNS, user_at, user_from_row};
 use super::sessions::{check_writer, delete_user_sessions, insert_session, seal_session};
 use super::{Cached, Pg, commit_session_change, insert_events};
 use crate::store::events::{self as audit, Event, Subject, Trail};
@@ -80,9 +80,12 @@ impl Pg {
     }
 
     pub async fn user(&self, object_id: &str) -> Result<Option<Arc<UserRecord>>, StoreError> {
-        let row = self.readers.query_opt(Read::User, &[&object_id]).await?;
+        let row = self
+            .readers
+            .query_opt(Read::User, Key::ObjectId(object_id.to_owned()))
+            .await?;
         row.as_ref()
-            .map(user_from_row)
+            .map(|row| user_at(row, FOUND_AT))
             .transpose()
             .map(|u| u.map(Arc::new))
     }
