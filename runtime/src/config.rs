@@ -45,6 +45,11 @@ pub struct ServeArgs {
     /// Port to listen on (0 picks a free one).
     #[arg(long, env = "PORT", default_value_t = 1337)]
     pub port: u16,
+    /// Serve Prometheus metrics (`GET /metrics`, plain HTTP) on this
+    /// address, e.g. 127.0.0.1:9464. Off by default: they tell how busy the
+    /// server is and which hooks it runs, so keep the address private.
+    #[arg(long, env = "CLOUDCODE_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Path the API is mounted at.
     #[arg(long, env = "PARSE_SERVER_MOUNT_PATH", default_value = "/parse")]
     pub mount_path: String,
@@ -208,6 +213,8 @@ pub struct Config {
     pub master_key_ips: Vec<IpNet>,
     pub client_keys: ClientKeys,
     pub listen: SocketAddr,
+    /// Where Prometheus metrics are served, if anywhere.
+    pub metrics: Option<SocketAddr>,
     pub mount_path: String,
     pub database: Database,
     pub master_key_file: Option<PathBuf>,
@@ -238,6 +245,7 @@ impl Config {
             master_key_ips: Vec::new(),
             client_keys: ClientKeys::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            metrics: None,
             mount_path: "/parse".into(),
             database: Database::Sqlite(PathBuf::from(":memory:")),
             master_key_file: None,
@@ -371,6 +379,7 @@ impl ServeArgs {
             master_key_ips,
             client_keys,
             listen: SocketAddr::new(self.host, self.port),
+            metrics: self.metrics_addr,
             mount_path,
             database,
             master_key_file,

@@ -19,6 +19,7 @@ pub mod error;
 pub mod fields;
 pub mod http;
 pub mod limit;
+pub mod metrics;
 pub mod naming;
 pub mod password;
 pub mod policy;

@@ -81,7 +81,29 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         )?),
         None => None,
     };
-    announce(&core, addr);
+    let metrics =
+        match core.config.metrics {
+            Some(metrics_addr) => Some(TcpListener::bind(metrics_addr).await.map_err(
+                |source| ServeError::Bind {
+                    addr: metrics_addr,
+                    source,
+                },
+            )?),
+            None => None,
+        };
+    announce(
+        &core,
+        addr,
+        metrics.as_ref().map(|l| l.local_addr()).transpose()?,
+    );
+    if let Some(listener) = metrics {
+        let app = crate::http::metrics_app(core.clone());
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%error, "the metrics listener failed");
+            }
+        });
+    }
     tokio::spawn(sweep_sessions(core.clone()));
     let limits = core.config.connections;
     let admission = Admission::new(
@@ -155,7 +177,7 @@ async fn load_hooks(config: &Config) -> Result<Sandbox, LoadError> {
 }
 
 /// Tells the operator (and test harnesses) where to connect. Never prints a secret.
-fn announce(core: &Core, addr: SocketAddr) {
+fn announce(core: &Core, addr: SocketAddr, metrics: Option<SocketAddr>) {
     let config = &core.config;
     let mut out = std::io::stdout().lock();
     let scheme = if config.tls { "https" } else { "http" };
@@ -174,6 +196,9 @@ fn announce(core: &Core, addr: SocketAddr) {
         }
     }
     let _ = writeln!(out, "  database: {}", config.database);
+    if let Some(metrics) = metrics {
+        let _ = writeln!(out, "  metrics: http://{metrics}/metrics");
+    }
     for (hook, manifest) in core.sandbox.hooks() {
         let _ = writeln!(
             out,
@@ -196,7 +221,13 @@ async fn sweep_sessions(core: Core) {
         tokio::time::interval(Duration::from_millis(core.config.sweep_interval as u64));
     loop {
         ticker.tick().await;
-        match sweep_once(&core).await {
+        let swept = sweep_once(&core).await;
+        let result = if swept.is_ok() { "ok" } else { "error" };
+        crate::metrics::get()
+            .sweeps
+            .get_or_create(&crate::metrics::SweepLabels { result })
+            .inc();
+        match swept {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "expired sessions purged"),
             Err(error) => tracing::warn!(%error, "session sweep failed"),

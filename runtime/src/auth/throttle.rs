@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::backoff::BACKOFF_MAX;
 use crate::clock::Millis;
+use crate::metrics;
 use crate::store::{Store, StoreError};
 
 const HOUR: Millis = 3600 * 1000;
@@ -134,7 +135,10 @@ impl LoginThrottle {
             counted.and_then(|f| f.blocked_until(now, HOUR, c.max_per_hour, Some(c.free_failures)));
         let by_address = at_address.and_then(|f| f.blocked_until(now, IP_WINDOW, c.ip_max, None));
         Ok(match by_account.max(by_address) {
-            Some(retry_at) => Err(Throttled { retry_at }),
+            Some(retry_at) => {
+                metrics::get().login_throttled.inc();
+                Err(Throttled { retry_at })
+            }
             None => Ok(Allowed {
                 counted: counted.is_some(),
             }),
@@ -147,6 +151,7 @@ impl LoginThrottle {
         ip: Option<IpAddr>,
         now: Millis,
     ) -> Result<(), StoreError> {
+        metrics::get().login_failures.inc();
         self.store
             .record_login_failure(&account.key(), now, HOUR)
             .await?;

@@ -64,6 +64,18 @@ pub fn findings(config: &Config) -> Vec<Finding> {
             "serve HTTPS (--tls-cert, --tls-key) or sit behind a TLS-terminating proxy listed in --trusted-proxies, and drop --insecure-http",
         );
     }
+    if let Some(metrics) = config.metrics
+        && !is_private(&IpNet::from(metrics.ip()))
+    {
+        add(
+            Severity::Medium,
+            "--metrics-addr",
+            format!(
+                "metrics are served to anyone who reaches {metrics}: traffic, session counts, hook names"
+            ),
+            "serve them on loopback or a private network the scraper shares (e.g. 127.0.0.1:9464), or firewall the port",
+        );
+    }
     for range in &config.master_key_ips {
         if !is_private(range) {
             add(

@@ -6,6 +6,7 @@ mod classes;
 pub mod envelope;
 mod error;
 mod functions;
+mod observe;
 mod sessions;
 mod transport;
 mod users;
@@ -24,9 +25,9 @@ use self::classes::Named;
 use crate::Core;
 use crate::error::{Code, Error};
 
-/// The complete HTTP service: the transport policy (HTTPS, client address,
-/// security headers), CORS, the envelope (before routing, since the SDK's
-/// `_method` decides the route), then the router.
+/// The complete HTTP service: the request metrics, the transport policy
+/// (HTTPS, client address, security headers), CORS, the envelope (before
+/// routing, since the SDK's `_method` decides the route), then the router.
 pub fn app(
     core: Core,
 ) -> impl tower::Service<
@@ -44,7 +45,16 @@ pub fn app(
         .allow_methods(Any)
         .allow_headers(Any)
         .max_age(std::time::Duration::from_secs(86_400));
-    transport.layer(cors.layer(envelope.layer(router(core))))
+    let observe = axum::middleware::from_fn(observe::requests);
+    observe.layer(transport.layer(cors.layer(envelope.layer(router(core)))))
+}
+
+/// The metrics service for `--metrics-addr`: `GET /metrics` and nothing
+/// else, apart from the API (its own address, no keys).
+pub fn metrics_app(core: Core) -> Router {
+    Router::new()
+        .route("/metrics", get(observe::scrape))
+        .with_state(core)
 }
 
 fn router(core: Core) -> Router {
@@ -79,12 +89,14 @@ fn router(core: Core) -> Router {
         routes: routes.clone(),
         mount_path: mount.clone(),
     };
-    routes.route(
-        &format!("{mount}/batch"),
-        post(batch::run)
-            .fallback(method_not_allowed)
-            .with_state(batch),
-    )
+    routes
+        .route(
+            &format!("{mount}/batch"),
+            post(batch::run)
+                .fallback(method_not_allowed)
+                .with_state(batch),
+        )
+        .route_layer(axum::middleware::from_fn(observe::route))
 }
 
 fn collection_routes() -> MethodRouter<Core> {

@@ -3,6 +3,7 @@
 //! A leaf: the crate's error type converts from these, never the reverse.
 
 use crate::code::Code;
+use crate::metrics::Outcome;
 
 /// Longest hook error message passed on to clients.
 pub const MAX_ERROR_MESSAGE: usize = 1024;
@@ -15,10 +16,24 @@ pub enum SandboxError {
     Timeout { hook: String },
     #[error("hook {hook} trapped: {reason}")]
     Trap { hook: String, reason: String },
+    #[error("hook {hook} ran out of memory (its limit is --hook-memory-mib)")]
+    OutOfMemory { hook: String },
     #[error("hook {hook} returned an unusable result: {reason}")]
     BadOutput { hook: String, reason: String },
     #[error("no sandbox slot became free in time")]
     Busy,
+}
+
+impl SandboxError {
+    /// The failure as the metrics count it.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            SandboxError::Timeout { .. } => Outcome::Timeout,
+            SandboxError::Trap { .. } | SandboxError::BadOutput { .. } => Outcome::Trap,
+            SandboxError::OutOfMemory { .. } => Outcome::OutOfMemory,
+            SandboxError::Busy => Outcome::Busy,
+        }
+    }
 }
 
 /// Why a cloud function gave no result.

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use wasmtime::StoreLimits;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::failure::truncate;
@@ -39,11 +39,61 @@ const MAX_LOG_LINE: usize = 2048;
 /// Captured stdout/stderr per invocation.
 pub const OUTPUT_CAPACITY: usize = 16 * 1024;
 
+/// The invocation's memory and table caps, remembering whether the guest
+/// ran into them: the trap that follows is then reported as out of memory.
+pub struct Limits {
+    store: StoreLimits,
+    pub memory_exceeded: bool,
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let grown = self.store.memory_growing(current, desired, maximum);
+        self.memory_exceeded |= !matches!(grown, Ok(true));
+        grown
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.memory_exceeded = true;
+        self.store.memory_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.store.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.store.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.store.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.store.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.store.memories()
+    }
+}
+
 /// The data of one hook invocation's `Store`.
 pub struct HookState {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub limits: StoreLimits,
+    pub limits: Limits,
     /// The server's session operations; `None` while loading (reading
     /// manifests), when no request is being served and the session imports
     /// are unavailable.
@@ -67,6 +117,10 @@ impl HookState {
         limits: StoreLimits,
         may_rotate: bool,
     ) -> Self {
+        let limits = Limits {
+            store: limits,
+            memory_exceeded: false,
+        };
         let stdout = CappedOutput::new(OUTPUT_CAPACITY);
         let stderr = CappedOutput::new(OUTPUT_CAPACITY);
         let wasi = WasiCtxBuilder::new()

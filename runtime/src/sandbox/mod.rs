@@ -27,9 +27,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::gauge::Gauge;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap, UpdateDeadline};
+
+use crate::metrics::{self, Outcome};
 
 pub use self::builtin::sources as builtin_sources;
 use self::engine::EpochTicker;
@@ -139,6 +142,12 @@ impl Sandbox {
         let engine = engine::new_engine(2 * config.concurrency, config.memory_limit)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let ticker = EpochTicker::start(&engine);
+        for kind in [SLOTS_FUNCTION, SLOTS_TRIGGER] {
+            metrics::get()
+                .hook_slots
+                .get_or_create(&metrics::SlotLabels { kind })
+                .set(i64::from(config.concurrency));
+        }
         let linker = host::linker(&engine).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let mut sandbox = Sandbox {
             engine,
@@ -243,6 +252,7 @@ impl Sandbox {
             return Err(FunctionError::Unknown(name.to_string()));
         };
         let hook = &self.hooks[index];
+        let started = Instant::now();
         let wit_caller = HookState::wit_caller(caller);
         let params = params.to_string();
         let outcome = self
@@ -262,6 +272,7 @@ impl Sandbox {
         let json = match outcome.result {
             Ok(Ok(json)) => Ok(json),
             Ok(Err(hook_error)) => {
+                record(hook, metrics::Entry::Function, Outcome::Error, started);
                 return Err(FunctionError::hook(hook_error.code, &hook_error.message));
             }
             Err(error) => Err(error),
@@ -276,6 +287,10 @@ impl Sandbox {
             }
             serde_json::from_str(&json).map_err(|e| bad_output(e.to_string()))
         });
+        let outcome = value
+            .as_ref()
+            .map_or_else(SandboxError::outcome, |_| Outcome::Ok);
+        record(hook, metrics::Entry::Function, outcome, started);
         value.map_err(|error| {
             tracing::warn!(%error, function = name, "cloud function failed");
             error.into()
@@ -303,6 +318,7 @@ impl Sandbox {
         };
         for &index in indices {
             let hook = &self.hooks[index];
+            let started = Instant::now();
             let invocation = self
                 .invoke(
                     &hook.pre,
@@ -327,10 +343,17 @@ impl Sandbox {
             if let Some(token) = invocation.rotated_token {
                 outcome.rotated_token = Some(token);
             }
-            let failure = match invocation.result {
-                Ok(Ok(())) => continue,
-                Ok(Err(e)) => format!("{} (code {})", e.message, e.code),
-                Err(e) => e.to_string(),
+            let (outcome, failure) = match invocation.result {
+                Ok(Ok(())) => (Outcome::Ok, None),
+                Ok(Err(e)) => (
+                    Outcome::Error,
+                    Some(format!("{} (code {})", e.message, e.code)),
+                ),
+                Err(e) => (e.outcome(), Some(e.to_string())),
+            };
+            record(hook, metrics::Entry::AfterSave, outcome, started);
+            let Some(failure) = failure else {
+                continue;
             };
             self.after_save_failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(hook = %hook.name, class = event.class_name, error = %failure, "afterSave hook failed; the save stands");
@@ -353,13 +376,24 @@ impl Sandbox {
         call: impl AsyncFnOnce(&CloudCode, &mut Store<HookState>) -> wasmtime::Result<R>,
     ) -> Invocation<R> {
         let started = Instant::now();
-        let (budget, may_rotate, slots) = match entry {
-            Entry::Manifest => (self.config.after_save_timeout, false, &self.trigger_slots),
-            Entry::Function => (self.config.function_timeout, false, &self.function_slots),
+        let (budget, may_rotate, slots, kind) = match entry {
+            Entry::Manifest => (
+                self.config.after_save_timeout,
+                false,
+                &self.trigger_slots,
+                SLOTS_TRIGGER,
+            ),
+            Entry::Function => (
+                self.config.function_timeout,
+                false,
+                &self.function_slots,
+                SLOTS_FUNCTION,
+            ),
             Entry::AfterSave { may_rotate } => (
                 self.config.after_save_timeout,
                 may_rotate,
                 &self.trigger_slots,
+                SLOTS_TRIGGER,
             ),
         };
         // The budget counts from here, the wait for a slot included.
@@ -374,6 +408,7 @@ impl Sandbox {
                 rotated_token: None,
             };
         };
+        let _in_use = SlotInUse::take(kind);
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.config.memory_limit)
             .trap_on_grow_failure(true)
@@ -412,12 +447,48 @@ impl Sandbox {
             }),
         };
         let state = store.into_data();
+        let result = match result {
+            Err(SandboxError::Trap { .. }) if state.limits.memory_exceeded => {
+                Err(SandboxError::OutOfMemory {
+                    hook: hook.to_string(),
+                })
+            }
+            other => other,
+        };
         state.forward_output();
         Invocation {
             result,
             rotated_token: state.rotated_token,
         }
     }
+}
+
+/// The two pools of sandbox slots, as the metrics name them.
+const SLOTS_FUNCTION: &str = "function";
+const SLOTS_TRIGGER: &str = "trigger";
+
+/// Counts a slot of `kind` in use for as long as it lives.
+struct SlotInUse(Gauge);
+
+impl SlotInUse {
+    fn take(kind: &'static str) -> Self {
+        let gauge = metrics::get()
+            .hook_slots_in_use
+            .get_or_create(&metrics::SlotLabels { kind })
+            .clone();
+        gauge.inc();
+        SlotInUse(gauge)
+    }
+}
+
+impl Drop for SlotInUse {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+fn record(hook: &LoadedHook, entry: metrics::Entry, outcome: Outcome, started: Instant) {
+    metrics::get().hook(&hook.name, entry, outcome, started.elapsed());
 }
 
 /// What an invocation is for: it decides the time budget and whether the

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use super::{RevokedSession, SessionRecord};
 use crate::clock::Millis;
+use crate::metrics;
 
 /// What happened to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,6 +61,27 @@ impl Event {
             Event::RevokedByReuse => "revoked_by_reuse",
             Event::ExpiredTokenUsed => "expired_token_used",
             Event::Expired => "expired",
+        }
+    }
+
+    /// Whether the event ends its session (the others start, change or
+    /// only report one).
+    pub fn ends_session(self) -> bool {
+        match self {
+            Event::Replaced
+            | Event::LoggedOut
+            | Event::RevokedByUser
+            | Event::RevokedByAdmin
+            | Event::RevokedByHook
+            | Event::RevokedByPasswordChange
+            | Event::RevokedWithUser
+            | Event::RevokedByReuse
+            | Event::Expired => true,
+            Event::Created
+            | Event::ShortenedByAdmin
+            | Event::Rotated
+            | Event::ReuseDetected
+            | Event::ExpiredTokenUsed => false,
         }
     }
 }
@@ -119,9 +141,19 @@ pub struct EventRecord {
 }
 
 /// Logs events that were committed (after the commit: a log line never
-/// tells of a change that did not happen).
+/// tells of a change that did not happen), and counts the sessions they
+/// start and end.
 pub(crate) fn log<'a>(event: Event, trail: Trail, subjects: impl IntoIterator<Item = Subject<'a>>) {
+    let metrics = metrics::get();
+    let reason = metrics::ReasonLabels {
+        reason: event.as_str(),
+    };
     for subject in subjects {
+        if event == Event::Created {
+            metrics.sessions_created.inc();
+        } else if event.ends_session() {
+            metrics.sessions_ended.get_or_create(&reason).inc();
+        }
         tracing::info!(
             target: "cloudcode::audit",
             event = event.as_str(),

@@ -115,6 +115,21 @@ impl Store {
         }
     }
 
+    /// How many sessions are alive at `now` under `policy`.
+    pub async fn count_live_sessions(
+        &self,
+        policy: &SessionPolicy,
+        now: Millis,
+    ) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let policy = *policy;
+                blocking(db, move |db| db.count_live_sessions(&policy, now)).await
+            }
+            Backend::Postgres(pg) => Box::pin(pg.count_live_sessions(policy, now)).await,
+        }
+    }
+
     /// Records a use of the session. Never moves the time backwards and
     /// never touches a row that was deleted meanwhile.
     pub async fn touch_session(&self, object_id: &str, now: Millis) -> Result<(), StoreError> {

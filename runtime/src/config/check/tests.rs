@@ -187,3 +187,13 @@ fn a_remote_database_in_clear_text_is_medium() {
         vec![]
     );
 }
+
+#[test]
+fn metrics_on_a_public_address_are_medium() {
+    let found = check(&["--metrics-addr", "0.0.0.0:9464"]);
+    assert_eq!(settings(&found, Severity::Medium), ["--metrics-addr"]);
+    assert!(found[0].problem.contains("0.0.0.0:9464"), "{found:?}");
+    for private in ["127.0.0.1:9464", "10.1.2.3:9464", "[::1]:9464"] {
+        assert_eq!(check(&["--metrics-addr", private]), vec![], "{private}");
+    }
+}

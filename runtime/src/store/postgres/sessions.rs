@@ -252,6 +252,23 @@ impl Pg {
         Ok(rows.iter().map(session_from_row).collect())
     }
 
+    pub async fn count_live_sessions(
+        &self,
+        policy: &SessionPolicy,
+        now: Millis,
+    ) -> Result<u64, StoreError> {
+        let dead = policy.dead_at(now);
+        let client = self.client().await?;
+        let row = client
+            .row(
+                "SELECT count(*) FROM sessions WHERE absolute_expires_at > $1 AND last_used_at > $2",
+                &[&dead.absolute, &dead.last_used],
+            )
+            .await?;
+        let count: i64 = row.map_or(0, |row| row.get(0));
+        Ok(count.try_into().unwrap_or_default())
+    }
+
     pub async fn touch_session(&self, object_id: &str, now: Millis) -> Result<(), StoreError> {
         let client = self.client().await?;
         client

@@ -257,6 +257,22 @@ impl Db {
         })
     }
 
+    pub fn count_live_sessions(
+        &self,
+        policy: &SessionPolicy,
+        now: Millis,
+    ) -> Result<u64, StoreError> {
+        let dead = policy.dead_at(now);
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT count(*) FROM sessions WHERE absolute_expires_at > ?1 AND last_used_at > ?2",
+            )?;
+            let count: i64 =
+                stmt.query_row(params![dead.absolute, dead.last_used], |row| row.get(0))?;
+            Ok(count.try_into().unwrap_or_default())
+        })
+    }
+
     /// Records a use of the session. Never moves the time backwards and never
     /// touches a row that was deleted meanwhile.
     pub fn touch_session(&self, object_id: &str, now: Millis) -> Result<(), StoreError> {
