@@ -12,6 +12,7 @@ pub enum Code {
     InvalidKeyName = 105,
     InvalidJson = 107,
     IncorrectType = 111,
+    ChangedImmutableField = 136,
     OperationForbidden = 119,
     InvalidAcl = 123,
     InvalidEmailAddress = 125,
@@ -24,4 +25,5 @@ pub enum Code {
     SessionMissing = 206,
     RequestLimitExceeded = 155,
     InvalidSessionToken = 209,
+    ClassNotEmpty = 255,
 }

@@ -162,13 +162,14 @@ async fn migrate(from: &str, to: &str, ca: Option<std::path::PathBuf>) -> anyhow
     let copied = source.copy_into(&destination).await?;
     println!("copied {} into {target}:", path.display());
     println!(
-        "  {} users, {} sessions, {} rotated-token hashes, {} audit events, {} objects, {} login throttle counts",
+        "  {} users, {} sessions, {} rotated-token hashes, {} audit events, {} objects, {} login throttle counts, {} declared classes",
         copied.users,
         copied.sessions,
         copied.rotated_tokens,
         copied.events,
         copied.objects,
-        copied.login_failures
+        copied.login_failures,
+        copied.classes
     );
     Ok(())
 }

@@ -41,6 +41,11 @@ fn a_sqlite_database_moves_into_postgres_with_its_sessions_alive() {
         .json(json!({"text": "kept", "ACL": {"*": {"read": true}}}))
         .send();
     let note_id = note.str("objectId");
+    old.post("/schemas/Todo")
+        .master()
+        .json(json!({"fields": {"done": {"type": "Boolean"}}}))
+        .send()
+        .assert_ok();
     let trail = old.get("/sessions/audit").master().send();
     trail.assert_ok();
     let events = trail.json["results"].as_array().unwrap().len();
@@ -55,6 +60,7 @@ fn a_sqlite_database_moves_into_postgres_with_its_sessions_alive() {
         String::from_utf8_lossy(&copied.stderr)
     );
     assert!(said.contains("2 users"), "{said}");
+    assert!(said.contains("1 declared classes"), "{said}");
     assert!(!said.contains("test-master-key"), "{said}");
 
     let new = Server::start_with(&["--database-uri", &to]);
@@ -65,6 +71,12 @@ fn a_sqlite_database_moves_into_postgres_with_its_sessions_alive() {
     new.login_with("alice", "pw-alice-2", "new-phone");
     let fetched = new.get(&format!("/classes/Note/{note_id}")).send();
     assert_eq!(fetched.str("text"), "kept");
+    let todo = new.get("/schemas/Todo").master().send();
+    assert_eq!(
+        todo.json["fields"]["done"],
+        json!({"type": "Boolean"}),
+        "a declared class with no objects moved too"
+    );
     let trail = new.get("/sessions/audit").master().send();
     assert_eq!(
         trail.json["results"].as_array().unwrap().len(),

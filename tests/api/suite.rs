@@ -17,6 +17,7 @@ mod metrics;
 mod migrate;
 mod queries;
 mod nodes;
+mod schemas;
 mod sessions;
 mod slow_clients;
 mod storage;

@@ -7,6 +7,7 @@ pub mod envelope;
 mod error;
 mod functions;
 mod observe;
+mod schemas;
 mod sessions;
 mod transport;
 mod users;
@@ -73,6 +74,16 @@ fn router(core: Core) -> Router {
             "/functions/{name}",
             post(functions::call).get(functions::call),
         )
+        .route("/serverInfo", get(schemas::server_info))
+        .route("/schemas", get(schemas::all))
+        .route(
+            "/schemas/{class}",
+            get(schemas::one)
+                .post(schemas::create)
+                .put(schemas::update)
+                .delete(schemas::drop),
+        )
+        .route("/purge/{class}", axum::routing::delete(schemas::purge))
         .route("/classes/{class}", collection_routes())
         .route("/classes/{class}/{id}", object_routes())
         .method_not_allowed_fallback(method_not_allowed);

@@ -11,6 +11,7 @@ mod hooks;
 pub mod login;
 pub mod objects;
 pub mod render;
+pub mod schemas;
 pub mod sessions;
 pub mod users;
 

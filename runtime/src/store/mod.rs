@@ -13,6 +13,7 @@
 //! wait for a writer and take microseconds.
 
 mod audit;
+pub mod classes;
 mod events;
 mod objects;
 mod postgres;

@@ -3,6 +3,7 @@
 
 use crate::backoff::Failures;
 use crate::clock::Millis;
+use crate::store::classes::DeclaredClass;
 use crate::store::{EventRecord, ObjectRecord, SessionRecord, UserRecord};
 use crate::token::TokenHash;
 
@@ -16,6 +17,8 @@ pub struct Snapshot {
     /// Objects with their class.
     pub objects: Vec<(String, ObjectRecord)>,
     pub login_failures: Vec<(Vec<u8>, Failures)>,
+    /// Classes declared through `/schemas`.
+    pub classes: Vec<DeclaredClass>,
 }
 
 /// A rotated-out token's hash, remembered for reuse detection.
@@ -36,6 +39,7 @@ pub struct Copied {
     pub events: usize,
     pub objects: usize,
     pub login_failures: usize,
+    pub classes: usize,
 }
 
 impl Snapshot {
@@ -47,6 +51,7 @@ impl Snapshot {
             events: self.events.len(),
             objects: self.objects.len(),
             login_failures: self.login_failures.len(),
+            classes: self.classes.len(),
         }
     }
 }

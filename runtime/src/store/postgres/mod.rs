@@ -12,6 +12,7 @@
 //! as a whole (a user write, a login, revoking all) takes the user's row
 //! first, so they run one at a time per user, as they do on SQLite.
 
+mod classes;
 mod objects;
 mod query;
 mod readers;

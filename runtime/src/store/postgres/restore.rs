@@ -94,6 +94,16 @@ impl Pg {
             )
             .await?;
         }
+        for declared in &snapshot.classes {
+            tx.execute(
+                "INSERT INTO classes (class_name, fields) VALUES ($1, $2)",
+                &[
+                    &declared.class,
+                    &serde_json::Value::Object(declared.fields.clone()),
+                ],
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(snapshot.counts())
     }

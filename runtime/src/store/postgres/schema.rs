@@ -89,6 +89,11 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX object_pointers_by_object ON object_pointers(class_name, object_id);
     CREATE INDEX objects_by_update ON objects(class_name, updated_at, created_at, object_id);",
+    // 4: classes declared through /schemas (their fields as Parse types).
+    "CREATE TABLE classes (
+        class_name TEXT PRIMARY KEY,
+        fields     JSONB NOT NULL
+    );",
 ];
 
 /// The migration that created `object_pointers`: the objects stored before

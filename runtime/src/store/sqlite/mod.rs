@@ -10,6 +10,7 @@
 //! snapshot.
 
 mod cache;
+mod classes;
 mod events;
 mod objects;
 mod query;

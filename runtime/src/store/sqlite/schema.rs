@@ -76,6 +76,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX object_pointers_by_object ON object_pointers(class_name, object_id);
     CREATE INDEX objects_by_creation ON objects(class_name, created_at, object_id);
     CREATE INDEX objects_by_update ON objects(class_name, updated_at, created_at, object_id);",
+    // 5: classes declared through /schemas (their fields as Parse types).
+    "CREATE TABLE classes (
+        class_name TEXT PRIMARY KEY,
+        fields     TEXT NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// The migration that created `object_pointers`: the objects stored before

@@ -65,6 +65,7 @@ impl Db {
                 ))
             })?
             .collect::<Result<_, _>>()?;
+        let classes = super::classes::all_declared(&tx)?;
         Ok(Snapshot {
             users,
             sessions,
@@ -72,6 +73,7 @@ impl Db {
             events,
             objects,
             login_failures,
+            classes,
         })
     }
 }
