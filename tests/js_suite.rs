@@ -8,34 +8,17 @@ mod harness;
 #[allow(dead_code)]
 mod postgres;
 
-use std::path::Path;
 use std::process::Command;
 
-use harness::{APP_ID, MASTER_KEY, Server};
+#[path = "node.rs"]
+mod node;
 
-fn run(cmd: &mut Command) -> std::process::Output {
-    let desc = format!("{cmd:?}");
-    let output = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {desc}: {e} (is Node.js installed?)"));
-    print!("{}", String::from_utf8_lossy(&output.stdout));
-    eprint!("{}", String::from_utf8_lossy(&output.stderr));
-    output
-}
+use harness::{APP_ID, MASTER_KEY, Server};
+use node::{npm_project, run};
 
 #[test]
 fn parse_js_sdk_end_to_end() {
-    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/js");
-    if !js.join("node_modules/parse").exists() {
-        let install = run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&js));
-        assert!(
-            install.status.success(),
-            "npm ci failed in {}",
-            js.display()
-        );
-    }
+    let js = npm_project("js", "parse");
     let srv = Server::start();
     let suite = run(Command::new("node")
         .args(["--test", "--test-reporter=spec"])

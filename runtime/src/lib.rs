@@ -50,6 +50,13 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct Core(Arc<Shared>);
 
+/// The Parse Server version whose wire behaviour this server implements,
+/// tagged with ours: a valid semantic version, so clients that compare
+/// versions (Parse Dashboard gates features that way) can.
+pub fn server_version() -> String {
+    format!("9.10.0-cloudcode.{}", env!("CARGO_PKG_VERSION"))
+}
+
 /// What a [`Core`] shares.
 pub struct Shared {
     pub store: Store,
@@ -58,6 +65,8 @@ pub struct Shared {
     pub sandbox: Sandbox,
     pub throttle: LoginThrottle,
     pub refusals: RefusalLog,
+    /// When this core (and its set of hooks) came up.
+    pub loaded_at: Millis,
 }
 
 impl std::ops::Deref for Core {
@@ -71,6 +80,7 @@ impl std::ops::Deref for Core {
 impl Core {
     pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>, sandbox: Sandbox) -> Self {
         Core(Arc::new(Shared {
+            loaded_at: clock.now(),
             throttle: LoginThrottle::new(config.login_throttle, store.clone()),
             store,
             refusals: RefusalLog::default(),

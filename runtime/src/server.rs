@@ -199,7 +199,12 @@ fn announce(core: &Core, addr: SocketAddr, metrics: Option<SocketAddr>) {
     if let Some(metrics) = metrics {
         let _ = writeln!(out, "  metrics: http://{metrics}/metrics");
     }
-    for (hook, manifest) in core.sandbox.hooks() {
+    for crate::sandbox::HookListing {
+        name: hook,
+        manifest,
+        ..
+    } in core.sandbox.hooks()
+    {
         let _ = writeln!(
             out,
             "  hook {hook}: functions {:?}, afterSave {:?}",

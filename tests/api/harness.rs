@@ -104,8 +104,7 @@ impl Server {
             .tempdir()
             .unwrap();
         let chosen = extra.contains(&"--database-uri");
-        let database_uri =
-            (on_postgres() && !chosen).then(|| postgres().create_database());
+        let database_uri = (on_postgres() && !chosen).then(|| postgres().create_database());
         let database_args = database_uri
             .as_deref()
             .map(|uri| vec!["--database-uri", uri])

@@ -182,7 +182,10 @@ impl Cluster {
     pub fn private_tls(certificate: &str, key: &str) -> Result<Self, String> {
         let mut cluster = Self::start()?;
         let control = cluster.control.as_mut().expect("a cluster started here");
-        let (cert_file, key_file) = (control.data.join("server.crt"), control.data.join("server.key"));
+        let (cert_file, key_file) = (
+            control.data.join("server.crt"),
+            control.data.join("server.key"),
+        );
         std::fs::write(&cert_file, certificate).map_err(|e| e.to_string())?;
         std::fs::write(&key_file, key).map_err(|e| e.to_string())?;
         std::fs::write(
@@ -200,8 +203,11 @@ impl Cluster {
                 "chown",
             )?;
         }
-        std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .map_err(|e| e.to_string())?;
+        std::fs::set_permissions(
+            &key_file,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .map_err(|e| e.to_string())?;
         control.options.push_str(&format!(
             " -c ssl=on -c ssl_cert_file='{}' -c ssl_key_file='{}'",
             cert_file.display(),
@@ -216,7 +222,10 @@ impl Cluster {
     pub fn stop(&self) {
         let control = self.control.as_ref().expect("a cluster started here");
         run(
-            as_owner(&format!("{} -m immediate -w stop >/dev/null", control.pg_ctl)),
+            as_owner(&format!(
+                "{} -m immediate -w stop >/dev/null",
+                control.pg_ctl
+            )),
             "pg_ctl stop",
         )
         .unwrap_or_else(|e| panic!("{e}"));

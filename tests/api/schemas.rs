@@ -199,3 +199,36 @@ fn a_user_field_removed_through_the_schema_leaves_every_user() {
         .send()
         .assert_error(400, 136);
 }
+
+#[test]
+fn the_loaded_hooks_are_listed_as_a_release_and_config_is_empty() {
+    let srv = Server::start();
+    srv.get("/releases/latest").send().assert_error(400, 119);
+    let release = srv.get("/releases/latest").master().send();
+    assert_eq!(release.status, 200, "{}", release.json);
+    let checksums: serde_json::Map<String, Value> =
+        serde_json::from_str(release.json[0]["checksums"].as_str().unwrap()).unwrap();
+    let files: Vec<&String> = checksums.keys().collect();
+    assert_eq!(
+        files,
+        [
+            "builtin:logout-from-all-devices/logoutFromAllDevices",
+            "builtin:rotate-on-password-change/afterSave _User",
+        ]
+    );
+    let sha = checksums["builtin:logout-from-all-devices/logoutFromAllDevices"]
+        .as_str()
+        .unwrap();
+    assert_eq!(sha.len(), 64, "a SHA-256 in hex: {sha}");
+    let script = srv
+        .get("/scripts/builtin:logout-from-all-devices/logoutFromAllDevices")
+        .master()
+        .send();
+    let text = script.json.as_str().unwrap();
+    assert!(text.contains("Cloud functions: logoutFromAllDevices"), "{text}");
+    assert!(text.contains(sha), "{text}");
+    srv.get("/scripts/nope").master().send().assert_error(404, 101);
+
+    let config = srv.get("/config").send();
+    assert_eq!(config.json, json!({"params": {}, "masterKeyOnly": {}}));
+}

@@ -3,11 +3,11 @@
 
 mod batch;
 mod classes;
+mod dashboard;
 pub mod envelope;
 mod error;
 mod functions;
 mod observe;
-mod schemas;
 mod sessions;
 mod transport;
 mod users;
@@ -74,16 +74,20 @@ fn router(core: Core) -> Router {
             "/functions/{name}",
             post(functions::call).get(functions::call),
         )
-        .route("/serverInfo", get(schemas::server_info))
-        .route("/schemas", get(schemas::all))
+        .route("/serverInfo", get(dashboard::server_info))
+        .route("/config", get(dashboard::config))
+        .route("/schemas", get(dashboard::all))
+        .route("/schemas/", get(dashboard::all))
         .route(
             "/schemas/{class}",
-            get(schemas::one)
-                .post(schemas::create)
-                .put(schemas::update)
-                .delete(schemas::drop),
+            get(dashboard::one)
+                .post(dashboard::create)
+                .put(dashboard::update)
+                .delete(dashboard::drop),
         )
-        .route("/purge/{class}", axum::routing::delete(schemas::purge))
+        .route("/purge/{class}", axum::routing::delete(dashboard::purge))
+        .route("/releases/latest", get(dashboard::release))
+        .route("/scripts/{*file}", get(dashboard::script))
         .route("/classes/{class}", collection_routes())
         .route("/classes/{class}/{id}", object_routes())
         .method_not_allowed_fallback(method_not_allowed);

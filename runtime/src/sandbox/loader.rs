@@ -25,6 +25,12 @@ pub struct HookSource {
 }
 
 impl HookSource {
+    /// The component's SHA-256, in hex: what names it in the compile cache
+    /// and in listings.
+    pub fn sha256(&self) -> String {
+        hex::encode(Sha256::digest(&self.bytes))
+    }
+
     /// Every `*.wasm` file of a directory, in name order.
     pub fn from_dir(dir: &std::path::Path) -> Result<Vec<Self>, LoadError> {
         let io = |e: std::io::Error| LoadError::Io {
@@ -87,7 +93,7 @@ pub fn compile(
     source: &HookSource,
     cache_dir: Option<&Path>,
 ) -> Result<Component, LoadError> {
-    let cached = cache_dir.map(|dir| dir.join(cache_file_name(engine, &source.bytes)));
+    let cached = cache_dir.map(|dir| dir.join(cache_file_name(engine, source)));
     if let Some(path) = cached.as_deref().filter(|p| p.exists()) {
         // SAFETY: the cache directory is private to this server (inside its
         // data directory) and its files are written only by `serialize`
@@ -111,12 +117,12 @@ pub fn compile(
     Ok(component)
 }
 
-fn cache_file_name(engine: &Engine, bytes: &[u8]) -> String {
+fn cache_file_name(engine: &Engine, source: &HookSource) -> String {
     let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
     engine
         .precompile_compatibility_hash()
         .hash(&mut engine_hash);
-    let digest = hex::encode(Sha256::digest(bytes));
+    let digest = source.sha256();
     format!("{}-{:016x}.cwasm", &digest[..32], engine_hash.finish())
 }
 

@@ -73,10 +73,20 @@ impl Default for SandboxConfig {
 
 struct LoadedHook {
     name: Arc<str>,
+    sha256: String,
     pre: CloudCodePre<HookState>,
     manifest: Manifest,
     /// Imports the host does not provide: calls to them fail.
     unlinked: Vec<String>,
+}
+
+/// A loaded hook as listings show it.
+pub struct HookListing<'a> {
+    /// Its file name (`builtin:<crate>` for a built-in).
+    pub name: &'a str,
+    /// The SHA-256 of its component, in hex.
+    pub sha256: &'a str,
+    pub manifest: &'a Manifest,
 }
 
 /// What `cloudcode check-hook` tells of a component that loads.
@@ -212,6 +222,7 @@ impl Sandbox {
         }
         self.hooks.push(LoadedHook {
             name,
+            sha256: source.sha256(),
             pre,
             manifest,
             unlinked,
@@ -225,9 +236,13 @@ impl Sandbox {
         &self.engine
     }
 
-    /// The loaded hooks: name and manifest.
-    pub fn hooks(&self) -> impl Iterator<Item = (&str, &Manifest)> {
-        self.hooks.iter().map(|h| (&*h.name, &h.manifest))
+    /// The loaded hooks, in load order.
+    pub fn hooks(&self) -> impl Iterator<Item = HookListing<'_>> {
+        self.hooks.iter().map(|h| HookListing {
+            name: &h.name,
+            sha256: &h.sha256,
+            manifest: &h.manifest,
+        })
     }
 
     /// How many afterSave invocations have failed since start-up.

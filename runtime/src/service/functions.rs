@@ -2,10 +2,12 @@
 
 use serde_json::{Map, Value, json};
 
-use super::Reply;
+use super::{Reply, master_only};
 use crate::Core;
 use crate::auth::Caller;
-use crate::error::{Error, Result};
+use crate::clock::to_iso;
+use crate::error::{Code, Error, Result};
+use crate::sandbox::{CONTRACT_PACKAGE, CONTRACT_VERSION, HookListing};
 
 /// Runs on the executor: the hook yields while it computes, and its
 /// database writes go to the blocking pool.
@@ -24,4 +26,73 @@ pub async fn call(core: &Core, caller: &Caller, name: &str, body: Value) -> Resu
         .call_function(&core.port(), &caller.into(), name, &params)
         .await?;
     Ok(Reply::ok(json!({ "result": result })))
+}
+
+/// The files the Cloud Code page lists for a hook: one per cloud function
+/// and trigger, under the hook's name (`<hook>/<function>`,
+/// `<hook>/afterSave <Class>`), so the page shows what is served by what.
+fn files(hook: &HookListing<'_>) -> Vec<String> {
+    let functions = hook
+        .manifest
+        .functions
+        .iter()
+        .map(|f| format!("{}/{f}", hook.name));
+    let triggers =
+        (hook.manifest.after_save.iter()).map(|c| format!("{}/afterSave {c}", hook.name));
+    functions.chain(triggers).collect()
+}
+
+/// `GET /releases/latest`: the loaded hooks as the release Parse
+/// Dashboard's Cloud Code page lists (master key).
+pub fn release(core: &Core, caller: &Caller) -> Result<Reply> {
+    master_only(caller)?;
+    let mut checksums = Map::new();
+    let mut versions = Map::new();
+    for hook in core.sandbox.hooks() {
+        for file in files(&hook) {
+            checksums.insert(file.clone(), json!(hook.sha256));
+            versions.insert(file, json!(1));
+        }
+    }
+    Ok(Reply::ok(json!([{
+        "version": 1,
+        "parseVersion": crate::server_version(),
+        "timestamp": to_iso(core.loaded_at),
+        "checksums": Value::Object(checksums).to_string(),
+        "userFiles": Value::Object(versions).to_string(),
+    }])))
+}
+
+/// `GET /scripts/:file`: what the hook behind a listed file declares, as
+/// the text the Cloud Code page shows (its source is not on the server).
+pub fn script(core: &Core, caller: &Caller, file: &str) -> Result<Reply> {
+    master_only(caller)?;
+    let hook = core
+        .sandbox
+        .hooks()
+        .find(|hook| files(hook).iter().any(|f| f == file))
+        .ok_or_else(|| Error::parse(Code::ObjectNotFound, format!("No hook serves {file}.")))?;
+    Ok(Reply::ok(json!(describe(&hook))))
+}
+
+fn describe(hook: &HookListing<'_>) -> String {
+    let list = |names: &[String]| {
+        if names.is_empty() {
+            "(none)".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    format!(
+        "// {name}\n\
+         // A WebAssembly component ({CONTRACT_PACKAGE}@{CONTRACT_VERSION}), SHA-256 {sha}.\n\
+         // Its source is not on the server; this is what it declares.\n\
+         //\n\
+         // Cloud functions: {functions}\n\
+         // afterSave triggers on classes: {after_save}\n",
+        name = hook.name,
+        sha = hook.sha256,
+        functions = list(&hook.manifest.functions),
+        after_save = list(&hook.manifest.after_save),
+    )
 }

@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::Core;
 use crate::auth::Caller;
+use crate::error::{Error, Result};
 use crate::sandbox::{AfterSave, SaveEvent};
 
 /// Runs the afterSave hooks of `class`, if any. `render` gives the saved
@@ -72,5 +73,14 @@ impl Reply {
 
     pub fn empty() -> Self {
         Self::ok(Value::Object(Default::default()))
+    }
+}
+
+/// Refuses a caller without the master key (the administration routes).
+fn master_only(caller: &Caller) -> Result<()> {
+    if caller.master {
+        Ok(())
+    } else {
+        Err(Error::forbidden("unauthorized: master key is required"))
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::Reply;
+use super::{Reply, master_only};
 use crate::Core;
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
@@ -133,14 +133,6 @@ fn render(class: &str, extra: &Map<String, Value>) -> Value {
         "fields": fields,
         "classLevelPermissions": open_permissions(),
     })
-}
-
-fn master_only(caller: &Caller) -> Result<()> {
-    if caller.master {
-        Ok(())
-    } else {
-        Err(Error::forbidden("unauthorized: master key is required"))
-    }
 }
 
 fn check_name(class: &str) -> Result<()> {

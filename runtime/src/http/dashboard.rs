@@ -1,32 +1,29 @@
-//! `/serverInfo`, `/schemas[/:className]` and `/purge/:className`: what
-//! Parse Dashboard reads to know the server and its classes (master key).
+//! What Parse Dashboard reads to know the server (`/serverInfo`, `/config`),
+//! its classes (`/schemas[/:className]`, `/purge/:className`) and its
+//! hooks (`/releases/latest`, `/scripts/:file`). Master key, except
+//! `/config`.
 
 use axum::extract::State;
 use serde_json::{Value, json};
 
 use super::Payload;
 use super::classes::Class;
+use super::error::Path;
 use crate::Core;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
 use crate::fields::body_object;
-use crate::service::{Reply, schemas};
-
-/// The Parse Server version whose wire behaviour this server implements,
-/// tagged with ours: a valid semantic version, so clients that compare
-/// versions (Parse Dashboard gates features that way) can.
-fn server_version() -> String {
-    format!("9.10.0-cloudcode.{}", env!("CARGO_PKG_VERSION"))
-}
+use crate::service::{Reply, functions, schemas};
 
 /// What Parse Dashboard gates its pages on: true only for what this server
-/// does. Push, jobs, logs, webhooks, global config and cloud code files
-/// are not served, so the Dashboard hides those pages.
+/// does. Push, jobs, logs, webhooks and global config are not served, so
+/// the Dashboard hides those pages; its Cloud Code page lists the loaded
+/// hooks (what each declares: its source is not on the server).
 fn features() -> Value {
     json!({
         "globalConfig": {"create": false, "read": false, "update": false, "delete": false},
         "hooks": {"create": false, "read": false, "update": false, "delete": false},
-        "cloudCode": {"jobs": false, "viewCode": false},
+        "cloudCode": {"jobs": false, "viewCode": true},
         "logs": {"level": false, "size": false, "order": false, "until": false, "from": false},
         "push": {
             "immediatePush": false, "scheduledPush": false, "storedPushData": false,
@@ -45,7 +42,7 @@ pub async fn server_info(caller: Caller) -> Result<Reply> {
         return Err(Error::forbidden("unauthorized: master key is required"));
     }
     Ok(Reply::ok(json!({
-        "parseServerVersion": server_version(),
+        "parseServerVersion": crate::server_version(),
         "features": features(),
     })))
 }
@@ -82,4 +79,22 @@ pub async fn drop(State(core): State<Core>, Class(class): Class, caller: Caller)
 
 pub async fn purge(State(core): State<Core>, Class(class): Class, caller: Caller) -> Result<Reply> {
     schemas::purge(&core, &caller, &class).await
+}
+
+/// `GET /config`: Parse's global config. This server keeps none, so it is
+/// empty for everyone (the Dashboard reads it on every page).
+pub async fn config() -> Reply {
+    Reply::ok(json!({"params": {}, "masterKeyOnly": {}}))
+}
+
+pub async fn release(State(core): State<Core>, caller: Caller) -> Result<Reply> {
+    functions::release(&core, &caller)
+}
+
+pub async fn script(
+    State(core): State<Core>,
+    Path(file): Path<String>,
+    caller: Caller,
+) -> Result<Reply> {
+    functions::script(&core, &caller, &file)
 }
