@@ -337,6 +337,7 @@ impl ServeArgs {
                 self.hooks_cache_dir
                     .unwrap_or_else(|| self.data_dir.join("hook-cache")),
             ),
+            log_sink: None,
         };
         if self.max_connections == 0 || self.max_connections_per_ip == 0 {
             return Err(ConfigError::Invalid(

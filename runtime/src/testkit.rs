@@ -4,7 +4,8 @@
 //! Cargo with its own target directory), loads the component into the same
 //! engine the server uses, over an in-memory store and a manual clock. Tests
 //! seed users and sessions, call functions and afterSave, and inspect the
-//! session table.
+//! session table, which hooks a save ran ([`AfterSave::ran`]) and what the
+//! hooks logged or printed ([`TestKit::logs`]).
 //!
 //! ```no_run
 //! use cloudcode_runtime::testkit::TestKit;
@@ -29,7 +30,8 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::policy::SessionPolicy;
 use crate::sandbox::{
-    AfterSave, HookSource, LoadError, Sandbox, SandboxConfig, SaveEvent, block_on, guest_build,
+    AfterSave, HookLog, HookSource, LoadError, LogSink, Sandbox, SandboxConfig, SaveEvent,
+    block_on, guest_build,
 };
 use crate::store::{SessionRecord, Store, Trail, UserRecord};
 use crate::token;
@@ -47,6 +49,7 @@ pub struct TestSession {
 pub struct TestKit {
     core: Core,
     clock: Arc<ManualClock>,
+    logs: LogSink,
 }
 
 /// Builds the hook crate in `crate_dir` once per test process and returns its component.
@@ -79,10 +82,11 @@ fn nested_target_dir() -> PathBuf {
         .expect("test executable inside a Cargo target directory")
 }
 
-fn test_config() -> Config {
+fn test_config(logs: LogSink) -> Config {
     Config {
         sandbox: SandboxConfig {
             cache_dir: Some(nested_target_dir().join("compiled")),
+            log_sink: Some(logs),
             ..SandboxConfig::default()
         },
         ..Config::in_memory_defaults()
@@ -114,12 +118,35 @@ impl TestKit {
 
     /// Loads the given components.
     pub fn with_sources(sources: Vec<HookSource>) -> Result<Self, LoadError> {
-        let config = test_config();
+        let logs = LogSink::default();
+        let config = test_config(logs.clone());
         let sandbox = Sandbox::new(config.sandbox.clone(), sources)?;
         let clock = Arc::new(ManualClock::new(START));
         let store = Store::in_memory().expect("in-memory SQLite");
         let core = Core::new(store, config, clock.clone(), sandbox);
-        Ok(Self { core, clock })
+        // What the hooks said while loading is not what a test asks about.
+        logs.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        Ok(Self { core, clock, logs })
+    }
+
+    /// Everything the hooks logged (`log::info!` and friends) or printed
+    /// since the kit loaded them, in order.
+    pub fn logs(&self) -> Vec<HookLog> {
+        self.logs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The classes whose saves run an afterSave hook of the kit (what the
+    /// manifests declare: a misspelt class shows here).
+    pub fn after_save_classes(&self) -> Vec<String> {
+        let mut classes: Vec<String> = self
+            .core
+            .sandbox
+            .hooks()
+            .flat_map(|hook| hook.manifest.after_save.iter().cloned())
+            .collect();
+        classes.sort();
+        classes.dedup();
+        classes
     }
 
     /// The clock every expiry is measured against.
@@ -220,7 +247,9 @@ impl TestKit {
         .map_err(Error::from)
     }
 
-    /// Runs the afterSave hooks of `class_name` for a write that set `changed`.
+    /// Runs the afterSave hooks of `class_name` for a write that set
+    /// `changed`; [`AfterSave::ran`] names the hooks that ran, so a test can
+    /// tell a trigger that fired from one that never did.
     pub fn after_save(
         &self,
         caller: &Caller,

@@ -38,6 +38,15 @@ fn my_sessions_lists_the_callers_devices_without_tokens() {
     assert_eq!(current[0]["installationId"], "phone");
     let text = serde_json::to_string(listed).unwrap();
     assert!(!text.contains(&phone.token) && !text.contains(&laptop.token));
+    let logged: Vec<_> = kit
+        .logs()
+        .into_iter()
+        .map(|l| (l.level, l.message))
+        .collect();
+    assert_eq!(
+        logged,
+        [("info".to_string(), "listed 2 sessions".to_string())]
+    );
 }
 
 #[test]

@@ -23,6 +23,9 @@ fn own_password_change_rotates_the_callers_token_and_revokes_the_rest() {
         &["password"],
     );
 
+    assert_eq!(kit.after_save_classes(), ["_User"]);
+    assert_eq!(outcome.ran.len(), 1, "the trigger fired");
+    assert_eq!(outcome.failures, Vec::<String>::new());
     let new_token = outcome.rotated_token.expect("a new token for the caller");
     assert_ne!(new_token, laptop.token);
     assert!(!kit.is_alive(&laptop.token), "the old token dies at once");
@@ -99,4 +102,24 @@ fn a_change_to_someone_else_touches_nothing() {
     assert_eq!(outcome.rotated_token, None);
     assert!(kit.is_alive(&bobs.token) && kit.is_alive(&alices.token));
     assert_eq!(kit.after_save_failures(), 0);
+}
+
+/// What a misspelt class in a manifest looks like from a test: the save
+/// runs no hook at all.
+#[test]
+fn saves_of_other_classes_run_nothing() {
+    let kit = kit();
+    let alice = kit.create_user("alice");
+    let laptop = kit.log_in(&alice, "laptop");
+    let user = json!({"objectId": alice});
+    let outcome = kit.after_save(
+        &kit.caller(&laptop),
+        "_Users",
+        user.clone(),
+        Some(user),
+        &["password"],
+    );
+    assert_eq!(outcome.ran, Vec::<String>::new());
+    assert_eq!(outcome.rotated_token, None);
+    assert!(kit.is_alive(&laptop.token));
 }

@@ -117,16 +117,43 @@ pub fn package_name(crate_dir: &Path) -> Result<String, String> {
         .ok_or_else(|| format!("no package name in {}", manifest.display()))
 }
 
-/// The workspace root above a crate directory (the nearest ancestor whose
-/// `Cargo.toml` declares `[workspace]`).
+/// The workspace root of a crate directory: the nearest ancestor whose
+/// `Cargo.toml` declares `[workspace]`, or the crate itself when none does
+/// (a standalone crate is its own workspace).
 pub fn workspace_of(crate_dir: &Path) -> Result<PathBuf, String> {
-    crate_dir
+    if !crate_dir.join("Cargo.toml").is_file() {
+        return Err(format!("no Cargo.toml in {}", crate_dir.display()));
+    }
+    let declares_workspace = |dir: &Path| {
+        std::fs::read_to_string(dir.join("Cargo.toml"))
+            .map(|t| t.lines().any(|l| l.trim() == "[workspace]"))
+            .unwrap_or(false)
+    };
+    Ok(crate_dir
         .ancestors()
-        .find(|dir| {
-            std::fs::read_to_string(dir.join("Cargo.toml"))
-                .map(|t| t.lines().any(|l| l.trim() == "[workspace]"))
-                .unwrap_or(false)
-        })
-        .map(Path::to_path_buf)
-        .ok_or_else(|| format!("{} is not inside a Cargo workspace", crate_dir.display()))
+        .find(|dir| declares_workspace(dir))
+        .unwrap_or(crate_dir)
+        .to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_standalone_crate_is_its_own_workspace() {
+        let root = tempfile::tempdir().unwrap();
+        let hook = root.path().join("my-hook");
+        std::fs::create_dir_all(&hook).unwrap();
+        std::fs::write(hook.join("Cargo.toml"), "[package]\nname = \"my-hook\"\n").unwrap();
+        assert_eq!(workspace_of(&hook).unwrap(), hook);
+        std::fs::write(
+            root.path().join("Cargo.toml"),
+            "[workspace]\nmembers = [\"my-hook\"]\n",
+        )
+        .unwrap();
+        assert_eq!(workspace_of(&hook).unwrap(), root.path());
+        let missing = workspace_of(&root.path().join("nowhere")).unwrap_err();
+        assert!(missing.contains("no Cargo.toml"), "{missing}");
+    }
 }

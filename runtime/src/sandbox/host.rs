@@ -10,7 +10,7 @@ use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::failure::truncate;
-use super::output::CappedOutput;
+use super::output::{CappedOutput, HookLog, LogSink};
 use super::port::{Invoker, SessionPort};
 use crate::clock::to_iso;
 use crate::code::Code;
@@ -107,6 +107,8 @@ pub struct HookState {
     log_lines: u32,
     pub stdout: CappedOutput,
     pub stderr: CappedOutput,
+    /// Where log lines and output also go, if anywhere (the testkit).
+    log_sink: Option<LogSink>,
 }
 
 impl HookState {
@@ -116,6 +118,7 @@ impl HookState {
         hook: Arc<str>,
         limits: StoreLimits,
         may_rotate: bool,
+        log_sink: Option<LogSink>,
     ) -> Self {
         let limits = Limits {
             store: limits,
@@ -142,6 +145,7 @@ impl HookState {
             log_lines: 0,
             stdout,
             stderr,
+            log_sink,
         }
     }
 
@@ -162,11 +166,26 @@ impl HookState {
             let (bytes, dropped) = pipe.contents();
             if !bytes.is_empty() {
                 let text = String::from_utf8_lossy(&bytes);
-                tracing::debug!(hook = %self.hook, stream, "{}", truncate(&text, MAX_LOG_LINE));
+                let text = truncate(&text, MAX_LOG_LINE);
+                tracing::debug!(hook = %self.hook, stream, "{text}");
+                self.keep(stream, text);
             }
             if dropped > 0 {
                 tracing::warn!(hook = %self.hook, stream, dropped, "hook output truncated at {OUTPUT_CAPACITY} bytes");
             }
+        }
+    }
+
+    /// Hands a log line or output to the sink, if there is one.
+    fn keep(&self, level: &str, message: &str) {
+        if let Some(sink) = &self.log_sink {
+            sink.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(HookLog {
+                    hook: self.hook.to_string(),
+                    level: level.to_string(),
+                    message: message.to_string(),
+                });
         }
     }
 
@@ -340,6 +359,13 @@ impl cloudcode::hooks::log::Host for HookState {
             Level::Warn => tracing::warn!(hook, "{message}"),
             Level::Error => tracing::error!(hook, "{message}"),
         }
+        let level = match level {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        self.keep(level, message);
         Ok(())
     }
 }

@@ -39,6 +39,7 @@ use self::engine::EpochTicker;
 pub use self::failure::{FunctionError, MAX_ERROR_MESSAGE, SandboxError, truncate};
 use self::host::{CloudCode, CloudCodePre, HookState};
 pub use self::loader::{CONTRACT_PACKAGE, CONTRACT_VERSION, HookSource, LoadError, Manifest};
+pub use self::output::{HookLog, LogSink};
 pub use self::port::{Invoker, SessionPort};
 pub use self::view::{MAX_FIELD_BYTES, MAX_OBJECT_BYTES};
 
@@ -57,6 +58,9 @@ pub struct SandboxConfig {
     pub concurrency: u32,
     /// Where compiled components are cached between starts.
     pub cache_dir: Option<PathBuf>,
+    /// Where hooks' log lines and printed output also go (the testkit reads
+    /// them back); the server logs them only.
+    pub log_sink: Option<LogSink>,
 }
 
 impl Default for SandboxConfig {
@@ -67,6 +71,7 @@ impl Default for SandboxConfig {
             after_save_timeout: Duration::from_secs(1),
             concurrency: 32,
             cache_dir: None,
+            log_sink: None,
         }
     }
 }
@@ -135,6 +140,10 @@ pub struct Sandbox {
 pub struct AfterSave {
     /// A new token for the caller's session (`rotate-current`), to put in the response.
     pub rotated_token: Option<String>,
+    /// The hooks that ran, in order (none when no hook's manifest names the class).
+    pub ran: Vec<String>,
+    /// How each failed one failed (its error, trap or timeout), in order.
+    pub failures: Vec<String>,
 }
 
 /// The data an afterSave hook receives.
@@ -320,9 +329,9 @@ impl Sandbox {
         caller: &Invoker,
         event: &SaveEvent<'_>,
     ) -> AfterSave {
-        let mut outcome = AfterSave::default();
+        let mut saved = AfterSave::default();
         let Some(indices) = self.after_save.get(event.class_name) else {
-            return outcome;
+            return saved;
         };
         let wit_caller = HookState::wit_caller(caller);
         let object = view::object_json(event.object);
@@ -356,7 +365,7 @@ impl Sandbox {
                 )
                 .await;
             if let Some(token) = invocation.rotated_token {
-                outcome.rotated_token = Some(token);
+                saved.rotated_token = Some(token);
             }
             let (outcome, failure) = match invocation.result {
                 Ok(Ok(())) => (Outcome::Ok, None),
@@ -367,13 +376,15 @@ impl Sandbox {
                 Err(e) => (e.outcome(), Some(e.to_string())),
             };
             record(hook, metrics::Entry::AfterSave, outcome, started);
+            saved.ran.push(hook.name.to_string());
             let Some(failure) = failure else {
                 continue;
             };
             self.after_save_failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(hook = %hook.name, class = event.class_name, error = %failure, "afterSave hook failed; the save stands");
+            saved.failures.push(failure);
         }
-        outcome
+        saved
     }
 
     /// One invocation: once a slot is free, a fresh instance with its own
@@ -434,6 +445,7 @@ impl Sandbox {
             hook.clone(),
             limits,
             may_rotate,
+            self.config.log_sink.clone(),
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);

@@ -124,3 +124,17 @@ mod tests {
         assert_eq!(out.contents(), (b"hello wo".to_vec(), 3));
     }
 }
+
+/// A hook's log line or printed output, as kept by a [`LogSink`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookLog {
+    /// The hook's name.
+    pub hook: String,
+    /// `debug`, `info`, `warn` or `error` for log lines; `stdout` or
+    /// `stderr` for what it printed.
+    pub level: String,
+    pub message: String,
+}
+
+/// Collects [`HookLog`]s, in order.
+pub type LogSink = std::sync::Arc<std::sync::Mutex<Vec<HookLog>>>;
