@@ -33,7 +33,7 @@ trap 'kill $parse $cloudcode 2>/dev/null || true; wait $parse $cloudcode 2>/dev/
 NODE_ENV=production "$PARSE_DIR/node_modules/.bin/parse-server" --appId "$APP_ID" \
   --masterKey "bench-master-key-$RANDOM$RANDOM" --databaseURI "$PARSE_DATABASE_URI" \
   --port "$PARSE_PORT" --mountPath /parse --serverURL "http://127.0.0.1:$PARSE_PORT/parse" \
-  --cluster "$(nproc)" > "$work/parse.log" 2>&1 &
+  --cluster "$(nproc)" --logsFolder "$work/parse-logs" > "$work/parse.log" 2>&1 &
 parse=$!
 RUST_LOG=warn target/release/cloudcode serve --port "$PORT" --app-id "$APP_ID" \
   --data-dir "$work/data" --database-uri "$DATABASE_URI" > "$work/cloudcode.log" 2>&1 &
