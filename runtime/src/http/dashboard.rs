@@ -11,9 +11,9 @@ use super::classes::Class;
 use super::error::Path;
 use crate::Core;
 use crate::auth::Caller;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fields::body_object;
-use crate::service::{Reply, functions, schemas};
+use crate::service::{Reply, functions, master_only, schemas};
 
 /// What Parse Dashboard gates its pages on: true only for what this server
 /// does. Push, jobs, logs, webhooks and global config are not served, so
@@ -38,9 +38,7 @@ fn features() -> Value {
 }
 
 pub async fn server_info(caller: Caller) -> Result<Reply> {
-    if !caller.master {
-        return Err(Error::forbidden("unauthorized: master key is required"));
-    }
+    master_only(&caller)?;
     Ok(Reply::ok(json!({
         "parseServerVersion": crate::server_version(),
         "features": features(),

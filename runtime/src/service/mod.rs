@@ -77,7 +77,7 @@ impl Reply {
 }
 
 /// Refuses a caller without the master key (the administration routes).
-fn master_only(caller: &Caller) -> Result<()> {
+pub(crate) fn master_only(caller: &Caller) -> Result<()> {
     if caller.master {
         Ok(())
     } else {

@@ -95,19 +95,31 @@ fn open_permissions() -> Value {
     })
 }
 
-/// Every class's schema, by name: built-in, declared, or seen in the data.
-async fn schemas(core: &Core) -> Result<BTreeMap<String, Map<String, Value>>> {
+/// The classes as the store knows them, by name.
+struct Classes {
+    /// Each class's fields beyond the defaults: built-in, declared, or
+    /// seen in the data.
+    schemas: BTreeMap<String, Map<String, Value>>,
+    /// What `/schemas` declared of each.
+    declared: BTreeMap<String, Map<String, Value>>,
+}
+
+/// Every class, or only `only` (whose objects alone are then read).
+async fn classes(core: &Core, only: Option<&str>) -> Result<Classes> {
     let (declared, seen) =
-        tokio::try_join!(core.store.declared_classes(), core.store.fields_seen())?;
-    let mut classes: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
-    for class in BUILT_IN {
-        classes.entry(class.to_string()).or_default();
-    }
-    for DeclaredClass { class, fields } in declared {
-        classes.entry(class).or_default().extend(fields);
+        tokio::try_join!(core.store.declared_classes(), core.store.fields_seen(only))?;
+    let wanted = |class: &str| only.is_none_or(|only| only == class);
+    let declared: BTreeMap<String, Map<String, Value>> = declared
+        .into_iter()
+        .filter(|d| wanted(&d.class))
+        .map(|DeclaredClass { class, fields }| (class, fields))
+        .collect();
+    let mut schemas = declared.clone();
+    for class in BUILT_IN.into_iter().filter(|c| wanted(c)) {
+        schemas.entry(class.to_string()).or_default();
     }
     for seen in &seen {
-        let fields = classes.entry(seen.class.clone()).or_default();
+        let fields = schemas.entry(seen.class.clone()).or_default();
         if let Some(kind) = type_of(seen)
             && !fields.contains_key(&seen.field)
             && !is_fixed(&seen.class, &seen.field)
@@ -115,7 +127,7 @@ async fn schemas(core: &Core) -> Result<BTreeMap<String, Map<String, Value>>> {
             fields.insert(seen.field.clone(), kind);
         }
     }
-    Ok(classes)
+    Ok(Classes { schemas, declared })
 }
 
 /// The schema as Parse renders it.
@@ -158,8 +170,9 @@ fn missing(class: &str) -> Error {
 /// `GET /schemas`.
 pub async fn all(core: &Core, caller: &Caller) -> Result<Reply> {
     master_only(caller)?;
-    let results: Vec<Value> = schemas(core)
+    let results: Vec<Value> = classes(core, None)
         .await?
+        .schemas
         .iter()
         .map(|(class, fields)| render(class, fields))
         .collect();
@@ -169,7 +182,7 @@ pub async fn all(core: &Core, caller: &Caller) -> Result<Reply> {
 /// `GET /schemas/:className`.
 pub async fn one(core: &Core, caller: &Caller, class: &str) -> Result<Reply> {
     master_only(caller)?;
-    let schemas = schemas(core).await?;
+    let schemas = classes(core, Some(class)).await?.schemas;
     let fields = schemas.get(class).ok_or_else(|| missing(class))?;
     Ok(Reply::ok(render(class, fields)))
 }
@@ -238,7 +251,11 @@ pub async fn create(
         Code::InvalidClassName,
         format!("Class {class} already exists."),
     );
-    if schemas(core).await?.contains_key(class) {
+    if classes(core, Some(class))
+        .await?
+        .schemas
+        .contains_key(class)
+    {
         return Err(exists);
     }
     let fields = declared_fields(class, &fields_param(&body)?)?;
@@ -257,17 +274,12 @@ pub async fn update(
     body: Map<String, Value>,
 ) -> Result<Reply> {
     master_only(caller)?;
-    let schemas = schemas(core).await?;
+    let Classes {
+        schemas,
+        mut declared,
+    } = classes(core, Some(class)).await?;
     let current = schemas.get(class).ok_or_else(|| missing(class))?;
-    let declared = core
-        .store
-        .declared_classes()
-        .await?
-        .into_iter()
-        .find(|d| d.class == class)
-        .map(|d| d.fields)
-        .unwrap_or_default();
-    let mut next = declared;
+    let mut next = declared.remove(class).unwrap_or_default();
     let mut removed = Vec::new();
     let mut added = Map::new();
     for (name, change) in fields_param(&body)? {

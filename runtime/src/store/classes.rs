@@ -46,11 +46,14 @@ impl Store {
         }
     }
 
-    /// The shapes the stored fields take, of every class.
-    pub async fn fields_seen(&self) -> Result<Vec<FieldSeen>, StoreError> {
+    /// The shapes the stored fields take, of every class or of one.
+    pub async fn fields_seen(&self, class: Option<&str>) -> Result<Vec<FieldSeen>, StoreError> {
         match &self.backend {
-            Backend::Sqlite(db) => blocking(db, |db| db.fields_seen()).await,
-            Backend::Postgres(pg) => Box::pin(pg.fields_seen()).await,
+            Backend::Sqlite(db) => {
+                let class = class.map(String::from);
+                blocking(db, move |db| db.fields_seen(class.as_deref())).await
+            }
+            Backend::Postgres(pg) => Box::pin(pg.fields_seen(class)).await,
         }
     }
 

@@ -36,20 +36,24 @@ impl Pg {
             .collect()
     }
 
-    pub async fn fields_seen(&self) -> Result<Vec<FieldSeen>, StoreError> {
+    pub async fn fields_seen(&self, class: Option<&str>) -> Result<Vec<FieldSeen>, StoreError> {
         const SHAPE: &str =
             "j.key, jsonb_typeof(j.value), j.value->>'__type', j.value->>'className'";
+        let objects =
+            format!("SELECT DISTINCT o.class_name, {SHAPE} FROM objects o, jsonb_each(o.fields) j");
+        let users =
+            format!("SELECT DISTINCT '_User', {SHAPE} FROM users u, jsonb_each(u.fields) j");
+        let sql = match class {
+            None => format!("{objects} UNION {users}"),
+            Some("_User") => users,
+            // One class reads its own objects only (the key's prefix).
+            Some(_) => format!("{objects} WHERE o.class_name = $1"),
+        };
+        let filter = class.filter(|c| *c != "_User");
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            filter.iter().map(|c| c as _).collect();
         let client = self.client().await?;
-        let rows = client
-            .rows(
-                &format!(
-                    "SELECT DISTINCT o.class_name, {SHAPE} FROM objects o, jsonb_each(o.fields) j
-                     UNION
-                     SELECT DISTINCT '_User', {SHAPE} FROM users u, jsonb_each(u.fields) j"
-                ),
-                &[],
-            )
-            .await?;
+        let rows = client.rows(&sql, &params).await?;
         Ok(rows
             .iter()
             .map(|row| FieldSeen {

@@ -1,4 +1,4 @@
-use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, params};
+use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::{Map, Value};
 
 use super::{Db, from_json};
@@ -39,17 +39,23 @@ impl Db {
         self.read(all_declared)
     }
 
-    pub fn fields_seen(&self) -> Result<Vec<FieldSeen>, StoreError> {
+    pub fn fields_seen(&self, class: Option<&str>) -> Result<Vec<FieldSeen>, StoreError> {
         const SHAPE: &str = "j.key, j.type,
             CASE WHEN j.type = 'object' THEN json_extract(j.value, '$.__type') END,
             CASE WHEN j.type = 'object' THEN json_extract(j.value, '$.className') END";
+        let objects =
+            format!("SELECT DISTINCT o.class_name, {SHAPE} FROM objects o, json_each(o.fields) j");
+        let users = format!("SELECT DISTINCT '_User', {SHAPE} FROM users u, json_each(u.fields) j");
+        let sql = match class {
+            None => format!("{objects} UNION {users}"),
+            Some("_User") => users,
+            // One class reads its own objects only (the key's prefix).
+            Some(_) => format!("{objects} WHERE o.class_name = ?1"),
+        };
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT DISTINCT o.class_name, {SHAPE} FROM objects o, json_each(o.fields) j
-                 UNION
-                 SELECT DISTINCT '_User', {SHAPE} FROM users u, json_each(u.fields) j"
-            ))?;
-            let rows = stmt.query_map([], |row| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let params: Vec<&str> = class.filter(|c| *c != "_User").into_iter().collect();
+            let rows = stmt.query_map(params_from_iter(params), |row| {
                 Ok(FieldSeen {
                     class: row.get(0)?,
                     field: row.get(1)?,
