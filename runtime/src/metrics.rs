@@ -49,6 +49,8 @@ pub enum Entry {
 }
 
 impl Entry {
+    const ALL: [Entry; 2] = [Entry::Function, Entry::AfterSave];
+
     fn as_str(self) -> &'static str {
         match self {
             Entry::Function => "function",
@@ -75,6 +77,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    const ALL: [Outcome; 6] = [
+        Outcome::Ok,
+        Outcome::Error,
+        Outcome::Trap,
+        Outcome::Timeout,
+        Outcome::OutOfMemory,
+        Outcome::Busy,
+    ];
+
     fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
@@ -244,22 +255,59 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts one hook invocation.
-    pub fn hook(&self, hook: &str, entry: Entry, outcome: Outcome, took: Duration) {
-        let hook = hook.to_string();
-        self.hook_duration
-            .get_or_create(&HookLabels {
-                hook: hook.clone(),
-                entry: entry.as_str(),
-            })
-            .observe(took.as_secs_f64());
-        self.hook_invocations
-            .get_or_create(&HookOutcomeLabels {
-                hook,
-                entry: entry.as_str(),
-                outcome: outcome.as_str(),
-            })
-            .inc();
+    /// `hook`'s series, resolved once (when it loads): counting an
+    /// invocation then looks up no labels. Every outcome's counter exists
+    /// from then on, at zero until it happens.
+    pub fn hook_series(&self, hook: &str) -> HookSeries {
+        let entry = |entry: Entry| EntrySeries {
+            duration: self
+                .hook_duration
+                .get_or_create(&HookLabels {
+                    hook: hook.to_string(),
+                    entry: entry.as_str(),
+                })
+                .clone(),
+            outcomes: Outcome::ALL.map(|outcome| {
+                self.hook_invocations
+                    .get_or_create(&HookOutcomeLabels {
+                        hook: hook.to_string(),
+                        entry: entry.as_str(),
+                        outcome: outcome.as_str(),
+                    })
+                    .clone()
+            }),
+        };
+        HookSeries {
+            by_entry: Entry::ALL.map(entry),
+        }
+    }
+
+    /// The gauge of sandbox slots of `kind` in use.
+    pub fn slots_in_use(&self, kind: &'static str) -> Gauge {
+        self.hook_slots_in_use
+            .get_or_create(&SlotLabels { kind })
+            .clone()
+    }
+}
+
+/// One hook's invocation counters and duration histogram, by entry point.
+#[derive(Clone)]
+pub struct HookSeries {
+    by_entry: [EntrySeries; 2],
+}
+
+#[derive(Clone)]
+struct EntrySeries {
+    duration: Histogram,
+    outcomes: [Counter; 6],
+}
+
+impl HookSeries {
+    /// Counts one invocation.
+    pub fn record(&self, entry: Entry, outcome: Outcome, took: Duration) {
+        let series = &self.by_entry[entry as usize];
+        series.duration.observe(took.as_secs_f64());
+        series.outcomes[outcome as usize].inc();
     }
 }
 

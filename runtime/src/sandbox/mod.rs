@@ -79,6 +79,8 @@ impl Default for SandboxConfig {
 struct LoadedHook {
     name: Arc<str>,
     sha256: String,
+    /// Its invocation counters, resolved once.
+    metrics: metrics::HookSeries,
     pre: CloudCodePre<HookState>,
     manifest: Manifest,
     /// Imports the host does not provide: calls to them fail.
@@ -129,8 +131,8 @@ pub struct Sandbox {
     functions: HashMap<String, usize>,
     after_save: HashMap<String, Vec<usize>>,
     config: SandboxConfig,
-    function_slots: Semaphore,
-    trigger_slots: Semaphore,
+    function_slots: Slots,
+    trigger_slots: Slots,
     after_save_failures: AtomicU64,
     _ticker: EpochTicker,
 }
@@ -161,20 +163,14 @@ impl Sandbox {
         let engine = engine::new_engine(2 * config.concurrency, config.memory_limit)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let ticker = EpochTicker::start(&engine);
-        for kind in [SLOTS_FUNCTION, SLOTS_TRIGGER] {
-            metrics::get()
-                .hook_slots
-                .get_or_create(&metrics::SlotLabels { kind })
-                .set(i64::from(config.concurrency));
-        }
         let linker = host::linker(&engine).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let mut sandbox = Sandbox {
             engine,
             hooks: Vec::new(),
             functions: HashMap::new(),
             after_save: HashMap::new(),
-            function_slots: Semaphore::new(config.concurrency as usize),
-            trigger_slots: Semaphore::new(config.concurrency as usize),
+            function_slots: Slots::new("function", config.concurrency),
+            trigger_slots: Slots::new("trigger", config.concurrency),
             config,
             after_save_failures: AtomicU64::new(0),
             _ticker: ticker,
@@ -232,6 +228,7 @@ impl Sandbox {
         self.hooks.push(LoadedHook {
             name,
             sha256: source.sha256(),
+            metrics: metrics::get().hook_series(&source.name),
             pre,
             manifest,
             unlinked,
@@ -293,32 +290,22 @@ impl Sandbox {
                 },
             )
             .await;
-        let json = match outcome.result {
-            Ok(Ok(json)) => Ok(json),
-            Ok(Err(hook_error)) => {
-                record(hook, metrics::Entry::Function, Outcome::Error, started);
-                return Err(FunctionError::hook(hook_error.code, &hook_error.message));
-            }
-            Err(error) => Err(error),
+        let result = match outcome.result {
+            Ok(Ok(json)) => decode_result(&hook.name, json).map_err(FunctionError::from),
+            Ok(Err(hook_error)) => Err(FunctionError::hook(hook_error.code, &hook_error.message)),
+            Err(error) => Err(error.into()),
         };
-        let bad_output = |reason: String| SandboxError::BadOutput {
-            hook: hook.name.to_string(),
-            reason,
-        };
-        let value = json.and_then(|json| {
-            if json.len() > MAX_RESULT_BYTES {
-                return Err(bad_output(format!("{} bytes of result", json.len())));
+        let outcome = match &result {
+            Ok(_) => Outcome::Ok,
+            Err(FunctionError::Failed(error)) => {
+                tracing::warn!(%error, function = name, "cloud function failed");
+                error.outcome()
             }
-            serde_json::from_str(&json).map_err(|e| bad_output(e.to_string()))
-        });
-        let outcome = value
-            .as_ref()
-            .map_or_else(SandboxError::outcome, |_| Outcome::Ok);
-        record(hook, metrics::Entry::Function, outcome, started);
-        value.map_err(|error| {
-            tracing::warn!(%error, function = name, "cloud function failed");
-            error.into()
-        })
+            Err(_) => Outcome::Error,
+        };
+        hook.metrics
+            .record(metrics::Entry::Function, outcome, started.elapsed());
+        result
     }
 
     /// Runs every afterSave hook of the event's class. Failures are logged
@@ -375,7 +362,8 @@ impl Sandbox {
                 ),
                 Err(e) => (e.outcome(), Some(e.to_string())),
             };
-            record(hook, metrics::Entry::AfterSave, outcome, started);
+            hook.metrics
+                .record(metrics::Entry::AfterSave, outcome, started.elapsed());
             saved.ran.push(hook.name.to_string());
             let Some(failure) = failure else {
                 continue;
@@ -402,29 +390,18 @@ impl Sandbox {
         call: impl AsyncFnOnce(&CloudCode, &mut Store<HookState>) -> wasmtime::Result<R>,
     ) -> Invocation<R> {
         let started = Instant::now();
-        let (budget, may_rotate, slots, kind) = match entry {
-            Entry::Manifest => (
-                self.config.after_save_timeout,
-                false,
-                &self.trigger_slots,
-                SLOTS_TRIGGER,
-            ),
-            Entry::Function => (
-                self.config.function_timeout,
-                false,
-                &self.function_slots,
-                SLOTS_FUNCTION,
-            ),
+        let (budget, may_rotate, slots) = match entry {
+            Entry::Manifest => (self.config.after_save_timeout, false, &self.trigger_slots),
+            Entry::Function => (self.config.function_timeout, false, &self.function_slots),
             Entry::AfterSave { may_rotate } => (
                 self.config.after_save_timeout,
                 may_rotate,
                 &self.trigger_slots,
-                SLOTS_TRIGGER,
             ),
         };
         // The budget counts from here, the wait for a slot included.
         let deadline = tokio::time::Instant::from_std(started + budget);
-        let Some(_slot) = tokio::time::timeout_at(deadline, slots.acquire())
+        let Some(_slot) = tokio::time::timeout_at(deadline, slots.free.acquire())
             .await
             .ok()
             .and_then(Result::ok)
@@ -434,7 +411,7 @@ impl Sandbox {
                 rotated_token: None,
             };
         };
-        let _in_use = SlotInUse::take(kind);
+        let _in_use = SlotInUse::take(&slots.in_use);
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.config.memory_limit)
             .trap_on_grow_failure(true)
@@ -490,32 +467,54 @@ impl Sandbox {
     }
 }
 
-/// The two pools of sandbox slots, as the metrics name them.
-const SLOTS_FUNCTION: &str = "function";
-const SLOTS_TRIGGER: &str = "trigger";
+/// A pool of sandbox slots (one for functions, one for triggers), and the
+/// gauge of those in use.
+struct Slots {
+    free: Semaphore,
+    in_use: Gauge,
+}
 
-/// Counts a slot of `kind` in use for as long as it lives.
-struct SlotInUse(Gauge);
-
-impl SlotInUse {
-    fn take(kind: &'static str) -> Self {
-        let gauge = metrics::get()
-            .hook_slots_in_use
+impl Slots {
+    /// `size` slots, counted under `kind` in the metrics.
+    fn new(kind: &'static str, size: u32) -> Self {
+        let metrics = metrics::get();
+        metrics
+            .hook_slots
             .get_or_create(&metrics::SlotLabels { kind })
-            .clone();
+            .set(i64::from(size));
+        Slots {
+            free: Semaphore::new(size as usize),
+            in_use: metrics.slots_in_use(kind),
+        }
+    }
+}
+
+/// Counts a slot in use on its pool's gauge for as long as it lives.
+struct SlotInUse<'a>(&'a Gauge);
+
+impl<'a> SlotInUse<'a> {
+    fn take(gauge: &'a Gauge) -> Self {
         gauge.inc();
         SlotInUse(gauge)
     }
 }
 
-impl Drop for SlotInUse {
+impl Drop for SlotInUse<'_> {
     fn drop(&mut self) {
         self.0.dec();
     }
 }
 
-fn record(hook: &LoadedHook, entry: metrics::Entry, outcome: Outcome, started: Instant) {
-    metrics::get().hook(&hook.name, entry, outcome, started.elapsed());
+/// A cloud function's result from its JSON, bounded in size.
+fn decode_result(hook: &str, json: String) -> Result<Value, SandboxError> {
+    let bad_output = |reason: String| SandboxError::BadOutput {
+        hook: hook.to_string(),
+        reason,
+    };
+    if json.len() > MAX_RESULT_BYTES {
+        return Err(bad_output(format!("{} bytes of result", json.len())));
+    }
+    serde_json::from_str(&json).map_err(|e| bad_output(e.to_string()))
 }
 
 /// What an invocation is for: it decides the time budget and whether the
