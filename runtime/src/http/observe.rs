@@ -16,7 +16,7 @@ use crate::metrics;
 
 /// Where the route layer leaves the method and route that served a request.
 #[derive(Clone, Default)]
-struct Served(Arc<OnceLock<(axum::http::Method, String)>>);
+struct Served(Arc<OnceLock<(axum::http::Method, MatchedPath)>>);
 
 /// Outermost: times the request and counts it by method, route and status
 /// (`unmatched` when no route served it, e.g. refused before routing).
@@ -41,9 +41,7 @@ pub async fn route(request: Request, next: Next) -> Response {
     if let (Some(served), Some(path)) =
         (extensions.get::<Served>(), extensions.get::<MatchedPath>())
     {
-        let _ = served
-            .0
-            .set((request.method().clone(), path.as_str().to_owned()));
+        let _ = served.0.set((request.method().clone(), path.clone()));
     }
     next.run(request).await
 }

@@ -25,6 +25,7 @@ use super::CONNECT_TIMEOUT;
 use super::rows::{SESSION_COLUMNS, USER_COLUMNS};
 use super::tls::Tls;
 use crate::store::StoreError;
+use crate::token::TokenHash;
 
 /// Shared connections a node keeps for point reads.
 const SHARED: usize = 2;
@@ -55,7 +56,11 @@ impl Read {
     fn key_of(self, row: &Row) -> Key {
         match self {
             Read::User => Key::ObjectId(row.get(0)),
-            Read::SessionByToken | Read::SessionAndUserByToken => Key::TokenHash(row.get(0)),
+            Read::SessionByToken | Read::SessionAndUserByToken => {
+                // Found by equality with a 32-byte key, so 32 bytes long.
+                let hash: &[u8] = row.get(0);
+                Key::TokenHash(TokenHash(hash.try_into().unwrap_or_default()))
+            }
         }
     }
 
@@ -88,7 +93,7 @@ impl Read {
 /// statement takes it.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub(super) enum Key {
-    TokenHash(Vec<u8>),
+    TokenHash(TokenHash),
     ObjectId(String),
 }
 
@@ -257,7 +262,7 @@ async fn fetch(
     let mut ids: Vec<&str> = Vec::new();
     for pending in batch.iter().filter(|p| p.read == read) {
         match &pending.key {
-            Key::TokenHash(hash) => hashes.push(hash),
+            Key::TokenHash(hash) => hashes.push(&hash.0),
             Key::ObjectId(id) => ids.push(id),
         }
     }

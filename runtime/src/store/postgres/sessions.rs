@@ -185,7 +185,7 @@ impl Pg {
     ) -> Result<Option<SessionRecord>, StoreError> {
         let row = self
             .readers
-            .query_opt(Read::SessionByToken, Key::TokenHash(hash.0.to_vec()))
+            .query_opt(Read::SessionByToken, Key::TokenHash(*hash))
             .await?;
         Ok(row.as_ref().map(|row| session_at(row, FOUND_AT)))
     }
@@ -196,7 +196,7 @@ impl Pg {
     ) -> Result<Option<(SessionRecord, Arc<UserRecord>)>, StoreError> {
         let row = self
             .readers
-            .query_opt(Read::SessionAndUserByToken, Key::TokenHash(hash.0.to_vec()))
+            .query_opt(Read::SessionAndUserByToken, Key::TokenHash(*hash))
             .await?;
         let Some(row) = row else {
             return Ok(None);
