@@ -147,3 +147,13 @@ fn metrics_move_with_requests_sessions_logins_hooks_and_sweeps() {
     srv.get("/metrics").send().assert_error(404, 101);
     assert!(!text.contains(&token), "no token in the metrics");
 }
+
+#[test]
+fn the_metrics_listener_serves_only_get_metrics() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _srv = Server::start_with(&["--metrics-addr", &addr]);
+    let post = ureq::post(&format!("http://{addr}/metrics")).call();
+    assert!(matches!(post, Err(ureq::Error::Status(405, _))), "{post:?}");
+    let other = ureq::get(&format!("http://{addr}/parse/users/me")).call();
+    assert!(matches!(other, Err(ureq::Error::Status(404, _))), "{other:?}");
+}

@@ -232,3 +232,64 @@ fn the_loaded_hooks_are_listed_as_a_release_and_config_is_empty() {
     let config = srv.get("/config").send();
     assert_eq!(config.json, json!({"params": {}, "masterKeyOnly": {}}));
 }
+
+#[test]
+fn hostile_schema_requests_get_parse_errors() {
+    let srv = Server::start();
+    for (body, code) in [
+        (json!({"fields": "done"}), 111),
+        (json!({"fields": {"x".repeat(10_000): {"type": "String"}}}), 105),
+        (json!({"fields": {"x": "String"}}), 111),
+        (json!({"fields": {"x": {"type": "Pointer"}}}), 103),
+    ] {
+        srv.post("/schemas/Hostile")
+            .master()
+            .json(body)
+            .send()
+            .assert_error(400, code);
+    }
+    srv.post("/schemas/Hostile")
+        .master()
+        .raw(b"{\"fields\": {")
+        .send()
+        .assert_error(400, 107);
+    let long = "A".repeat(10_000);
+    srv.get(&format!("/schemas/{long}"))
+        .master()
+        .send()
+        .assert_error(400, 103);
+    srv.get(&format!("/scripts/{long}"))
+        .master()
+        .send()
+        .assert_error(404, 101);
+    // A logged-out token is refused before any of it.
+    let (_, token) = srv.signup("gone");
+    srv.post("/logout").token(&token).send();
+    srv.get("/schemas").token(&token).send().assert_error(400, 209);
+    assert_eq!(classes(&srv), ["_Session", "_User"]);
+}
+
+#[test]
+fn a_class_declared_by_racing_requests_is_declared_once() {
+    let srv = Server::start();
+    let srv = &srv;
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let racers: Vec<_> = (0..8)
+            .map(|i| {
+                s.spawn(move || {
+                    srv.post("/schemas/Race")
+                        .master()
+                        .json(json!({"fields": {format!("f{i}"): {"type": "String"}}}))
+                        .send()
+                        .status
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| matches!(s, 200 | 400)), "{statuses:?}");
+    let fields = schema(srv, "Race")["fields"].as_object().unwrap().clone();
+    let declared: Vec<_> = fields.keys().filter(|k| k.starts_with('f')).collect();
+    assert_eq!(declared.len(), 1, "the winner's field only: {fields:?}");
+}

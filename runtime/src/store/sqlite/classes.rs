@@ -1,7 +1,7 @@
-use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use r2d2_sqlite::rusqlite::{Connection, params, params_from_iter};
 use serde_json::{Map, Value};
 
-use super::{Db, from_json};
+use super::{Db, from_json, to_json};
 use crate::store::StoreError;
 use crate::store::classes::{DeclaredClass, FieldSeen, JsonKind};
 
@@ -76,7 +76,7 @@ impl Db {
         self.write(|tx| {
             let inserted = tx.execute(
                 "INSERT INTO classes (class_name, fields) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                params![class, Value::Object(fields.clone()).to_string()],
+                params![class, to_json(fields)],
             )?;
             Ok(inserted == 1)
         })
@@ -92,7 +92,7 @@ impl Db {
             tx.execute(
                 "INSERT INTO classes (class_name, fields) VALUES (?1, ?2)
                  ON CONFLICT (class_name) DO UPDATE SET fields = excluded.fields",
-                params![class, Value::Object(fields.clone()).to_string()],
+                params![class, to_json(fields)],
             )?;
             for field in removed {
                 // A key as a JSON path: quoted, so no character of it is syntax.
@@ -121,14 +121,12 @@ impl Db {
 
     pub fn drop_class(&self, class: &str) -> Result<u64, StoreError> {
         self.write(|tx| {
-            let held: Option<i64> = tx
-                .query_row(
-                    "SELECT count(*) FROM objects WHERE class_name = ?1",
-                    [class],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            let held = held.unwrap_or(0).max(0) as u64;
+            let held: i64 = tx.query_row(
+                "SELECT count(*) FROM objects WHERE class_name = ?1",
+                [class],
+                |row| row.get(0),
+            )?;
+            let held = held.max(0) as u64;
             if held == 0 {
                 tx.execute("DELETE FROM classes WHERE class_name = ?1", [class])?;
             }
