@@ -25,15 +25,18 @@ if [ ! -x "$PARSE_DIR/node_modules/.bin/parse-server" ]; then
   mkdir -p "$PARSE_DIR"
   (cd "$PARSE_DIR" && npm init -y >/dev/null && npm install --no-audit --no-fund parse-server@9.10.0 >/dev/null)
 fi
+PARSE_DIR=$(cd "$PARSE_DIR" && pwd)
 cargo build --release -q -p cloudcode-runtime --bin cloudcode
 
 work=$(mktemp -d)
 parse= cloudcode=
 trap 'kill $parse $cloudcode 2>/dev/null || true; wait $parse $cloudcode 2>/dev/null || true; rm -rf "$work"' EXIT
-NODE_ENV=production "$PARSE_DIR/node_modules/.bin/parse-server" --appId "$APP_ID" \
-  --masterKey "bench-master-key-$RANDOM$RANDOM" --databaseURI "$PARSE_DATABASE_URI" \
-  --port "$PARSE_PORT" --mountPath /parse --serverURL "http://127.0.0.1:$PARSE_PORT/parse" \
-  --cluster "$(nproc)" --logsFolder "$work/parse-logs" > "$work/parse.log" 2>&1 &
+# From the run's directory: Parse Server writes ./logs whatever --logsFolder says.
+(cd "$work" && NODE_ENV=production exec "$PARSE_DIR/node_modules/.bin/parse-server" \
+  --appId "$APP_ID" --masterKey "bench-master-key-$RANDOM$RANDOM" \
+  --databaseURI "$PARSE_DATABASE_URI" --port "$PARSE_PORT" --mountPath /parse \
+  --serverURL "http://127.0.0.1:$PARSE_PORT/parse" --cluster "$(nproc)" \
+  > "$work/parse.log" 2>&1) &
 parse=$!
 RUST_LOG=warn target/release/cloudcode serve --port "$PORT" --app-id "$APP_ID" \
   --data-dir "$work/data" --database-uri "$DATABASE_URI" > "$work/cloudcode.log" 2>&1 &
