@@ -12,7 +12,7 @@ use ipnet::IpNet;
 use crate::auth::throttle::ThrottleConfig;
 use crate::clock::Millis;
 use crate::policy::SessionPolicy;
-use crate::sandbox::SandboxConfig;
+use crate::sandbox::{HooksConfig, SandboxConfig};
 
 #[derive(Debug, clap::Args, Clone)]
 pub struct ServeArgs {
@@ -140,6 +140,11 @@ pub struct ServeArgs {
     /// Directory of extra hook components (`*.wasm`) to load.
     #[arg(long, env = "CLOUDCODE_HOOKS_DIR")]
     pub hooks_dir: Option<PathBuf>,
+    /// What each hook is granted, and its settings (TOML: `[hooks."<file>.wasm"]`
+    /// with `grant = ["sessions:read", ...]` and a `config` table). Hooks it
+    /// does not name get `log` only; built-in hooks, what they ask for.
+    #[arg(long, env = "CLOUDCODE_HOOKS_CONFIG")]
+    pub hooks_config: Option<PathBuf>,
     /// Do not load the built-in hooks (logoutFromAllDevices, rotate-on-password-change).
     #[arg(long, env = "CLOUDCODE_NO_BUILTIN_HOOKS")]
     pub no_builtin_hooks: bool,
@@ -338,6 +343,12 @@ impl ServeArgs {
                     .unwrap_or_else(|| self.data_dir.join("hook-cache")),
             ),
             log_sink: None,
+            hooks_config: match &self.hooks_config {
+                Some(path) => {
+                    HooksConfig::read(path).map_err(|e| ConfigError::Invalid(e.to_string()))?
+                }
+                None => HooksConfig::default(),
+            },
         };
         if self.max_connections == 0 || self.max_connections_per_ip == 0 {
             return Err(ConfigError::Invalid(

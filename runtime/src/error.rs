@@ -4,6 +4,7 @@
 
 pub use crate::code::Code;
 use crate::password::PasswordError;
+use crate::sandbox::LoginRefused;
 use crate::sandbox::failure::{FunctionError, SandboxError};
 use crate::store::StoreError;
 
@@ -51,6 +52,15 @@ impl From<FunctionError> for Error {
             }
             FunctionError::Hook { code, message } => Error::Hook { code, message },
             FunctionError::Failed(failure) => Error::Sandbox(failure),
+        }
+    }
+}
+
+impl From<LoginRefused> for Error {
+    fn from(refused: LoginRefused) -> Self {
+        match refused {
+            LoginRefused::Hook { code, message } => Error::Hook { code, message },
+            LoginRefused::Failed(failure) => Error::Sandbox(failure),
         }
     }
 }

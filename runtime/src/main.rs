@@ -201,7 +201,8 @@ async fn check_hook(file: std::path::PathBuf) -> anyhow::Result<()> {
             println!("{name}: loads");
             println!("  contract: {}", check.contract);
             println!("  functions: {}", list(&check.manifest.functions));
-            println!("  afterSave: {}", list(&check.manifest.after_save));
+            println!("  triggers: {}", list(&check.manifest.triggers()));
+            println!("  asks for: {}", check.manifest.capabilities);
             println!(
                 "  imports this server does not provide (calls to them fail): {}",
                 list(&check.unlinked_imports)

@@ -46,15 +46,27 @@ pub struct ReasonLabels {
 pub enum Entry {
     Function,
     AfterSave,
+    BeforeLogin,
+    AfterLogin,
+    AfterSessionEnd,
 }
 
 impl Entry {
-    const ALL: [Entry; 2] = [Entry::Function, Entry::AfterSave];
+    const ALL: [Entry; 5] = [
+        Entry::Function,
+        Entry::AfterSave,
+        Entry::BeforeLogin,
+        Entry::AfterLogin,
+        Entry::AfterSessionEnd,
+    ];
 
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Entry::Function => "function",
             Entry::AfterSave => "after_save",
+            Entry::BeforeLogin => "before_login",
+            Entry::AfterLogin => "after_login",
+            Entry::AfterSessionEnd => "after_session_end",
         }
     }
 }
@@ -293,7 +305,7 @@ impl Metrics {
 /// One hook's invocation counters and duration histogram, by entry point.
 #[derive(Clone)]
 pub struct HookSeries {
-    by_entry: [EntrySeries; 2],
+    by_entry: [EntrySeries; 5],
 }
 
 #[derive(Clone)]

@@ -59,7 +59,14 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         source,
     })?;
     let sandbox = load_hooks(&config).await?;
+    let session_ends = store.watch_session_ends();
     let core = Core::new(store, config, Arc::new(SystemClock), sandbox);
+    if let Some(ends) = session_ends {
+        tokio::spawn(crate::service::hooks::run_session_end_hooks(
+            core.clone(),
+            ends,
+        ));
+    }
     let listener = TcpListener::bind(core.config.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -199,16 +206,16 @@ fn announce(core: &Core, addr: SocketAddr, metrics: Option<SocketAddr>) {
     if let Some(metrics) = metrics {
         let _ = writeln!(out, "  metrics: http://{metrics}/metrics");
     }
-    for crate::sandbox::HookListing {
-        name: hook,
-        manifest,
-        ..
-    } in core.sandbox.hooks()
-    {
+    for hook in core.sandbox.hooks() {
         let _ = writeln!(
             out,
-            "  hook {hook}: functions {:?}, afterSave {:?}",
-            manifest.functions, manifest.after_save
+            "  hook {} ({}): functions {:?}, triggers {:?}; granted: {}; denied: {}",
+            hook.name,
+            hook.contract,
+            hook.manifest.functions,
+            hook.manifest.triggers(),
+            hook.granted,
+            hook.denied(),
         );
     }
     let _ = out.flush();

@@ -21,7 +21,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
 use crate::Core;
 use crate::auth::{Caller, Credentials};
@@ -29,11 +30,14 @@ use crate::clock::{Clock, ManualClock, Millis};
 use crate::config::Config;
 use crate::error::Error;
 use crate::policy::SessionPolicy;
+use crate::sandbox::grants::HookSettings;
+use crate::sandbox::{self, Invoker, SessionEnd};
 use crate::sandbox::{
-    AfterSave, HookLog, HookSource, LoadError, LogSink, Sandbox, SandboxConfig, SaveEvent,
-    block_on, guest_build,
+    AfterSave, Capabilities, HookLog, HookSource, HooksConfig, LoadError, LogSink, Sandbox,
+    SandboxConfig, SaveEvent, block_on, guest_build,
 };
-use crate::store::{SessionRecord, Store, Trail, UserRecord};
+use crate::service::hooks::session_end;
+use crate::store::{Ended, Event, SessionRecord, Store, Trail, UserRecord};
 use crate::token;
 
 /// A logged-in device: its session id and raw token.
@@ -50,6 +54,23 @@ pub struct TestKit {
     core: Core,
     clock: Arc<ManualClock>,
     logs: LogSink,
+    /// The sessions that end, as the store reports them.
+    ends: Mutex<mpsc::UnboundedReceiver<Ended>>,
+    /// What the after-login and after-session-end hooks were given and did.
+    fired: Mutex<Vec<Fired>>,
+}
+
+/// One run of a trigger's hooks, as [`TestKit::fired`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fired {
+    /// `"afterLogin"` or `"afterSessionEnd"`.
+    pub trigger: &'static str,
+    /// For `afterSessionEnd`: the session that ended and why.
+    pub ended: Option<SessionEnd>,
+    /// The hooks that ran, in order.
+    pub ran: Vec<String>,
+    /// How each failed one failed.
+    pub failures: Vec<String>,
 }
 
 /// Builds the hook crate in `crate_dir` once per test process and returns its component.
@@ -116,17 +137,93 @@ impl TestKit {
         Self::with_sources(vec![source]).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// Loads the given components.
+    /// Loads the given components, each granted what it asks for.
     pub fn with_sources(sources: Vec<HookSource>) -> Result<Self, LoadError> {
+        let mut hooks_config = HooksConfig::default();
+        for source in &sources {
+            let settings = HookSettings {
+                grant: Some(Capabilities::all()),
+                ..HookSettings::default()
+            };
+            hooks_config.set(&source.name, settings);
+        }
+        Self::with_config(sources, hooks_config)
+    }
+
+    /// Loads the given components with the operator's grants and settings
+    /// (e.g. [`HooksConfig::parse`] of a hooks config file), to test what a
+    /// hook does with a grant withheld or a setting changed.
+    pub fn with_config(
+        sources: Vec<HookSource>,
+        hooks_config: HooksConfig,
+    ) -> Result<Self, LoadError> {
         let logs = LogSink::default();
-        let config = test_config(logs.clone());
+        let mut config = test_config(logs.clone());
+        config.sandbox.hooks_config = hooks_config;
         let sandbox = Sandbox::new(config.sandbox.clone(), sources)?;
         let clock = Arc::new(ManualClock::new(START));
         let store = Store::in_memory().expect("in-memory SQLite");
+        let ends = store
+            .watch_session_ends()
+            .expect("a new store has no watcher");
         let core = Core::new(store, config, clock.clone(), sandbox);
         // What the hooks said while loading is not what a test asks about.
         logs.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        Ok(Self { core, clock, logs })
+        Ok(Self {
+            core,
+            clock,
+            logs,
+            ends: Mutex::new(ends),
+            fired: Mutex::default(),
+        })
+    }
+
+    /// Every run of the after-login and after-session-end hooks so far
+    /// (one per login, one per ended session), in order: which hooks ran
+    /// and how any failed. A session that ends with no such hook loaded
+    /// is listed too, with no hook run.
+    pub fn fired(&self) -> Vec<Fired> {
+        self.fired.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The sessions that ended so far and why, in order.
+    pub fn sessions_ended(&self) -> Vec<SessionEnd> {
+        self.fired()
+            .into_iter()
+            .filter_map(|fired| fired.ended)
+            .collect()
+    }
+
+    fn record(&self, trigger: &'static str, ended: Option<SessionEnd>, run: sandbox::Fired) {
+        self.fired
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Fired {
+                trigger,
+                ended,
+                ran: run.ran,
+                failures: run.failures,
+            });
+    }
+
+    /// Runs the after-session-end hooks on the sessions that ended, as the
+    /// server does in the background; here, before the kit call returns, so
+    /// a test sees what they did. Endings the hooks cause run in turn (a
+    /// bounded number of rounds).
+    fn settle(&self) {
+        for _ in 0..16 {
+            let ended: Vec<Ended> = {
+                let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+                std::iter::from_fn(|| ends.try_recv().ok()).collect()
+            };
+            if ended.is_empty() {
+                return;
+            }
+            for end in ended.into_iter().filter_map(session_end) {
+                let run = block_on(self.core.sandbox.after_session_end(&self.core.port(), &end));
+                self.record("afterSessionEnd", Some(end), run);
+            }
+        }
     }
 
     /// Everything the hooks logged (`log::info!` and friends) or printed
@@ -166,6 +263,15 @@ impl TestKit {
 
     /// Creates a user (no password) and returns its id.
     pub fn create_user(&self, username: &str) -> String {
+        self.create_user_with(username, json!({}))
+    }
+
+    /// Creates a user (no password) with custom `fields` (a JSON object,
+    /// e.g. `{"suspended": true}`) and returns its id.
+    pub fn create_user_with(&self, username: &str, fields: Value) -> String {
+        let Value::Object(fields) = fields else {
+            panic!("a user's fields are a JSON object");
+        };
         let now = self.clock.now();
         let id = token::object_id();
         let user = UserRecord {
@@ -173,7 +279,7 @@ impl TestKit {
             username: username.into(),
             email: None,
             password_hash: None,
-            fields: Map::new(),
+            fields,
             created_at: now,
             updated_at: now,
         };
@@ -186,8 +292,24 @@ impl TestKit {
         id
     }
 
-    /// Starts a session for `user_id` on `installation`, as a login would.
-    pub fn log_in(&self, user_id: &str, installation: &str) -> TestSession {
+    fn user(&self, user_id: &str) -> Arc<UserRecord> {
+        block_on(self.core.store.user(user_id))
+            .expect("read user")
+            .unwrap_or_else(|| panic!("no user {user_id}"))
+    }
+
+    /// Logs `user_id` in on `installation` as a login with the right
+    /// password would: the before-login hooks may refuse it (their error, or
+    /// 141 if one fails), then the session starts, then the after-login
+    /// hooks run (see [`TestKit::fired`]).
+    pub fn try_log_in(&self, user_id: &str, installation: &str) -> Result<TestSession, Error> {
+        let user = self.user(user_id);
+        let device = crate::service::device(&user, Some(installation.to_string()), None);
+        block_on(crate::service::before_login(
+            &self.core,
+            device.clone(),
+            &user,
+        ))?;
         let (session, minted) = crate::service::sessions::new_session(
             &self.core,
             user_id,
@@ -199,13 +321,54 @@ impl TestKit {
             self.core
                 .store
                 .create_session(&session, &minted.hash, None, trail),
-        )
-        .expect("create session");
-        TestSession {
+        )?;
+        let device = Invoker {
+            session_id: Some(session.object_id.clone()),
+            ..device
+        };
+        let run = block_on(crate::service::after_login(
+            &self.core, device, &user, false,
+        ));
+        self.record("afterLogin", None, run);
+        self.settle();
+        Ok(TestSession {
             object_id: session.object_id,
             token: minted.raw,
             installation_id: installation.to_string(),
-        }
+        })
+    }
+
+    /// [`TestKit::try_log_in`] for tests that expect the login to succeed.
+    pub fn log_in(&self, user_id: &str, installation: &str) -> TestSession {
+        self.try_log_in(user_id, installation)
+            .unwrap_or_else(|e| panic!("login refused: {e}"))
+    }
+
+    /// Logs the session out (`POST /logout`); the after-session-end hooks run.
+    pub fn log_out(&self, session: &TestSession) {
+        let trail = Trail::new(self.clock.now(), None);
+        block_on(
+            self.core
+                .store
+                .delete_session(&session.object_id, Event::LoggedOut, trail),
+        )
+        .expect("delete session");
+        self.settle();
+    }
+
+    /// Purges the sessions that have expired by the kit's clock, as the
+    /// server's sweeper does; the after-session-end hooks run (reason
+    /// `expired`). Returns how many were purged.
+    pub fn sweep_expired(&self) -> usize {
+        let policy = self.core.config.session_policy;
+        let swept = block_on(
+            self.core
+                .store
+                .sweep_expired_sessions(&policy, self.clock.now()),
+        )
+        .expect("sweep");
+        self.settle();
+        swept.len()
     }
 
     /// The caller a request with this session's token resolves to, sent
@@ -239,12 +402,15 @@ impl TestKit {
         name: &str,
         params: Value,
     ) -> Result<Value, Error> {
-        block_on(
-            self.core
-                .sandbox
-                .call_function(&self.core.port(), &caller.into(), name, &params),
-        )
-        .map_err(Error::from)
+        let result = block_on(self.core.sandbox.call_function(
+            &self.core.port(),
+            &caller.into(),
+            name,
+            &params,
+        ))
+        .map_err(Error::from);
+        self.settle();
+        result
     }
 
     /// Runs the afterSave hooks of `class_name` for a write that set
@@ -264,11 +430,13 @@ impl TestKit {
             original: original.as_ref(),
             changed: changed.iter().map(|s| s.to_string()).collect(),
         };
-        block_on(
-            self.core
-                .sandbox
-                .after_save(&self.core.port(), &caller.into(), &event),
-        )
+        let saved = block_on(self.core.sandbox.after_save(
+            &self.core.port(),
+            &caller.into(),
+            &event,
+        ));
+        self.settle();
+        saved
     }
 
     /// How many afterSave invocations failed so far.

@@ -47,6 +47,90 @@ impl SaveEvent {
     }
 }
 
+/// A login or signup, as [`crate::Hooks::before_login`] and
+/// [`crate::Hooks::after_login`] see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoginEvent {
+    /// The user object without secrets (no password, hash or token):
+    /// `objectId`, `username`, `email` and the custom fields, bounded like
+    /// [`SaveEvent::object`].
+    pub user: Value,
+    /// True for a signup, false for a login.
+    pub signup: bool,
+    /// The device (installation id) the client logs in from.
+    pub installation_id: Option<String>,
+    /// The client's IP address, where the server knows it.
+    pub client_address: Option<String>,
+}
+
+impl LoginEvent {
+    /// The user's objectId.
+    pub fn user_id(&self) -> Option<&str> {
+        self.user.get("objectId").and_then(Value::as_str)
+    }
+
+    /// The user's field `key`, if set.
+    pub fn field(&self, key: &str) -> Option<&Value> {
+        self.user.get(key)
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndReason {
+    /// `POST /logout`.
+    Logout,
+    /// The owner deleted it (`DELETE /sessions/:id`).
+    RevokedByUser,
+    /// A hook revoked it.
+    RevokedByHook,
+    /// The master key deleted it.
+    RevokedByAdmin,
+    /// The user's password changed.
+    PasswordChange,
+    /// A rotated-out token of the user came back: all their sessions end.
+    ReuseDetected,
+    /// It expired and was purged.
+    Expired,
+    /// The user was deleted.
+    UserDeleted,
+    /// A new login on the same installation replaced it.
+    Replaced,
+}
+
+impl EndReason {
+    /// A stable name for logs: `"logout"`, `"revoked-by-user"`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Logout => "logout",
+            EndReason::RevokedByUser => "revoked-by-user",
+            EndReason::RevokedByHook => "revoked-by-hook",
+            EndReason::RevokedByAdmin => "revoked-by-admin",
+            EndReason::PasswordChange => "password-change",
+            EndReason::ReuseDetected => "reuse-detected",
+            EndReason::Expired => "expired",
+            EndReason::UserDeleted => "user-deleted",
+            EndReason::Replaced => "replaced",
+        }
+    }
+}
+
+/// A session that ended, as [`crate::Hooks::after_session_end`] sees it
+/// (never its token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionEnd {
+    /// The session's objectId.
+    pub session_id: String,
+    /// Its user.
+    pub user_id: String,
+    /// Its device.
+    pub installation_id: Option<String>,
+    /// Why it ended.
+    pub reason: EndReason,
+    /// The address of the client whose request ended it, where known.
+    pub client_address: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! # cloudcode-sdk
 //!
-//! Write Parse-style Cloud Code in Rust: cloud functions and `afterSave`
-//! triggers, compiled to a WebAssembly component that the cloudcode server
+//! Write Parse-style Cloud Code in Rust: cloud functions and triggers
+//! (`afterSave`, before and after login, after a session ends), compiled to a WebAssembly component that the cloudcode server
 //! runs in a sandbox. A hook can compute, log, and manage the sessions of
 //! the user who called it; it cannot touch files, the network, or anything
 //! else, and it never sees a session token, a password hash or the master key.
@@ -34,6 +34,7 @@
 //! run their plain unit tests natively; calls into the host ([`sessions`])
 //! then fail with [`HookError`] code 141.
 
+pub mod config;
 mod error;
 mod event;
 pub mod log;
@@ -41,8 +42,8 @@ mod manifest;
 pub mod sessions;
 
 pub use error::{HookError, codes};
-pub use event::SaveEvent;
-pub use manifest::Manifest;
+pub use event::{EndReason, LoginEvent, SaveEvent, SessionEnd};
+pub use manifest::{Capability, Manifest, Trigger};
 pub use serde_json::{self, Value, json};
 
 /// A cloud function's parameters as `T`, any type that implements serde's
@@ -76,6 +77,8 @@ pub struct Caller {
     pub installation_id: Option<String>,
     /// True when the request used the master key.
     pub master: bool,
+    /// The client's IP address, where the server knows it.
+    pub client_address: Option<String>,
 }
 
 impl Caller {
@@ -114,6 +117,40 @@ pub trait Hooks {
         let _ = (caller, event);
         Ok(())
     }
+
+    /// Runs before every login ([`Manifest::before_login`]), after the
+    /// password was verified and before the session is created. An error
+    /// refuses the login: the client gets its code and message. If the hook
+    /// traps or runs out of time the login is refused too (code 141).
+    ///
+    /// ```
+    /// use cloudcode_sdk::{Caller, HookError, LoginEvent, Value, codes};
+    /// fn before_login(_: &Caller, login: &LoginEvent) -> Result<(), HookError> {
+    ///     if login.field("suspended") == Some(&Value::Bool(true)) {
+    ///         return Err(HookError::new(codes::OBJECT_NOT_FOUND, "This account is suspended."));
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    fn before_login(caller: &Caller, login: &LoginEvent) -> Result<(), HookError> {
+        let _ = (caller, login);
+        Ok(())
+    }
+
+    /// Runs after every login and signup ([`Manifest::after_login`]); the
+    /// caller is the new session. An error is logged; the login stands.
+    fn after_login(caller: &Caller, login: &LoginEvent) -> Result<(), HookError> {
+        let _ = (caller, login);
+        Ok(())
+    }
+
+    /// Runs after a session ended ([`Manifest::after_session_end`]), for
+    /// any reason; the caller is the session's user. It cannot stop the
+    /// ending; an error is logged.
+    fn after_session_end(caller: &Caller, ended: &SessionEnd) -> Result<(), HookError> {
+        let _ = (caller, ended);
+        Ok(())
+    }
 }
 
 /// Exports a [`Hooks`] implementation as the component's entry points.
@@ -130,7 +167,7 @@ macro_rules! register_hooks {
             struct Export;
 
             impl $crate::__bindings::exports::cloudcode::hooks::hooks::Guest for Export {
-                fn manifest() -> ::std::string::String {
+                fn manifest() -> $crate::__private::WitManifest {
                     $crate::__private::manifest::<$hooks>()
                 }
 
@@ -151,6 +188,27 @@ macro_rules! register_hooks {
                 ) -> ::std::result::Result<(), $crate::__private::WitHookError> {
                     $crate::__private::after_save::<$hooks>(caller, class_name, object_json, original_json, changed)
                 }
+
+                fn before_login(
+                    caller: $crate::__private::WitCaller,
+                    login: $crate::__private::WitLogin,
+                ) -> ::std::result::Result<(), $crate::__private::WitHookError> {
+                    $crate::__private::before_login::<$hooks>(caller, login)
+                }
+
+                fn after_login(
+                    caller: $crate::__private::WitCaller,
+                    login: $crate::__private::WitLogin,
+                ) -> ::std::result::Result<(), $crate::__private::WitHookError> {
+                    $crate::__private::after_login::<$hooks>(caller, login)
+                }
+
+                fn after_session_end(
+                    caller: $crate::__private::WitCaller,
+                    ended: $crate::__private::WitEndedSession,
+                ) -> ::std::result::Result<(), $crate::__private::WitHookError> {
+                    $crate::__private::after_session_end::<$hooks>(caller, ended)
+                }
             }
 
             $crate::__bindings::__export_cloud_code!(Export with_types_in $crate::__bindings);
@@ -163,7 +221,11 @@ pub mod __private {
     use super::*;
 
     pub use crate::__bindings::cloudcode::hooks::types::{
-        Caller as WitCaller, HookError as WitHookError,
+        Caller as WitCaller, Capability as WitCapability, HookError as WitHookError,
+    };
+    pub use crate::__bindings::exports::cloudcode::hooks::hooks::{
+        EndReason as WitEndReason, EndedSession as WitEndedSession, HookManifest as WitManifest,
+        Login as WitLogin, Trigger as WitTrigger,
     };
 
     fn caller(c: WitCaller) -> Caller {
@@ -172,6 +234,7 @@ pub mod __private {
             session_id: c.session_id,
             installation_id: c.installation_id,
             master: c.master,
+            client_address: c.client_address,
         }
     }
 
@@ -182,8 +245,35 @@ pub mod __private {
         }
     }
 
-    pub fn manifest<H: Hooks>() -> String {
-        H::manifest().to_json()
+    fn parse(json: &str) -> Result<Value, WitHookError> {
+        serde_json::from_str(json).map_err(|e| wit_error(HookError::script_failed(e.to_string())))
+    }
+
+    pub fn manifest<H: Hooks>() -> WitManifest {
+        let manifest = H::manifest();
+        WitManifest {
+            functions: manifest.functions().to_vec(),
+            triggers: manifest
+                .triggers()
+                .iter()
+                .map(|t| match t {
+                    Trigger::AfterSave(class) => WitTrigger::AfterSave(class.clone()),
+                    Trigger::BeforeLogin => WitTrigger::BeforeLogin,
+                    Trigger::AfterLogin => WitTrigger::AfterLogin,
+                    Trigger::AfterSessionEnd => WitTrigger::AfterSessionEnd,
+                })
+                .collect(),
+            capabilities: manifest
+                .capabilities()
+                .iter()
+                .map(|c| match c {
+                    Capability::SessionsRead => WitCapability::SessionsRead,
+                    Capability::SessionsRevoke => WitCapability::SessionsRevoke,
+                    Capability::SessionsRotate => WitCapability::SessionsRotate,
+                    Capability::Log => WitCapability::Log,
+                })
+                .collect(),
+        }
     }
 
     pub fn call_function<H: Hooks>(
@@ -191,8 +281,7 @@ pub mod __private {
         name: String,
         params_json: String,
     ) -> Result<String, WitHookError> {
-        let params = serde_json::from_str(&params_json)
-            .map_err(|e| wit_error(HookError::script_failed(e.to_string())))?;
+        let params = parse(&params_json)?;
         H::call_function(&caller(c), &name, params)
             .map(|v| v.to_string())
             .map_err(wit_error)
@@ -205,9 +294,6 @@ pub mod __private {
         original_json: Option<String>,
         changed: Vec<String>,
     ) -> Result<(), WitHookError> {
-        let parse = |s: &str| {
-            serde_json::from_str(s).map_err(|e| wit_error(HookError::script_failed(e.to_string())))
-        };
         let event = SaveEvent {
             class_name,
             object: parse(&object_json)?,
@@ -215,5 +301,47 @@ pub mod __private {
             changed,
         };
         H::after_save(&caller(c), &event).map_err(wit_error)
+    }
+
+    fn login(login: WitLogin) -> Result<LoginEvent, WitHookError> {
+        Ok(LoginEvent {
+            user: parse(&login.user_json)?,
+            signup: login.signup,
+            installation_id: login.installation_id,
+            client_address: login.client_address,
+        })
+    }
+
+    pub fn before_login<H: Hooks>(c: WitCaller, l: WitLogin) -> Result<(), WitHookError> {
+        H::before_login(&caller(c), &login(l)?).map_err(wit_error)
+    }
+
+    pub fn after_login<H: Hooks>(c: WitCaller, l: WitLogin) -> Result<(), WitHookError> {
+        H::after_login(&caller(c), &login(l)?).map_err(wit_error)
+    }
+
+    pub fn after_session_end<H: Hooks>(
+        c: WitCaller,
+        ended: WitEndedSession,
+    ) -> Result<(), WitHookError> {
+        let reason = match ended.reason {
+            WitEndReason::Logout => EndReason::Logout,
+            WitEndReason::RevokedByUser => EndReason::RevokedByUser,
+            WitEndReason::RevokedByHook => EndReason::RevokedByHook,
+            WitEndReason::RevokedByAdmin => EndReason::RevokedByAdmin,
+            WitEndReason::PasswordChange => EndReason::PasswordChange,
+            WitEndReason::ReuseDetected => EndReason::ReuseDetected,
+            WitEndReason::Expired => EndReason::Expired,
+            WitEndReason::UserDeleted => EndReason::UserDeleted,
+            WitEndReason::Replaced => EndReason::Replaced,
+        };
+        let ended = SessionEnd {
+            session_id: ended.object_id,
+            user_id: ended.user_id,
+            installation_id: ended.installation_id,
+            reason,
+            client_address: ended.client_address,
+        };
+        H::after_session_end(&caller(c), &ended).map_err(wit_error)
     }
 }

@@ -79,14 +79,21 @@ impl Server {
     }
 
     /// Starts the binary serving copies of the named components (and any
-    /// extra files) from a hooks directory of its own.
+    /// extra files) from a hooks directory of its own. Unless `extra`
+    /// names a `--hooks-config`, each named component is granted every
+    /// capability it asks for.
     pub fn try_start_with_hooks(
         names: &[&str],
         files: &[(&str, &[u8])],
         extra: &[&str],
     ) -> Result<Self, String> {
         let hooks = hooks_dir(names, files);
+        let grants = hooks.path().join("grant-all.toml");
         let mut args = vec!["--hooks-dir", hooks.path().to_str().unwrap()];
+        if !extra.contains(&"--hooks-config") {
+            std::fs::write(&grants, grant_all(names)).unwrap();
+            args.extend(["--hooks-config", grants.to_str().unwrap()]);
+        }
         args.extend_from_slice(extra);
         let mut server = Self::try_start(&args)?;
         server._hooks = Some(hooks);
@@ -312,7 +319,12 @@ pub const LOADABLE_GUESTS: &[&str] = &[
 ];
 
 /// Guests that break what they hook, for tests that load them alone.
-pub const TRIGGER_GUESTS: &[&str] = &["guest-user-trap"];
+pub const TRIGGER_GUESTS: &[&str] = &[
+    "guest-user-trap",
+    "guest-lifecycle",
+    "block-suspended-users",
+    "max-sessions-per-user",
+];
 
 /// Guests the server must refuse to load.
 pub const REFUSED_GUESTS: &[&str] = &["guest-duplicate-function", "guest-future-contract"];
@@ -346,6 +358,18 @@ pub fn component(name: &str) -> PathBuf {
 }
 
 /// A fresh directory holding copies of the named components (and any extra files).
+/// A hooks config granting the named components every capability.
+pub fn grant_all(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|name| {
+            format!(
+                "[hooks.\"{name}.wasm\"]\ngrant = [\"sessions:read\", \"sessions:revoke\", \"sessions:rotate\", \"log\"]\n"
+            )
+        })
+        .collect()
+}
+
 fn hooks_dir(names: &[&str], extra: &[(&str, &[u8])]) -> TempDir {
     let dir = tempfile::Builder::new()
         .prefix("cloudcode-hooks-")

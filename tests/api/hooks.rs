@@ -323,10 +323,11 @@ fn check_hook_reports_what_the_server_would_load() {
     let (code, stdout, _) = check(&component("hello-hook"));
     assert_eq!(code, Some(0), "{stdout}");
     assert!(
-        stdout.contains("contract: cloudcode:hooks@0.1.0"),
+        stdout.contains("contract: cloudcode:hooks@0.2.0"),
         "{stdout}"
     );
     assert!(stdout.contains("functions: hello, mySessions"), "{stdout}");
+    assert!(stdout.contains("asks for: sessions:read, log"), "{stdout}");
     assert!(
         stdout.contains("provide (calls to them fail): (none)"),
         "{stdout}"
@@ -341,7 +342,7 @@ fn check_hook_reports_what_the_server_would_load() {
 
     let (code, _, stderr) = check(&component("guest-future-contract"));
     assert_eq!(code, Some(1));
-    assert!(stderr.contains("cloudcode:hooks/types@0.2.0"), "{stderr}");
+    assert!(stderr.contains("cloudcode:hooks/hooks@1.0.0"), "{stderr}");
 
     let dir = tempfile::tempdir().unwrap();
     let core_module = dir.path().join("core.wasm");

@@ -13,6 +13,7 @@ mod concurrency;
 mod envelope;
 mod expiry;
 mod hooks;
+mod lifecycle;
 mod metrics;
 mod migrate;
 mod queries;

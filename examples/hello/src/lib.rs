@@ -4,14 +4,18 @@
 //! - `mySessions` lists the caller's devices, without any token.
 
 use cloudcode_sdk::{
-    Caller, HookError, Hooks, Manifest, Value, json, log, register_hooks, sessions,
+    Caller, Capability, HookError, Hooks, Manifest, Value, json, log, register_hooks, sessions,
 };
 
 pub struct Hello;
 
 impl Hooks for Hello {
     fn manifest() -> Manifest {
-        Manifest::new().function("hello").function("mySessions")
+        Manifest::new()
+            .function("hello")
+            .function("mySessions")
+            .capability(Capability::SessionsRead)
+            .capability(Capability::Log)
     }
 
     fn call_function(caller: &Caller, name: &str, params: Value) -> Result<Value, HookError> {

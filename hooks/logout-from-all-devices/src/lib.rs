@@ -5,7 +5,9 @@
 //! Without a logged-in user (anonymous or master-key calls) it fails with
 //! 209. The host only lets it touch the caller's own sessions.
 
-use cloudcode_sdk::{Caller, HookError, Hooks, Manifest, Value, register_hooks, sessions};
+use cloudcode_sdk::{
+    Caller, Capability, HookError, Hooks, Manifest, Value, register_hooks, sessions,
+};
 
 pub struct LogoutFromAllDevices;
 
@@ -13,7 +15,9 @@ pub const FUNCTION: &str = "logoutFromAllDevices";
 
 impl Hooks for LogoutFromAllDevices {
     fn manifest() -> Manifest {
-        Manifest::new().function(FUNCTION)
+        Manifest::new()
+            .function(FUNCTION)
+            .capability(Capability::SessionsRevoke)
     }
 
     fn call_function(caller: &Caller, _name: &str, params: Value) -> Result<Value, HookError> {

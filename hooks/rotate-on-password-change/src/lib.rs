@@ -10,13 +10,18 @@
 //! without it the host revokes the session. The revocation here is defence
 //! in depth, for example against a login that raced the change.
 
-use cloudcode_sdk::{Caller, HookError, Hooks, Manifest, SaveEvent, register_hooks, sessions};
+use cloudcode_sdk::{
+    Caller, Capability, HookError, Hooks, Manifest, SaveEvent, register_hooks, sessions,
+};
 
 pub struct RotateOnPasswordChange;
 
 impl Hooks for RotateOnPasswordChange {
     fn manifest() -> Manifest {
-        Manifest::new().after_save("_User")
+        Manifest::new()
+            .after_save("_User")
+            .capability(Capability::SessionsRotate)
+            .capability(Capability::SessionsRevoke)
     }
 
     fn after_save(caller: &Caller, event: &SaveEvent) -> Result<(), HookError> {

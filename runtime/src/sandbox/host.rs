@@ -5,11 +5,13 @@
 
 use std::sync::Arc;
 
+use serde_json::{Map, Value};
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::failure::truncate;
+use super::grants::{Capabilities, Capability};
 use super::output::{CappedOutput, HookLog, LogSink};
 use super::port::{Invoker, SessionPort};
 use crate::clock::to_iso;
@@ -17,21 +19,38 @@ use crate::code::Code;
 use crate::store::{SessionView, StoreError};
 use crate::token;
 
-wasmtime::component::bindgen!({
-    world: "cloud-code",
-    path: "../sdk/wit",
-    // Session calls go to the store, which is async: the guest's fiber
-    // waits for it, the executor does not.
-    imports: {
-        "cloudcode:hooks/sessions": async | trappable,
-        default: trappable,
-    },
-    exports: { default: async },
-});
+/// Contract 0.1.0, frozen: what hooks built with SDK 0.1 speak.
+pub mod v0_1 {
+    wasmtime::component::bindgen!({
+        world: "cloud-code",
+        path: "wit/hooks-0.1.0",
+        // Session calls go to the store, which is async: the guest's fiber
+        // waits for it, the executor does not.
+        imports: {
+            "cloudcode:hooks/sessions": async | trappable,
+            default: trappable,
+        },
+        exports: { default: async },
+    });
+    pub use cloudcode::hooks::types::{Caller, HookError};
+}
 
-pub use cloudcode::hooks::log::Level;
-pub use cloudcode::hooks::sessions::SessionInfo;
-pub use cloudcode::hooks::types::{Caller as WitCaller, HookError as WitHookError};
+/// Contract 0.2.0, the SDK's: lifecycle triggers, capabilities, config.
+pub mod v0_2 {
+    wasmtime::component::bindgen!({
+        world: "cloud-code",
+        path: "../sdk/wit",
+        imports: {
+            "cloudcode:hooks/sessions": async | trappable,
+            default: trappable,
+        },
+        exports: { default: async },
+    });
+    pub use cloudcode::hooks::types::{Caller, Capability, HookError};
+    pub use exports::cloudcode::hooks::hooks::{
+        EndReason, EndedSession, HookManifest, Login, Trigger,
+    };
+}
 
 /// Lines and bytes a hook may log per invocation.
 const MAX_LOG_LINES: u32 = 100;
@@ -89,6 +108,15 @@ impl ResourceLimiter for Limits {
     }
 }
 
+/// A loaded hook as its invocations know it: its name, what it was granted
+/// and the operator's settings for it.
+#[derive(Debug)]
+pub struct HookIdentity {
+    pub name: Arc<str>,
+    pub granted: Capabilities,
+    pub config: Map<String, Value>,
+}
+
 /// The data of one hook invocation's `Store`.
 pub struct HookState {
     wasi: WasiCtx,
@@ -99,7 +127,7 @@ pub struct HookState {
     /// are unavailable.
     port: Option<Arc<dyn SessionPort>>,
     caller: Invoker,
-    hook: Arc<str>,
+    hook: Arc<HookIdentity>,
     /// Whether `rotate-current` can deliver a token (afterSave of `_User`).
     may_rotate: bool,
     /// Set by `rotate-current`: the new token, for the host to deliver.
@@ -111,11 +139,47 @@ pub struct HookState {
     log_sink: Option<LogSink>,
 }
 
+/// A hook's own error (a Parse code and message), whichever contract
+/// version it came through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestError {
+    pub code: u32,
+    pub message: String,
+}
+
+impl GuestError {
+    fn new(code: Code, message: &str) -> Self {
+        GuestError {
+            code: code as u32,
+            message: message.into(),
+        }
+    }
+}
+
+/// A session as hooks see it, before it takes a contract version's type.
+struct SessionFacts {
+    object_id: String,
+    user_id: String,
+    created_at: String,
+    expires_at: String,
+    installation_id: Option<String>,
+    created_with: String,
+    current: bool,
+}
+
+#[derive(Clone, Copy)]
+enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
 impl HookState {
     pub fn new(
         port: Option<Arc<dyn SessionPort>>,
         caller: Invoker,
-        hook: Arc<str>,
+        hook: Arc<HookIdentity>,
         limits: StoreLimits,
         may_rotate: bool,
         log_sink: Option<LogSink>,
@@ -149,29 +213,25 @@ impl HookState {
         }
     }
 
-    /// The WIT view of the caller: ids only, never a token.
-    pub fn wit_caller(caller: &Invoker) -> WitCaller {
-        WitCaller {
-            user_id: caller.user_id.clone(),
-            session_id: caller.session_id.clone(),
-            installation_id: caller.installation_id.clone(),
-            master: caller.master,
-        }
-    }
-
     /// Copies what the guest printed into the log (debug level, truncated),
     /// and says how much past the capture was dropped.
     pub fn forward_output(&self) {
+        let hook = &*self.hook.name;
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let (bytes, dropped) = pipe.contents();
             if !bytes.is_empty() {
                 let text = String::from_utf8_lossy(&bytes);
                 let text = truncate(&text, MAX_LOG_LINE);
-                tracing::debug!(hook = %self.hook, stream, "{text}");
+                tracing::debug!(hook, stream, "{text}");
                 self.keep(stream, text);
             }
             if dropped > 0 {
-                tracing::warn!(hook = %self.hook, stream, dropped, "hook output truncated at {OUTPUT_CAPACITY} bytes");
+                tracing::warn!(
+                    hook,
+                    stream,
+                    dropped,
+                    "hook output truncated at {OUTPUT_CAPACITY} bytes"
+                );
             }
         }
     }
@@ -182,11 +242,24 @@ impl HookState {
             sink.lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(HookLog {
-                    hook: self.hook.to_string(),
+                    hook: self.hook.name.to_string(),
                     level: level.to_string(),
                     message: message.to_string(),
                 });
         }
+    }
+
+    /// A call that needs `capability` goes on only if the hook was granted
+    /// it; otherwise the hook stops, and the log names the capability.
+    fn require(&self, capability: Capability) -> wasmtime::Result<()> {
+        if self.hook.granted.contains(capability) {
+            return Ok(());
+        }
+        let capability = capability.as_str();
+        tracing::warn!(hook = %self.hook.name, capability, "hook called outside its grant; grant it in the hooks config to allow it");
+        Err(wasmtime::Error::msg(format!(
+            "capability not granted: {capability}"
+        )))
     }
 
     fn port(&self) -> wasmtime::Result<&Arc<dyn SessionPort>> {
@@ -201,7 +274,7 @@ impl HookState {
     async fn port_call<T, F>(
         &mut self,
         call: impl FnOnce(Arc<dyn SessionPort>, Option<std::net::IpAddr>) -> F,
-    ) -> wasmtime::Result<Result<T, WitHookError>>
+    ) -> wasmtime::Result<Result<T, GuestError>>
     where
         F: std::future::Future<Output = Result<T, StoreError>>,
     {
@@ -214,7 +287,7 @@ impl HookState {
     fn may_reach(&self, user_id: &str) -> bool {
         let allowed = self.caller.master || self.caller.user_id.as_deref() == Some(user_id);
         if !allowed {
-            tracing::warn!(hook = %self.hook, caller = ?self.caller.user_id, "hook tried to reach another user's sessions");
+            tracing::warn!(hook = %self.hook.name, caller = ?self.caller.user_id, "hook tried to reach another user's sessions");
         }
         allowed
     }
@@ -231,9 +304,9 @@ impl HookState {
         }
     }
 
-    fn info(&self, s: SessionView) -> SessionInfo {
+    fn facts(&self, s: SessionView) -> SessionFacts {
         let created_with = s.created_with.get("action").and_then(|a| a.as_str());
-        SessionInfo {
+        SessionFacts {
             current: self.caller.session_id.as_deref() == Some(s.object_id.as_str()),
             created_with: created_with.unwrap_or_default().to_string(),
             created_at: to_iso(s.created_at),
@@ -243,40 +316,24 @@ impl HookState {
             installation_id: s.installation_id,
         }
     }
-}
 
-fn store_failure(error: impl std::fmt::Display) -> WitHookError {
-    tracing::error!(%error, "session store failed during a hook call");
-    WitHookError {
-        code: Code::ScriptFailed as u32,
-        message: "The session store failed.".into(),
-    }
-}
-
-impl WasiView for HookState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl cloudcode::hooks::types::Host for HookState {}
-
-impl cloudcode::hooks::sessions::Host for HookState {
-    async fn list_for_user(
+    async fn list_sessions(
         &mut self,
         user_id: String,
-    ) -> wasmtime::Result<Result<Vec<SessionInfo>, WitHookError>> {
+    ) -> wasmtime::Result<Result<Vec<SessionFacts>, GuestError>> {
+        self.require(Capability::SessionsRead)?;
         self.authorize_user(&user_id)?;
         let listed = self
             .port_call(|port, _| async move { port.live_sessions(&user_id).await })
             .await?;
-        Ok(listed.map(|sessions| sessions.into_iter().map(|s| self.info(s)).collect()))
+        Ok(listed.map(|sessions| sessions.into_iter().map(|s| self.facts(s)).collect()))
     }
 
-    async fn revoke(&mut self, session_id: String) -> wasmtime::Result<Result<bool, WitHookError>> {
+    async fn revoke_session(
+        &mut self,
+        session_id: String,
+    ) -> wasmtime::Result<Result<bool, GuestError>> {
+        self.require(Capability::SessionsRevoke)?;
         let id = session_id.clone();
         let owner = self
             .port_call(|port, _| async move { port.owner_of(&id).await })
@@ -295,11 +352,12 @@ impl cloudcode::hooks::sessions::Host for HookState {
             .await
     }
 
-    async fn revoke_all_for_user(
+    async fn revoke_all(
         &mut self,
         user_id: String,
         keep_current: bool,
-    ) -> wasmtime::Result<Result<u32, WitHookError>> {
+    ) -> wasmtime::Result<Result<u32, GuestError>> {
+        self.require(Capability::SessionsRevoke)?;
         self.authorize_user(&user_id)?;
         let keep = keep_current
             .then(|| self.caller.session_id.clone())
@@ -313,18 +371,19 @@ impl cloudcode::hooks::sessions::Host for HookState {
         Ok(revoked.map(|live| u32::try_from(live).unwrap_or(u32::MAX)))
     }
 
-    async fn rotate_current(&mut self) -> wasmtime::Result<Result<(), WitHookError>> {
+    async fn rotate(&mut self) -> wasmtime::Result<Result<(), GuestError>> {
+        self.require(Capability::SessionsRotate)?;
         if !self.may_rotate {
-            return Ok(Err(WitHookError {
-                code: Code::OperationForbidden as u32,
-                message: "rotate-current is only available in afterSave of _User.".into(),
-            }));
+            return Ok(Err(GuestError::new(
+                Code::OperationForbidden,
+                "rotate-current is only available in afterSave of _User.",
+            )));
         }
         let Some(session_id) = self.caller.session_id.clone() else {
-            return Ok(Err(WitHookError {
-                code: Code::InvalidSessionToken as u32,
-                message: "There is no current session to rotate.".into(),
-            }));
+            return Ok(Err(GuestError::new(
+                Code::InvalidSessionToken,
+                "There is no current session to rotate.",
+            )));
         };
         let minted = token::mint();
         let hash = minted.hash;
@@ -336,45 +395,188 @@ impl cloudcode::hooks::sessions::Host for HookState {
                 self.rotated_token = Some(minted.raw);
                 Ok(())
             }
-            Ok(false) => Err(WitHookError {
-                code: Code::InvalidSessionToken as u32,
-                message: "The current session no longer exists.".into(),
-            }),
+            Ok(false) => Err(GuestError::new(
+                Code::InvalidSessionToken,
+                "The current session no longer exists.",
+            )),
             Err(error) => Err(error),
         })
     }
-}
 
-impl cloudcode::hooks::log::Host for HookState {
-    fn write(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+    fn write_log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+        self.require(Capability::Log)?;
         self.log_lines += 1;
         if self.log_lines > MAX_LOG_LINES {
             return Ok(());
         }
         let message = truncate(&message, MAX_LOG_LINE);
-        let hook = &*self.hook;
-        match level {
-            Level::Debug => tracing::debug!(hook, "{message}"),
-            Level::Info => tracing::info!(hook, "{message}"),
-            Level::Warn => tracing::warn!(hook, "{message}"),
-            Level::Error => tracing::error!(hook, "{message}"),
-        }
+        let hook = &*self.hook.name;
         let level = match level {
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
+            LogLevel::Debug => {
+                tracing::debug!(hook, "{message}");
+                "debug"
+            }
+            LogLevel::Info => {
+                tracing::info!(hook, "{message}");
+                "info"
+            }
+            LogLevel::Warn => {
+                tracing::warn!(hook, "{message}");
+                "warn"
+            }
+            LogLevel::Error => {
+                tracing::error!(hook, "{message}");
+                "error"
+            }
         };
         self.keep(level, message);
         Ok(())
     }
 }
 
-/// The linker every hook is instantiated with: WASI plus our imports.
+fn store_failure(error: impl std::fmt::Display) -> GuestError {
+    tracing::error!(%error, "session store failed during a hook call");
+    GuestError::new(Code::ScriptFailed, "The session store failed.")
+}
+
+impl WasiView for HookState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The imports both contract versions share, implemented once over the
+/// version-neutral methods above.
+macro_rules! shared_imports {
+    ($v:ident) => {
+        impl $v::cloudcode::hooks::types::Host for HookState {}
+
+        impl From<$v::HookError> for GuestError {
+            fn from(e: $v::HookError) -> Self {
+                GuestError {
+                    code: e.code,
+                    message: e.message,
+                }
+            }
+        }
+
+        impl From<GuestError> for $v::HookError {
+            fn from(e: GuestError) -> Self {
+                $v::HookError {
+                    code: e.code,
+                    message: e.message,
+                }
+            }
+        }
+
+        impl $v::cloudcode::hooks::sessions::Host for HookState {
+            async fn list_for_user(
+                &mut self,
+                user_id: String,
+            ) -> wasmtime::Result<
+                Result<Vec<$v::cloudcode::hooks::sessions::SessionInfo>, $v::HookError>,
+            > {
+                let listed = self.list_sessions(user_id).await?;
+                Ok(listed.map_err(Into::into).map(|sessions| {
+                    sessions
+                        .into_iter()
+                        .map(|s| $v::cloudcode::hooks::sessions::SessionInfo {
+                            object_id: s.object_id,
+                            user_id: s.user_id,
+                            created_at: s.created_at,
+                            expires_at: s.expires_at,
+                            installation_id: s.installation_id,
+                            created_with: s.created_with,
+                            current: s.current,
+                        })
+                        .collect()
+                }))
+            }
+
+            async fn revoke(
+                &mut self,
+                session_id: String,
+            ) -> wasmtime::Result<Result<bool, $v::HookError>> {
+                Ok(self.revoke_session(session_id).await?.map_err(Into::into))
+            }
+
+            async fn revoke_all_for_user(
+                &mut self,
+                user_id: String,
+                keep_current: bool,
+            ) -> wasmtime::Result<Result<u32, $v::HookError>> {
+                Ok(self
+                    .revoke_all(user_id, keep_current)
+                    .await?
+                    .map_err(Into::into))
+            }
+
+            async fn rotate_current(&mut self) -> wasmtime::Result<Result<(), $v::HookError>> {
+                Ok(self.rotate().await?.map_err(Into::into))
+            }
+        }
+
+        impl $v::cloudcode::hooks::log::Host for HookState {
+            fn write(
+                &mut self,
+                level: $v::cloudcode::hooks::log::Level,
+                message: String,
+            ) -> wasmtime::Result<()> {
+                use $v::cloudcode::hooks::log::Level;
+                let level = match level {
+                    Level::Debug => LogLevel::Debug,
+                    Level::Info => LogLevel::Info,
+                    Level::Warn => LogLevel::Warn,
+                    Level::Error => LogLevel::Error,
+                };
+                self.write_log(level, message)
+            }
+        }
+    };
+}
+
+shared_imports!(v0_1);
+shared_imports!(v0_2);
+
+impl v0_2::cloudcode::hooks::config::Host for HookState {
+    fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.hook.config.get(&key).map(Value::to_string))
+    }
+}
+
+impl From<&Invoker> for v0_1::Caller {
+    fn from(caller: &Invoker) -> Self {
+        v0_1::Caller {
+            user_id: caller.user_id.clone(),
+            session_id: caller.session_id.clone(),
+            installation_id: caller.installation_id.clone(),
+            master: caller.master,
+        }
+    }
+}
+
+impl From<&Invoker> for v0_2::Caller {
+    fn from(caller: &Invoker) -> Self {
+        v0_2::Caller {
+            user_id: caller.user_id.clone(),
+            session_id: caller.session_id.clone(),
+            installation_id: caller.installation_id.clone(),
+            master: caller.master,
+            client_address: caller.ip.map(|ip| ip.to_string()),
+        }
+    }
+}
+
+/// The linker every hook is instantiated with: WASI plus both versions of
+/// our imports.
 pub fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HookState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    CloudCode::add_to_linker::<HookState, HasSelf<HookState>>(&mut linker, |state| state)?;
+    v0_1::CloudCode::add_to_linker::<HookState, HasSelf<HookState>>(&mut linker, |state| state)?;
+    v0_2::CloudCode::add_to_linker::<HookState, HasSelf<HookState>>(&mut linker, |state| state)?;
     Ok(linker)
 }
 
@@ -400,7 +602,7 @@ pub fn links(name: &str) -> bool {
         return false;
     };
     match package {
-        "cloudcode:hooks" => version == super::CONTRACT_VERSION,
+        "cloudcode:hooks" => super::CONTRACT_VERSIONS.contains(&version),
         wasi if LINKED_WASI_PACKAGES.contains(&wasi) => version.starts_with("0.2."),
         _ => false,
     }
@@ -417,6 +619,7 @@ mod tests {
             "wasi:clocks/monotonic-clock@0.2.6",
             "wasi:cli/stdout@0.2.12",
             "cloudcode:hooks/sessions@0.1.0",
+            "cloudcode:hooks/config@0.2.0",
         ] {
             assert!(links(linked), "{linked}");
         }
@@ -424,7 +627,7 @@ mod tests {
             "wasi:http/types@0.2.6",
             "wasi:io/poll@0.3.0",
             "wasi:io/poll",
-            "cloudcode:hooks/sessions@0.2.0",
+            "cloudcode:hooks/sessions@0.3.0",
             "hostile:unknown-import/network@0.1.0",
             "plain-name",
         ] {

@@ -11,11 +11,61 @@ use wasmtime::Engine;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, LinkerInstance, ResourceType};
 
-use super::host::{self, CloudCodePre};
+use super::grants::{Capabilities, Capability};
+use super::host::{self, v0_1, v0_2};
 
-/// The contract this host implements (sdk/wit).
+/// The contract this host implements, in every version it links: 0.1.0
+/// (frozen, `runtime/wit/hooks-0.1.0`) and the SDK's (`sdk/wit`).
 pub const CONTRACT_PACKAGE: &str = "cloudcode:hooks";
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSIONS: [&str; 2] = ["0.1.0", "0.2.0"];
+
+/// A contract version a component speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contract {
+    V0_1,
+    V0_2,
+}
+
+impl Contract {
+    /// The newest, the SDK's.
+    pub const LATEST: Contract = Contract::V0_2;
+
+    pub fn version(self) -> &'static str {
+        match self {
+            Contract::V0_1 => CONTRACT_VERSIONS[0],
+            Contract::V0_2 => CONTRACT_VERSIONS[1],
+        }
+    }
+
+    fn from_version(version: &str) -> Option<Self> {
+        match version {
+            "0.1.0" => Some(Contract::V0_1),
+            "0.2.0" => Some(Contract::V0_2),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Contract {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{CONTRACT_PACKAGE}@{}", self.version())
+    }
+}
+
+/// A component ready to instantiate, in the contract version it speaks.
+pub enum Pre {
+    V0_1(v0_1::CloudCodePre<host::HookState>),
+    V0_2(v0_2::CloudCodePre<host::HookState>),
+}
+
+impl Pre {
+    pub fn contract(&self) -> Contract {
+        match self {
+            Pre::V0_1(_) => Contract::V0_1,
+            Pre::V0_2(_) => Contract::V0_2,
+        }
+    }
+}
 
 /// A hook component to load: a display name (file path or `builtin:…`) and its bytes.
 #[derive(Clone)]
@@ -78,14 +128,52 @@ pub enum LoadError {
     },
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),
+    #[error(transparent)]
+    Config(#[from] super::grants::ConfigError),
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+/// What a hook serves and asks for, whichever contract version told it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Manifest {
-    #[serde(default)]
     pub functions: Vec<String>,
-    #[serde(default, rename = "afterSave")]
+    /// The classes it runs after saves of.
     pub after_save: Vec<String>,
+    pub before_login: bool,
+    pub after_login: bool,
+    pub after_session_end: bool,
+    /// The capabilities it asks for (0.1.0 components ask for all: that
+    /// contract gave them all).
+    pub capabilities: Capabilities,
+}
+
+impl Manifest {
+    /// Its triggers as listings name them (`afterSave <Class>`, `beforeLogin`, ...).
+    pub fn triggers(&self) -> Vec<String> {
+        let mut triggers: Vec<String> = self
+            .after_save
+            .iter()
+            .map(|class| format!("afterSave {class}"))
+            .collect();
+        for (on, name) in [
+            (self.before_login, "beforeLogin"),
+            (self.after_login, "afterLogin"),
+            (self.after_session_end, "afterSessionEnd"),
+        ] {
+            if on {
+                triggers.push(name.to_string());
+            }
+        }
+        triggers
+    }
+}
+
+/// The JSON manifest of contract 0.1.0.
+#[derive(Deserialize)]
+struct ManifestV0_1 {
+    #[serde(default)]
+    functions: Vec<String>,
+    #[serde(default, rename = "afterSave")]
+    after_save: Vec<String>,
 }
 
 pub fn compile(
@@ -173,49 +261,72 @@ pub fn prepare(
     linker: &wasmtime::component::Linker<host::HookState>,
     source: &HookSource,
     component: &Component,
-) -> Result<CloudCodePre<host::HookState>, LoadError> {
+) -> Result<Pre, LoadError> {
     let contract_error = |reason: String| LoadError::Contract {
         file: source.name.clone(),
         reason,
     };
-    let ours = format!("{CONTRACT_PACKAGE}/");
-    let expected_suffix = format!("@{CONTRACT_VERSION}");
-    let ty = component.component_type();
-    for (name, _) in ty.imports(engine) {
-        if name.starts_with(&ours) && !name.ends_with(&expected_suffix) {
-            return Err(contract_error(format!(
-                "it imports {name}, but this server implements {CONTRACT_PACKAGE}@{CONTRACT_VERSION}"
-            )));
-        }
-    }
-    let hooks_export = format!("{CONTRACT_PACKAGE}/hooks{expected_suffix}");
-    if !ty.exports(engine).any(|(name, _)| name == hooks_export) {
-        let found: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
-        return Err(contract_error(if found.is_empty() {
-            format!(
-                "it exports nothing, so not {hooks_export}: is `register_hooks!(YourHooks);` missing from the crate?"
-            )
-        } else {
-            format!(
-                "it does not export {hooks_export} (exports: {}); was it built against another version of the contract?",
-                found.join(", ")
-            )
-        }));
-    }
+    let contract = contract_of(engine, component).map_err(contract_error)?;
     let mut linker = linker.clone();
     // Not `Linker::define_unknown_imports_as_traps`: it matches names
     // exactly, so it would also replace every WASI interface that the
     // component imports at another patch version than wasmtime-wasi links
     // (0.2.6 against 0.2.12), and printing or reading the clock would trap
     // (bytecodealliance/wasmtime#10663).
+    let ty = component.component_type();
     for (name, import) in ty.imports(engine).filter(|(name, _)| !host::links(name)) {
         stub_as_traps(&mut linker.root(), name, name, import.ty, engine)
             .map_err(|e| contract_error(format!("{e:#}")))?;
     }
-    linker
+    let pre = linker
         .instantiate_pre(component)
-        .and_then(CloudCodePre::new)
-        .map_err(|e| contract_error(format!("{e:#}")))
+        .map_err(|e| contract_error(format!("{e:#}")))?;
+    match contract {
+        Contract::V0_1 => v0_1::CloudCodePre::new(pre).map(Pre::V0_1),
+        Contract::V0_2 => v0_2::CloudCodePre::new(pre).map(Pre::V0_2),
+    }
+    .map_err(|e| contract_error(format!("{e:#}")))
+}
+
+/// The contract version a component speaks: the version of the `hooks`
+/// interface it exports, which every import of our package must share.
+fn contract_of(engine: &Engine, component: &Component) -> Result<Contract, String> {
+    let ours = format!("{CONTRACT_PACKAGE}/");
+    let supported = CONTRACT_VERSIONS
+        .map(|version| format!("{CONTRACT_PACKAGE}@{version}"))
+        .join(" and ");
+    let ty = component.component_type();
+    let exported = ty.exports(engine).find_map(|(name, _)| {
+        let rest = name.strip_prefix(&ours)?;
+        let version = rest.strip_prefix("hooks@")?;
+        Some((name, version))
+    });
+    let Some((export, version)) = exported else {
+        let found: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
+        return Err(if found.is_empty() {
+            "it exports nothing, so not cloudcode:hooks/hooks: is `register_hooks!(YourHooks);` \
+             missing from the crate?"
+                .to_string()
+        } else {
+            format!(
+                "it does not export cloudcode:hooks/hooks (exports: {}); was it built against \
+                 another version of the contract? This server implements {supported}",
+                found.join(", ")
+            )
+        });
+    };
+    let contract = Contract::from_version(version)
+        .ok_or_else(|| format!("it exports {export}, but this server implements {supported}"))?;
+    let suffix = format!("@{version}");
+    for (name, _) in ty.imports(engine) {
+        if name.starts_with(&ours) && !name.ends_with(&suffix) {
+            return Err(format!(
+                "it imports {name} but exports {export}: one component speaks one version of \
+                 the contract"
+            ));
+        }
+    }
+    Ok(contract)
 }
 
 /// Defines `item` (a function, or an instance of them) as functions that
@@ -257,12 +368,55 @@ fn stub_as_traps(
     }
 }
 
-pub fn parse_manifest(file: &Arc<str>, json: &str) -> Result<Manifest, LoadError> {
+/// A 0.1.0 manifest (JSON), checked. Such hooks ask for every capability.
+pub fn manifest_v0_1(file: &Arc<str>, json: &str) -> Result<Manifest, LoadError> {
+    let parsed: ManifestV0_1 = serde_json::from_str(json).map_err(|e| LoadError::Manifest {
+        file: file.to_string(),
+        reason: e.to_string(),
+    })?;
+    checked(
+        file,
+        Manifest {
+            functions: parsed.functions,
+            after_save: parsed.after_save,
+            capabilities: Capabilities::all(),
+            ..Manifest::default()
+        },
+    )
+}
+
+/// A 0.2.0 manifest (a WIT record), checked.
+pub fn manifest_v0_2(file: &Arc<str>, record: v0_2::HookManifest) -> Result<Manifest, LoadError> {
+    let mut manifest = Manifest {
+        functions: record.functions,
+        capabilities: record
+            .capabilities
+            .into_iter()
+            .map(|c| match c {
+                v0_2::Capability::SessionsRead => Capability::SessionsRead,
+                v0_2::Capability::SessionsRevoke => Capability::SessionsRevoke,
+                v0_2::Capability::SessionsRotate => Capability::SessionsRotate,
+                v0_2::Capability::Log => Capability::Log,
+            })
+            .collect(),
+        ..Manifest::default()
+    };
+    for trigger in record.triggers {
+        match trigger {
+            v0_2::Trigger::AfterSave(class) => manifest.after_save.push(class),
+            v0_2::Trigger::BeforeLogin => manifest.before_login = true,
+            v0_2::Trigger::AfterLogin => manifest.after_login = true,
+            v0_2::Trigger::AfterSessionEnd => manifest.after_session_end = true,
+        }
+    }
+    checked(file, manifest)
+}
+
+fn checked(file: &Arc<str>, manifest: Manifest) -> Result<Manifest, LoadError> {
     let invalid = |reason: String| LoadError::Manifest {
         file: file.to_string(),
         reason,
     };
-    let manifest: Manifest = serde_json::from_str(json).map_err(|e| invalid(e.to_string()))?;
     for name in &manifest.functions {
         if name.is_empty()
             || name.len() > 128

@@ -14,6 +14,7 @@
 mod builtin;
 mod engine;
 pub mod failure;
+pub mod grants;
 pub mod guest_build;
 mod host;
 mod loader;
@@ -37,8 +38,12 @@ use crate::metrics::{self, Outcome};
 pub use self::builtin::sources as builtin_sources;
 use self::engine::EpochTicker;
 pub use self::failure::{FunctionError, MAX_ERROR_MESSAGE, SandboxError, truncate};
-use self::host::{CloudCode, CloudCodePre, HookState};
-pub use self::loader::{CONTRACT_PACKAGE, CONTRACT_VERSION, HookSource, LoadError, Manifest};
+pub use self::grants::{Capabilities, Capability, HooksConfig};
+use self::host::{GuestError, HookIdentity, HookState};
+use self::loader::Pre;
+pub use self::loader::{
+    CONTRACT_PACKAGE, CONTRACT_VERSIONS, Contract, HookSource, LoadError, Manifest,
+};
 pub use self::output::{HookLog, LogSink};
 pub use self::port::{Invoker, SessionPort};
 pub use self::view::{MAX_FIELD_BYTES, MAX_OBJECT_BYTES};
@@ -61,6 +66,8 @@ pub struct SandboxConfig {
     /// Where hooks' log lines and printed output also go (the testkit reads
     /// them back); the server logs them only.
     pub log_sink: Option<LogSink>,
+    /// What each hook is granted, and its settings.
+    pub hooks_config: HooksConfig,
 }
 
 impl Default for SandboxConfig {
@@ -72,19 +79,26 @@ impl Default for SandboxConfig {
             concurrency: 32,
             cache_dir: None,
             log_sink: None,
+            hooks_config: HooksConfig::default(),
         }
     }
 }
 
 struct LoadedHook {
-    name: Arc<str>,
+    identity: Arc<HookIdentity>,
     sha256: String,
     /// Its invocation counters, resolved once.
     metrics: metrics::HookSeries,
-    pre: CloudCodePre<HookState>,
+    pre: Pre,
     manifest: Manifest,
     /// Imports the host does not provide: calls to them fail.
     unlinked: Vec<String>,
+}
+
+impl LoadedHook {
+    fn name(&self) -> &Arc<str> {
+        &self.identity.name
+    }
 }
 
 /// A loaded hook as listings show it.
@@ -93,14 +107,24 @@ pub struct HookListing<'a> {
     pub name: &'a str,
     /// The SHA-256 of its component, in hex.
     pub sha256: &'a str,
+    pub contract: Contract,
     pub manifest: &'a Manifest,
+    /// What it may use: what it asked for and was granted.
+    pub granted: Capabilities,
+}
+
+impl HookListing<'_> {
+    /// What it asked for and was not granted.
+    pub fn denied(&self) -> Capabilities {
+        self.manifest.capabilities.without(self.granted)
+    }
 }
 
 /// What `cloudcode check-hook` tells of a component that loads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HookCheck {
-    /// The contract it speaks, `package@version`.
-    pub contract: String,
+    /// The contract it speaks.
+    pub contract: Contract,
     pub manifest: Manifest,
     /// Imports the host does not provide: the hook loads, and a call that
     /// uses one of them fails.
@@ -118,7 +142,7 @@ pub fn check_hook(source: HookSource) -> Result<HookCheck, LoadError> {
     let sandbox = Sandbox::new(config, vec![source])?;
     let hook = &sandbox.hooks[0];
     Ok(HookCheck {
-        contract: format!("{CONTRACT_PACKAGE}@{CONTRACT_VERSION}"),
+        contract: hook.pre.contract(),
         manifest: hook.manifest.clone(),
         unlinked_imports: hook.unlinked.clone(),
     })
@@ -130,6 +154,9 @@ pub struct Sandbox {
     hooks: Vec<LoadedHook>,
     functions: HashMap<String, usize>,
     after_save: HashMap<String, Vec<usize>>,
+    before_login: Vec<usize>,
+    after_login: Vec<usize>,
+    after_session_end: Vec<usize>,
     config: SandboxConfig,
     function_slots: Slots,
     trigger_slots: Slots,
@@ -148,6 +175,14 @@ pub struct AfterSave {
     pub failures: Vec<String>,
 }
 
+/// What running the hooks of a trigger produced: which ran, and how each
+/// failed one failed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Fired {
+    pub ran: Vec<String>,
+    pub failures: Vec<String>,
+}
+
 /// The data an afterSave hook receives.
 #[derive(Debug, Clone)]
 pub struct SaveEvent<'a> {
@@ -157,18 +192,125 @@ pub struct SaveEvent<'a> {
     pub changed: Vec<String>,
 }
 
+/// A login or signup as the login triggers receive it.
+#[derive(Debug, Clone)]
+pub struct LoginEvent<'a> {
+    /// The user object, without secrets.
+    pub user: &'a Value,
+    pub signup: bool,
+}
+
+/// Why a session ended, as `after-session-end` hooks are told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    Logout,
+    RevokedByUser,
+    RevokedByHook,
+    RevokedByAdmin,
+    PasswordChange,
+    ReuseDetected,
+    Expired,
+    UserDeleted,
+    Replaced,
+}
+
+impl EndReason {
+    /// Its name in the contract and in logs: `logout`, `revoked-by-user`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Logout => "logout",
+            EndReason::RevokedByUser => "revoked-by-user",
+            EndReason::RevokedByHook => "revoked-by-hook",
+            EndReason::RevokedByAdmin => "revoked-by-admin",
+            EndReason::PasswordChange => "password-change",
+            EndReason::ReuseDetected => "reuse-detected",
+            EndReason::Expired => "expired",
+            EndReason::UserDeleted => "user-deleted",
+            EndReason::Replaced => "replaced",
+        }
+    }
+}
+
+/// A session that ended, as `after-session-end` hooks receive it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionEnd {
+    pub session_id: String,
+    pub user_id: String,
+    pub installation_id: Option<String>,
+    pub reason: EndReason,
+    pub ip: Option<std::net::IpAddr>,
+}
+
+/// Why a before-login hook refused a login.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginRefused {
+    /// The hook's own error, for the client.
+    #[error("{message}")]
+    Hook { code: u32, message: String },
+    /// The hook failed (trap, timeout, no slot): the login is refused all
+    /// the same (fail closed); the detail is for the log.
+    #[error(transparent)]
+    Failed(#[from] SandboxError),
+}
+
+/// Instantiates `$pre` (of contract module `$v`) and runs `$call` with the
+/// instance's `hooks` export as `$hooks` and the caller in that version's
+/// type as `$caller`; the hook's error becomes a [`GuestError`].
+macro_rules! on_instance {
+    ($v:ident, $pre:expr, $store:ident, $invoker:expr, |$hooks:ident, $caller:ident| $call:expr) => {{
+        let instance = $pre.instantiate_async(&mut *$store).await?;
+        let $hooks = instance.cloudcode_hooks_hooks();
+        let $caller = host::$v::Caller::from($invoker);
+        $call.await.map(|r| r.map_err(GuestError::from))
+    }};
+}
+
+/// Runs one export of a hook on a fresh instance, whichever contract
+/// version it speaks (see [`on_instance!`]).
+macro_rules! run_guest {
+    ($pre:expr, $store:ident, $invoker:expr, |$hooks:ident, $caller:ident| $call:expr) => {
+        match $pre {
+            Pre::V0_1(pre) => on_instance!(v0_1, pre, $store, $invoker, |$hooks, $caller| $call),
+            Pre::V0_2(pre) => on_instance!(v0_2, pre, $store, $invoker, |$hooks, $caller| $call),
+        }
+    };
+}
+
+/// Like [`run_guest!`] for the exports only contract 0.2.0 has. A 0.1.0
+/// hook never gets here (its manifest cannot name them); if it did, it
+/// would do nothing.
+macro_rules! run_guest_v0_2 {
+    ($pre:expr, $store:ident, $invoker:expr, |$hooks:ident, $caller:ident| $call:expr) => {
+        match $pre {
+            Pre::V0_1(_) => Ok(Ok(())),
+            Pre::V0_2(pre) => on_instance!(v0_2, pre, $store, $invoker, |$hooks, $caller| $call),
+        }
+    };
+}
+
 impl Sandbox {
-    /// Compiles, checks and registers `sources`.
+    /// Compiles, checks and registers `sources`, granting each hook what
+    /// `config.hooks_config` says.
     pub fn new(config: SandboxConfig, sources: Vec<HookSource>) -> Result<Self, LoadError> {
         let engine = engine::new_engine(2 * config.concurrency, config.memory_limit)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let ticker = EpochTicker::start(&engine);
         let linker = host::linker(&engine).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+        if let Some(name) = config.hooks_config.unmatched(&names).first() {
+            return Err(LoadError::Config(grants::ConfigError {
+                file: "(hooks config)".into(),
+                reason: format!("it names {name:?}, which is not a loaded hook"),
+            }));
+        }
         let mut sandbox = Sandbox {
             engine,
             hooks: Vec::new(),
             functions: HashMap::new(),
             after_save: HashMap::new(),
+            before_login: Vec::new(),
+            after_login: Vec::new(),
+            after_session_end: Vec::new(),
             function_slots: Slots::new("function", config.concurrency),
             trigger_slots: Slots::new("trigger", config.concurrency),
             config,
@@ -190,26 +332,42 @@ impl Sandbox {
         let pre = loader::prepare(&self.engine, linker, source, &component)?;
         let unlinked = loader::unlinked_imports(&self.engine, &component);
         let name: Arc<str> = source.name.as_str().into();
-        let json = block_on(self.invoke(
-            &pre,
-            &name,
-            None,
-            &Invoker::default(),
-            Entry::Manifest,
-            async |hook, store| hook.cloudcode_hooks_hooks().call_manifest(store).await,
-        ))
-        .result
-        .map_err(|e| LoadError::Manifest {
+        let reading = Arc::new(HookIdentity {
+            name: name.clone(),
+            granted: Capabilities::NONE,
+            config: Default::default(),
+        });
+        let manifest_error = |e: SandboxError| LoadError::Manifest {
             file: source.name.clone(),
             reason: e.to_string(),
-        })?;
-        let manifest = loader::parse_manifest(&name, &json)?;
+        };
+        // The same call in either version; only the answer's type differs.
+        macro_rules! call_manifest {
+            ($pre:expr) => {
+                block_on(self.invoke(
+                    &reading,
+                    None,
+                    &Invoker::default(),
+                    Entry::Manifest,
+                    async |store| {
+                        let instance = $pre.instantiate_async(&mut *store).await?;
+                        instance.cloudcode_hooks_hooks().call_manifest(store).await
+                    },
+                ))
+                .result
+                .map_err(manifest_error)?
+            };
+        }
+        let manifest = match &pre {
+            Pre::V0_1(pre) => loader::manifest_v0_1(&name, &call_manifest!(pre))?,
+            Pre::V0_2(pre) => loader::manifest_v0_2(&name, call_manifest!(pre))?,
+        };
         let index = self.hooks.len();
         for function in &manifest.functions {
             if let Some(&other) = self.functions.get(function) {
                 return Err(LoadError::DuplicateFunction {
                     name: function.clone(),
-                    first: self.hooks[other].name.to_string(),
+                    first: self.hooks[other].name().to_string(),
                     second: source.name.clone(),
                 });
             }
@@ -221,12 +379,43 @@ impl Sandbox {
                 .or_default()
                 .push(index);
         }
-        tracing::info!(hook = %name, functions = ?manifest.functions, after_save = ?manifest.after_save, "hook loaded");
+        for (on, list) in [
+            (manifest.before_login, &mut self.before_login),
+            (manifest.after_login, &mut self.after_login),
+            (manifest.after_session_end, &mut self.after_session_end),
+        ] {
+            if on {
+                list.push(index);
+            }
+        }
+        let settings = self.config.hooks_config.settings(&source.name);
+        let granted = grants::granted(
+            &source.name,
+            manifest.capabilities,
+            &self.config.hooks_config,
+        );
+        let denied = manifest.capabilities.without(granted);
+        tracing::info!(
+            hook = %name,
+            contract = %pre.contract(),
+            functions = ?manifest.functions,
+            triggers = ?manifest.triggers(),
+            granted = %granted,
+            denied = %denied,
+            "hook loaded"
+        );
+        if !denied.is_empty() {
+            tracing::warn!(hook = %name, denied = %denied, "hook asks for capabilities it was not granted; calls that need them fail (grant them in --hooks-config)");
+        }
         if !unlinked.is_empty() {
             tracing::warn!(hook = %name, imports = ?unlinked, "hook imports what this host does not provide; calls to them fail");
         }
         self.hooks.push(LoadedHook {
-            name,
+            identity: Arc::new(HookIdentity {
+                name,
+                granted,
+                config: settings.map(|s| s.config.clone()).unwrap_or_default(),
+            }),
             sha256: source.sha256(),
             metrics: metrics::get().hook_series(&source.name),
             pre,
@@ -245,9 +434,11 @@ impl Sandbox {
     /// The loaded hooks, in load order.
     pub fn hooks(&self) -> impl Iterator<Item = HookListing<'_>> {
         self.hooks.iter().map(|h| HookListing {
-            name: &h.name,
+            name: h.name(),
             sha256: &h.sha256,
+            contract: h.pre.contract(),
             manifest: &h.manifest,
+            granted: h.identity.granted,
         })
     }
 
@@ -259,6 +450,19 @@ impl Sandbox {
     /// Whether any hook runs after saves of `class`.
     pub fn has_after_save(&self, class: &str) -> bool {
         self.after_save.contains_key(class)
+    }
+
+    /// Whether any hook runs before logins; after logins; after sessions end.
+    pub fn has_before_login(&self) -> bool {
+        !self.before_login.is_empty()
+    }
+
+    pub fn has_after_login(&self) -> bool {
+        !self.after_login.is_empty()
+    }
+
+    pub fn has_after_session_end(&self) -> bool {
+        !self.after_session_end.is_empty()
     }
 
     /// Runs cloud function `name`.
@@ -274,24 +478,21 @@ impl Sandbox {
         };
         let hook = &self.hooks[index];
         let started = Instant::now();
-        let wit_caller = HookState::wit_caller(caller);
         let params = params.to_string();
         let outcome = self
             .invoke(
-                &hook.pre,
-                &hook.name,
+                &hook.identity,
                 Some(port),
                 caller,
                 Entry::Function,
-                async |h, store| {
-                    h.cloudcode_hooks_hooks()
-                        .call_call_function(store, &wit_caller, name, &params)
-                        .await
+                async |store| {
+                    run_guest!(&hook.pre, store, caller, |hooks, wit_caller| hooks
+                        .call_call_function(&mut *store, &wit_caller, name, &params))
                 },
             )
             .await;
         let result = match outcome.result {
-            Ok(Ok(json)) => decode_result(&hook.name, json).map_err(FunctionError::from),
+            Ok(Ok(json)) => decode_result(hook.name(), json).map_err(FunctionError::from),
             Ok(Err(hook_error)) => Err(FunctionError::hook(hook_error.code, &hook_error.message)),
             Err(error) => Err(error.into()),
         };
@@ -320,39 +521,141 @@ impl Sandbox {
         let Some(indices) = self.after_save.get(event.class_name) else {
             return saved;
         };
-        let wit_caller = HookState::wit_caller(caller);
         let object = view::object_json(event.object);
         let original = event.original.map(view::object_json);
         let entry = Entry::AfterSave {
             // Only a _User save by its owner can have a token to hand back.
             may_rotate: event.class_name == "_User",
         };
-        for &index in indices {
+        let call = TriggerCall::AfterSave {
+            class_name: event.class_name,
+            object: &object,
+            original: original.as_deref(),
+            changed: &event.changed,
+        };
+        let fired = self.fire(indices, port, caller, entry, &call).await;
+        saved.rotated_token = fired.rotated_token;
+        saved.ran = fired.ran;
+        saved.failures = fired.failures;
+        self.after_save_failures
+            .fetch_add(saved.failures.len() as u64, Ordering::Relaxed);
+        saved
+    }
+
+    /// Runs the before-login hooks in load order; the first that refuses
+    /// (or fails: a hook that does not run to completion refuses too)
+    /// refuses the login.
+    pub async fn before_login(
+        &self,
+        port: &Arc<dyn SessionPort>,
+        caller: &Invoker,
+        login: &LoginEvent<'_>,
+    ) -> Result<(), LoginRefused> {
+        let record = login_record(caller, login);
+        for &index in &self.before_login {
             let hook = &self.hooks[index];
             let started = Instant::now();
             let invocation = self
                 .invoke(
-                    &hook.pre,
-                    &hook.name,
+                    &hook.identity,
                     Some(port),
                     caller,
-                    entry,
-                    async |h, store| {
-                        h.cloudcode_hooks_hooks()
-                            .call_after_save(
-                                store,
-                                &wit_caller,
-                                event.class_name,
-                                &object,
-                                original.as_deref(),
-                                &event.changed,
-                            )
+                    Entry::Trigger(metrics::Entry::BeforeLogin),
+                    async |store| {
+                        TriggerCall::BeforeLogin(&record)
+                            .run(&hook.pre, store, caller)
                             .await
                     },
                 )
                 .await;
+            let (outcome, refused) = match invocation.result {
+                Ok(Ok(())) => (Outcome::Ok, None),
+                Ok(Err(e)) => {
+                    let FunctionError::Hook { code, message } =
+                        FunctionError::hook(e.code, &e.message)
+                    else {
+                        unreachable!("FunctionError::hook makes a Hook error")
+                    };
+                    (Outcome::Error, Some(LoginRefused::Hook { code, message }))
+                }
+                Err(error) => {
+                    tracing::warn!(hook = %hook.name(), %error, "before-login hook failed; the login is refused");
+                    (error.outcome(), Some(LoginRefused::Failed(error)))
+                }
+            };
+            hook.metrics
+                .record(metrics::Entry::BeforeLogin, outcome, started.elapsed());
+            if let Some(refused) = refused {
+                return Err(refused);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the after-login hooks (after a login or signup created the
+    /// caller's session). Failures are logged; the login stands.
+    pub async fn after_login(
+        &self,
+        port: &Arc<dyn SessionPort>,
+        caller: &Invoker,
+        login: &LoginEvent<'_>,
+    ) -> Fired {
+        let record = login_record(caller, login);
+        let entry = Entry::Trigger(metrics::Entry::AfterLogin);
+        let call = TriggerCall::AfterLogin(&record);
+        self.fire(&self.after_login, port, caller, entry, &call)
+            .await
+            .into()
+    }
+
+    /// Runs the after-session-end hooks for a session that ended, on behalf
+    /// of its user. Failures are logged; nothing can undo the ending.
+    pub async fn after_session_end(
+        &self,
+        port: &Arc<dyn SessionPort>,
+        ended: &SessionEnd,
+    ) -> Fired {
+        let caller = Invoker {
+            user_id: Some(ended.user_id.clone()),
+            ip: ended.ip,
+            ..Invoker::default()
+        };
+        let record = host::v0_2::EndedSession {
+            object_id: ended.session_id.clone(),
+            user_id: ended.user_id.clone(),
+            installation_id: ended.installation_id.clone(),
+            reason: ended.reason.into(),
+            client_address: ended.ip.map(|ip| ip.to_string()),
+        };
+        let entry = Entry::Trigger(metrics::Entry::AfterSessionEnd);
+        let call = TriggerCall::AfterSessionEnd(&record);
+        self.fire(&self.after_session_end, port, &caller, entry, &call)
+            .await
+            .into()
+    }
+
+    /// Runs the hooks `indices` of a trigger that cannot fail its event,
+    /// in order, each on a fresh instance: failures are logged and told.
+    async fn fire(
+        &self,
+        indices: &[usize],
+        port: &Arc<dyn SessionPort>,
+        caller: &Invoker,
+        entry: Entry,
+        call: &TriggerCall<'_>,
+    ) -> Triggered {
+        let mut fired = Triggered::default();
+        let series = entry.series();
+        for &index in indices {
+            let hook = &self.hooks[index];
+            let started = Instant::now();
+            let invocation = self
+                .invoke(&hook.identity, Some(port), caller, entry, async |store| {
+                    call.run(&hook.pre, store, caller).await
+                })
+                .await;
             if let Some(token) = invocation.rotated_token {
-                saved.rotated_token = Some(token);
+                fired.rotated_token = Some(token);
             }
             let (outcome, failure) = match invocation.result {
                 Ok(Ok(())) => (Outcome::Ok, None),
@@ -362,17 +665,20 @@ impl Sandbox {
                 ),
                 Err(e) => (e.outcome(), Some(e.to_string())),
             };
-            hook.metrics
-                .record(metrics::Entry::AfterSave, outcome, started.elapsed());
-            saved.ran.push(hook.name.to_string());
+            hook.metrics.record(series, outcome, started.elapsed());
+            fired.ran.push(hook.name().to_string());
             let Some(failure) = failure else {
                 continue;
             };
-            self.after_save_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(hook = %hook.name, class = event.class_name, error = %failure, "afterSave hook failed; the save stands");
-            saved.failures.push(failure);
+            let stands = match series {
+                metrics::Entry::AfterSave => "afterSave hook failed; the save stands",
+                metrics::Entry::AfterLogin => "afterLogin hook failed; the login stands",
+                _ => "afterSessionEnd hook failed; the session ended all the same",
+            };
+            tracing::warn!(hook = %hook.name(), error = %failure, "{stands}");
+            fired.failures.push(failure);
         }
-        saved
+        fired
     }
 
     /// One invocation: once a slot is free, a fresh instance with its own
@@ -382,16 +688,17 @@ impl Sandbox {
     /// epoch tick until it is spent.
     async fn invoke<R>(
         &self,
-        pre: &CloudCodePre<HookState>,
-        hook: &Arc<str>,
+        hook: &Arc<HookIdentity>,
         port: Option<&Arc<dyn SessionPort>>,
         caller: &Invoker,
         entry: Entry,
-        call: impl AsyncFnOnce(&CloudCode, &mut Store<HookState>) -> wasmtime::Result<R>,
+        call: impl AsyncFnOnce(&mut Store<HookState>) -> wasmtime::Result<R>,
     ) -> Invocation<R> {
         let started = Instant::now();
         let (budget, may_rotate, slots) = match entry {
-            Entry::Manifest => (self.config.after_save_timeout, false, &self.trigger_slots),
+            Entry::Manifest | Entry::Trigger(_) => {
+                (self.config.after_save_timeout, false, &self.trigger_slots)
+            }
             Entry::Function => (self.config.function_timeout, false, &self.function_slots),
             Entry::AfterSave { may_rotate } => (
                 self.config.after_save_timeout,
@@ -434,27 +741,22 @@ impl Sandbox {
                 UpdateDeadline::Interrupt
             })
         });
-        let run = async {
-            match pre.instantiate_async(&mut store).await {
-                Ok(instance) => call(&instance, &mut store).await,
-                Err(error) => Err(error),
-            }
-        };
+        let name = &hook.name;
         // The epoch stops a guest that computes; a guest waiting inside the
         // host (a WASI sleep, a slow write) is stopped here, by dropping the
         // call, which unwinds its fiber. A write already handed to the
         // blocking pool still completes.
-        let result = match tokio::time::timeout_at(deadline, run).await {
-            Ok(result) => result.map_err(|error| classify(hook, error)),
+        let result = match tokio::time::timeout_at(deadline, call(&mut store)).await {
+            Ok(result) => result.map_err(|error| classify(name, error)),
             Err(_) => Err(SandboxError::Timeout {
-                hook: hook.to_string(),
+                hook: name.to_string(),
             }),
         };
         let state = store.into_data();
         let result = match result {
             Err(SandboxError::Trap { .. }) if state.limits.memory_exceeded => {
                 Err(SandboxError::OutOfMemory {
-                    hook: hook.to_string(),
+                    hook: name.to_string(),
                 })
             }
             other => other,
@@ -463,6 +765,101 @@ impl Sandbox {
         Invocation {
             result,
             rotated_token: state.rotated_token,
+        }
+    }
+}
+
+/// A trigger's export and its arguments.
+enum TriggerCall<'a> {
+    AfterSave {
+        class_name: &'a str,
+        object: &'a str,
+        original: Option<&'a str>,
+        changed: &'a [String],
+    },
+    BeforeLogin(&'a host::v0_2::Login),
+    AfterLogin(&'a host::v0_2::Login),
+    AfterSessionEnd(&'a host::v0_2::EndedSession),
+}
+
+impl TriggerCall<'_> {
+    /// Runs it on a fresh instance of `pre`.
+    async fn run(
+        &self,
+        pre: &Pre,
+        store: &mut Store<HookState>,
+        caller: &Invoker,
+    ) -> wasmtime::Result<Result<(), GuestError>> {
+        match *self {
+            TriggerCall::AfterSave {
+                class_name,
+                object,
+                original,
+                changed,
+            } => run_guest!(pre, store, caller, |hooks, wit_caller| hooks
+                .call_after_save(
+                    &mut *store,
+                    &wit_caller,
+                    class_name,
+                    object,
+                    original,
+                    changed
+                )),
+            TriggerCall::BeforeLogin(login) => {
+                run_guest_v0_2!(pre, store, caller, |hooks, wit_caller| hooks
+                    .call_before_login(&mut *store, &wit_caller, login))
+            }
+            TriggerCall::AfterLogin(login) => {
+                run_guest_v0_2!(pre, store, caller, |hooks, wit_caller| hooks
+                    .call_after_login(&mut *store, &wit_caller, login))
+            }
+            TriggerCall::AfterSessionEnd(ended) => {
+                run_guest_v0_2!(pre, store, caller, |hooks, wit_caller| hooks
+                    .call_after_session_end(&mut *store, &wit_caller, ended))
+            }
+        }
+    }
+}
+
+/// What [`Sandbox::fire`] gathered.
+#[derive(Default)]
+struct Triggered {
+    ran: Vec<String>,
+    failures: Vec<String>,
+    rotated_token: Option<String>,
+}
+
+impl From<Triggered> for Fired {
+    fn from(t: Triggered) -> Self {
+        Fired {
+            ran: t.ran,
+            failures: t.failures,
+        }
+    }
+}
+
+fn login_record(caller: &Invoker, login: &LoginEvent<'_>) -> host::v0_2::Login {
+    host::v0_2::Login {
+        user_json: view::object_json(login.user),
+        signup: login.signup,
+        installation_id: caller.installation_id.clone(),
+        client_address: caller.ip.map(|ip| ip.to_string()),
+    }
+}
+
+impl From<EndReason> for host::v0_2::EndReason {
+    fn from(reason: EndReason) -> Self {
+        use host::v0_2::EndReason as Wit;
+        match reason {
+            EndReason::Logout => Wit::Logout,
+            EndReason::RevokedByUser => Wit::RevokedByUser,
+            EndReason::RevokedByHook => Wit::RevokedByHook,
+            EndReason::RevokedByAdmin => Wit::RevokedByAdmin,
+            EndReason::PasswordChange => Wit::PasswordChange,
+            EndReason::ReuseDetected => Wit::ReuseDetected,
+            EndReason::Expired => Wit::Expired,
+            EndReason::UserDeleted => Wit::UserDeleted,
+            EndReason::Replaced => Wit::Replaced,
         }
     }
 }
@@ -523,7 +920,22 @@ fn decode_result(hook: &str, json: String) -> Result<Value, SandboxError> {
 enum Entry {
     Manifest,
     Function,
-    AfterSave { may_rotate: bool },
+    AfterSave {
+        may_rotate: bool,
+    },
+    /// A lifecycle trigger, by the series its metrics go to.
+    Trigger(metrics::Entry),
+}
+
+impl Entry {
+    /// The metrics series of a trigger's invocations.
+    fn series(self) -> metrics::Entry {
+        match self {
+            Entry::Trigger(series) => series,
+            Entry::AfterSave { .. } => metrics::Entry::AfterSave,
+            Entry::Manifest | Entry::Function => metrics::Entry::Function,
+        }
+    }
 }
 
 struct Invocation<R> {

@@ -7,7 +7,7 @@ use crate::Core;
 use crate::auth::Caller;
 use crate::clock::to_iso;
 use crate::error::{Code, Error, Result};
-use crate::sandbox::{CONTRACT_PACKAGE, CONTRACT_VERSION, HookListing};
+use crate::sandbox::HookListing;
 
 /// Runs on the executor: the hook yields while it computes, and its
 /// database writes go to the blocking pool.
@@ -30,15 +30,14 @@ pub async fn call(core: &Core, caller: &Caller, name: &str, body: Value) -> Resu
 
 /// The files the Cloud Code page lists for a hook: one per cloud function
 /// and trigger, under the hook's name (`<hook>/<function>`,
-/// `<hook>/afterSave <Class>`), so the page shows what is served by what.
+/// `<hook>/afterSave <Class>`, `<hook>/beforeLogin`), so the page shows what is served by what.
 fn files(hook: &HookListing<'_>) -> Vec<String> {
     let functions = hook
         .manifest
         .functions
         .iter()
         .map(|f| format!("{}/{f}", hook.name));
-    let triggers =
-        (hook.manifest.after_save.iter()).map(|c| format!("{}/afterSave {c}", hook.name));
+    let triggers = (hook.manifest.triggers().into_iter()).map(|t| format!("{}/{t}", hook.name));
     functions.chain(triggers).collect()
 }
 
@@ -85,14 +84,17 @@ fn describe(hook: &HookListing<'_>) -> String {
     };
     format!(
         "// {name}\n\
-         // A WebAssembly component ({CONTRACT_PACKAGE}@{CONTRACT_VERSION}), SHA-256 {sha}.\n\
+         // A WebAssembly component ({contract}), SHA-256 {sha}.\n\
          // Its source is not on the server; this is what it declares.\n\
          //\n\
          // Cloud functions: {functions}\n\
-         // afterSave triggers on classes: {after_save}\n",
+         // Triggers: {triggers}\n\
+         // Granted: {granted}\n",
         name = hook.name,
+        contract = hook.contract,
+        triggers = list(&hook.manifest.triggers()),
+        granted = hook.granted,
         sha = hook.sha256,
         functions = list(&hook.manifest.functions),
-        after_save = list(&hook.manifest.after_save),
     )
 }

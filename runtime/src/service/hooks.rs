@@ -3,12 +3,74 @@
 //! server's clock and policy.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use crate::Shared;
+use tokio::sync::{Semaphore, mpsc};
+
 use crate::auth::Caller;
-use crate::sandbox::{Invoker, SessionPort};
-use crate::store::{Event, SessionView, StoreError, Trail};
+use crate::sandbox::{EndReason, Invoker, SessionEnd, SessionPort};
+use crate::store::{Ended, Event, SessionView, StoreError, Trail};
 use crate::token::TokenHash;
+use crate::{Core, Shared};
+
+/// Runs the after-session-end hooks on every session that ends, in the
+/// background: an ending never waits for them. At most half the trigger
+/// slots run them at once, so a wave of endings (a sweep, a mass revoke)
+/// queues here instead of crowding out afterSave hooks.
+pub async fn run_session_end_hooks(core: Core, mut ends: mpsc::UnboundedReceiver<Ended>) {
+    let running = Arc::new(Semaphore::new(
+        core.config.sandbox.concurrency.div_ceil(2) as usize
+    ));
+    while let Some(ended) = ends.recv().await {
+        let Some(end) = session_end(ended) else {
+            continue;
+        };
+        if !core.sandbox.has_after_session_end() {
+            continue;
+        }
+        let Ok(slot) = running.clone().acquire_owned().await else {
+            return;
+        };
+        let core = core.clone();
+        tokio::spawn(async move {
+            core.sandbox.after_session_end(&core.port(), &end).await;
+            drop(slot);
+        });
+    }
+}
+
+/// An ending as the after-session-end hooks are told of it; `None` for
+/// events that end no session.
+pub fn session_end(ended: Ended) -> Option<SessionEnd> {
+    Some(SessionEnd {
+        reason: end_reason(ended.event)?,
+        session_id: ended.session_id,
+        user_id: ended.user_id,
+        installation_id: ended.installation_id,
+        ip: ended.ip,
+    })
+}
+
+/// Why a session ended, as hooks are told; `None` for events that do not
+/// end one.
+fn end_reason(event: Event) -> Option<EndReason> {
+    Some(match event {
+        Event::LoggedOut => EndReason::Logout,
+        Event::RevokedByUser => EndReason::RevokedByUser,
+        Event::RevokedByHook => EndReason::RevokedByHook,
+        Event::RevokedByAdmin => EndReason::RevokedByAdmin,
+        Event::RevokedByPasswordChange => EndReason::PasswordChange,
+        Event::RevokedByReuse => EndReason::ReuseDetected,
+        Event::Expired => EndReason::Expired,
+        Event::RevokedWithUser => EndReason::UserDeleted,
+        Event::Replaced => EndReason::Replaced,
+        Event::Created
+        | Event::ShortenedByAdmin
+        | Event::Rotated
+        | Event::ReuseDetected
+        | Event::ExpiredTokenUsed => return None,
+    })
+}
 
 impl From<&Caller> for Invoker {
     fn from(caller: &Caller) -> Self {

@@ -14,6 +14,7 @@ use crate::auth::{Caller, Credentials};
 use crate::error::{Code, Error, Result};
 use crate::fields;
 use crate::password;
+use crate::sandbox::Invoker;
 use crate::store::{StoreError, UserRecord};
 
 fn invalid_login() -> Error {
@@ -78,6 +79,8 @@ pub async fn login(core: &Core, credentials: &Credentials, body: Value) -> Resul
         return Err(invalid_login());
     };
     core.throttle.record_success(account, allowed).await?;
+    let device = super::device(user, credentials.installation_id.clone(), credentials.ip);
+    super::before_login(core, device.clone(), user).await?;
     let mut verified_hash = stored.unwrap_or_default();
     if let Some(upgraded) = upgraded
         && core
@@ -112,6 +115,11 @@ pub async fn login(core: &Core, credentials: &Credentials, body: Value) -> Resul
         }
         other => drop(other?),
     }
+    let device = Invoker {
+        session_id: Some(session.object_id.clone()),
+        ..device
+    };
+    super::after_login(core, device, user, false).await;
     Ok(Reply::ok(Value::Object(render::user(
         user,
         Some(&minted.raw),

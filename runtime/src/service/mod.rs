@@ -7,7 +7,7 @@
 
 mod account;
 pub mod functions;
-mod hooks;
+pub mod hooks;
 pub mod login;
 pub mod objects;
 pub mod render;
@@ -20,7 +20,8 @@ use serde_json::{Map, Value};
 use crate::Core;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
-use crate::sandbox::{AfterSave, SaveEvent};
+use crate::sandbox::{AfterSave, Fired, Invoker, LoginEvent, SaveEvent};
+use crate::store::UserRecord;
 
 /// Runs the afterSave hooks of `class`, if any. `render` gives the saved
 /// object and the original (before an update), and is called only when a
@@ -46,6 +47,59 @@ pub(crate) async fn after_save(
     };
     core.sandbox
         .after_save(&core.port(), &caller.into(), &event)
+        .await
+}
+
+/// The caller of the login triggers: the user whose password was just
+/// verified (or who just signed up), on the device logging in.
+pub(crate) fn device(
+    user: &UserRecord,
+    installation_id: Option<String>,
+    ip: Option<std::net::IpAddr>,
+) -> Invoker {
+    Invoker {
+        user_id: Some(user.object_id.clone()),
+        installation_id,
+        ip,
+        ..Invoker::default()
+    }
+}
+
+/// Runs the before-login hooks, if any: one that refuses, or does not run
+/// to completion, refuses the login.
+pub(crate) async fn before_login(core: &Core, device: Invoker, user: &UserRecord) -> Result<()> {
+    if !core.sandbox.has_before_login() {
+        return Ok(());
+    }
+    let user = Value::Object(render::user(user, None));
+    let login = LoginEvent {
+        user: &user,
+        signup: false,
+    };
+    core.sandbox
+        .before_login(&core.port(), &device, &login)
+        .await
+        .map_err(Error::from)
+}
+
+/// Runs the after-login hooks, if any, as the new session (`device`).
+/// They cannot undo the login; failures are logged.
+pub(crate) async fn after_login(
+    core: &Core,
+    device: Invoker,
+    user: &UserRecord,
+    signup: bool,
+) -> Fired {
+    if !core.sandbox.has_after_login() {
+        return Fired::default();
+    }
+    let user = Value::Object(render::user(user, None));
+    let login = LoginEvent {
+        user: &user,
+        signup,
+    };
+    core.sandbox
+        .after_login(&core.port(), &device, &login)
         .await
 }
 

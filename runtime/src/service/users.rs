@@ -15,6 +15,7 @@ use crate::error::{Code, Error, Result};
 use crate::fields;
 use crate::password::{self, PasswordError};
 use crate::query::FindOptions;
+use crate::sandbox::Invoker;
 use crate::store::{Revoke, StoreError, UniqueField, UserRecord, WriterSession};
 use crate::token::{self, MintedToken};
 
@@ -90,20 +91,27 @@ pub async fn signup(core: &Core, caller: &Caller, body: Value) -> Result<Reply> 
         (render::user(&user, None), None)
     })
     .await;
+    if let Some((session_id, _)) = &session {
+        let device = Invoker {
+            session_id: Some(session_id.clone()),
+            ..super::device(&user, caller.installation_id.clone(), caller.ip)
+        };
+        super::after_login(core, device, &user, true).await;
+    }
     let mut answer = json!({
         "objectId": user.object_id,
         "createdAt": crate::clock::to_iso(user.created_at),
     });
-    if let Some(minted) = &session {
+    if let Some((_, minted)) = &session {
         answer["sessionToken"] = minted.raw.clone().into();
     }
     let location = format!("{}/users/{}", core.config.mount_path, user.object_id);
     Ok(Reply::created(location, answer))
 }
 
-/// The new user, the token of its first session (unless the master key
-/// signed it up) and the keys the request set.
-type NewAccount = (UserRecord, Option<MintedToken>, Vec<String>);
+/// The new user, the id and token of its first session (unless the master
+/// key signed it up) and the keys the request set.
+type NewAccount = (UserRecord, Option<(String, MintedToken)>, Vec<String>);
 
 async fn create_account(core: &Core, caller: &Caller, body: Value) -> Result<NewAccount> {
     let mut body = fields::body_object(body)?;
@@ -147,7 +155,8 @@ async fn create_account(core: &Core, caller: &Caller, body: Value) -> Result<New
         )
         .await
         .map_err(map_unique)?;
-    Ok((user, session.map(|(_, minted)| minted), changed))
+    let session = session.map(|(session, minted)| (session.object_id, minted));
+    Ok((user, session, changed))
 }
 
 /// `GET /users/me`.

@@ -5,6 +5,9 @@
 //! objectId, installation id and IP; never a token.
 
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::mpsc;
 
 use super::{RevokedSession, SessionRecord};
 use crate::clock::Millis;
@@ -140,10 +143,71 @@ pub struct EventRecord {
     pub ip: Option<String>,
 }
 
-/// Logs events that were committed (after the commit: a log line never
-/// tells of a change that did not happen), and counts the sessions they
-/// start and end.
-pub(crate) fn log<'a>(event: Event, trail: Trail, subjects: impl IntoIterator<Item = Subject<'a>>) {
+/// A session that ended, as the store reports it once the ending
+/// committed (never its token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    /// What ended it: an event whose [`Event::ends_session`] is true.
+    pub event: Event,
+    pub user_id: String,
+    pub session_id: String,
+    pub installation_id: Option<String>,
+    /// Where the request that ended it came from.
+    pub ip: Option<IpAddr>,
+}
+
+/// Where a store's committed events go: the log and the metrics always,
+/// and the sessions that end to whoever watches them (the after-session-end
+/// hooks). Shared by every clone of a store.
+#[derive(Clone, Default)]
+pub(crate) struct Journal {
+    ends: Arc<OnceLock<mpsc::UnboundedSender<Ended>>>,
+}
+
+impl Journal {
+    /// The sessions that end from now on, as they commit. Only the first
+    /// watcher gets them.
+    pub(crate) fn watch_ends(&self) -> Option<mpsc::UnboundedReceiver<Ended>> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        self.ends.set(sender).ok().map(|()| receiver)
+    }
+
+    /// Logs events that were committed (after the commit: a log line
+    /// never tells of a change that did not happen), counts the sessions
+    /// they start and end, and reports those that end to the watcher.
+    pub(crate) fn log<'a>(
+        &self,
+        event: Event,
+        trail: Trail,
+        subjects: impl IntoIterator<Item = Subject<'a>>,
+    ) {
+        let watcher = self.ends.get().filter(|_| event.ends_session());
+        log(event, trail, subjects, |subject| {
+            let Some(watcher) = watcher else {
+                return;
+            };
+            let (Some(user_id), Some(session_id)) = (subject.user_id, subject.session_id) else {
+                return;
+            };
+            // A watcher that is gone (the server stopping) misses nothing
+            // anyone could act on.
+            let _ = watcher.send(Ended {
+                event,
+                user_id: user_id.to_string(),
+                session_id: session_id.to_string(),
+                installation_id: subject.installation_id.map(String::from),
+                ip: trail.ip,
+            });
+        });
+    }
+}
+
+fn log<'a>(
+    event: Event,
+    trail: Trail,
+    subjects: impl IntoIterator<Item = Subject<'a>>,
+    mut each: impl FnMut(&Subject<'a>),
+) {
     let metrics = metrics::get();
     let reason = metrics::ReasonLabels {
         reason: event.as_str(),
@@ -163,5 +227,6 @@ pub(crate) fn log<'a>(event: Event, trail: Trail, subjects: impl IntoIterator<It
             ip = trail.ip.map(|ip| ip.to_string()),
             "session event"
         );
+        each(&subject);
     }
 }

@@ -25,7 +25,7 @@ mod sqlite;
 mod throttle;
 mod users;
 
-pub use events::{Event, EventRecord, Subject, Trail};
+pub use events::{Ended, Event, EventRecord, Subject, Trail};
 pub use records::*;
 
 use std::path::Path;
@@ -104,6 +104,16 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
+    /// The sessions that end from now on, each reported once its ending
+    /// commits (the after-session-end hooks run on them). Only the first
+    /// call gets them; later ones get `None`.
+    pub fn watch_session_ends(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Ended>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.journal.watch_ends(),
+            Backend::Postgres(pg) => pg.journal.watch_ends(),
+        }
+    }
+
     /// Opens (creating if needed) a SQLite database file and brings its
     /// schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {

@@ -32,7 +32,7 @@ use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod, R
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
-use super::events::{self as audit, Event, EventRecord, Subject, Trail};
+use super::events::{Event, EventRecord, Journal, Subject, Trail};
 use super::{RevokedSession, StoreError, UniqueField};
 use crate::clock::Millis;
 
@@ -49,6 +49,7 @@ pub struct Pg {
     pool: Pool,
     /// Shared connections for the hot point reads ([`readers`]).
     readers: Arc<readers::Readers>,
+    pub(in crate::store) journal: Journal,
 }
 
 impl Pg {
@@ -81,7 +82,11 @@ impl Pg {
         // After the migration: the shared connections prepare their reads
         // against the schema it made.
         let readers = Arc::new(readers::Readers::start(config, tls).await?);
-        Ok(Pg { pool, readers })
+        Ok(Pg {
+            pool,
+            readers,
+            journal: Journal::default(),
+        })
     }
 
     async fn client(&self) -> Result<Client, StoreError> {
@@ -188,21 +193,6 @@ async fn insert_events(
     Ok(())
 }
 
-/// Ends a transaction that changed sessions: their `event` rows go in, it
-/// commits, and then (only then) the events are logged.
-async fn commit_session_change(
-    tx: deadpool_postgres::Transaction<'_>,
-    event: Event,
-    trail: Trail,
-    changed: Vec<RevokedSession>,
-) -> Result<Vec<RevokedSession>, StoreError> {
-    let subjects: Vec<Subject<'_>> = changed.iter().map(Subject::from).collect();
-    insert_events(&tx, event, trail, &subjects).await?;
-    tx.commit().await?;
-    audit::log(event, trail, subjects);
-    Ok(changed)
-}
-
 /// Sessions as a write that removed or changed them returns them (the
 /// columns of `RETURNING object_id, user_id, installation_id,
 /// last_used_at, absolute_expires_at`).
@@ -236,6 +226,22 @@ async fn lock_user(tx: &Transaction<'_>, user_id: &str) -> Result<bool, StoreErr
 }
 
 impl Pg {
+    /// Ends a transaction that changed sessions: their `event` rows go in, it
+    /// commits, and then (only then) the events are logged.
+    pub(super) async fn commit_session_change(
+        &self,
+        tx: deadpool_postgres::Transaction<'_>,
+        event: Event,
+        trail: Trail,
+        changed: Vec<RevokedSession>,
+    ) -> Result<Vec<RevokedSession>, StoreError> {
+        let subjects: Vec<Subject<'_>> = changed.iter().map(Subject::from).collect();
+        insert_events(&tx, event, trail, &subjects).await?;
+        tx.commit().await?;
+        self.journal.log(event, trail, subjects);
+        Ok(changed)
+    }
+
     pub async fn record_event(
         &self,
         event: Event,
@@ -246,7 +252,7 @@ impl Pg {
         let tx = client.transaction().await?;
         insert_events(&tx, event, trail, &[subject]).await?;
         tx.commit().await?;
-        audit::log(event, trail, [subject]);
+        self.journal.log(event, trail, [subject]);
         Ok(())
     }
 

@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use super::readers::{FOUND_AT, Key, Read};
 use super::rows::{SESSION_COLUMN_COUNT, SESSION_COLUMNS, session_at, session_from_row, user_at};
-use super::{Cached, Pg, RETURNING, commit_session_change, insert_events, lock_user, revoked};
+use super::{Cached, Pg, RETURNING, insert_events, lock_user, revoked};
 use crate::clock::Millis;
 use crate::policy::SessionPolicy;
-use crate::store::events::{self as audit, Event, Trail};
+use crate::store::events::{Event, Trail};
 use crate::store::{RevokedSession, SessionRecord, StoreError, UserRecord, WriterSession};
 use crate::token::TokenHash;
 
@@ -174,8 +174,10 @@ impl Pg {
         }
         let replaced = insert_session(&tx, session, hash).await?;
         insert_events(&tx, Event::Created, trail, &[session.into()]).await?;
-        let replaced = commit_session_change(tx, Event::Replaced, trail, replaced).await?;
-        audit::log(Event::Created, trail, [session.into()]);
+        let replaced = self
+            .commit_session_change(tx, Event::Replaced, trail, replaced)
+            .await?;
+        self.journal.log(Event::Created, trail, [session.into()]);
         Ok(replaced)
     }
 
@@ -295,7 +297,7 @@ impl Pg {
             )
             .await?,
         );
-        let gone = commit_session_change(tx, event, trail, gone).await?;
+        let gone = self.commit_session_change(tx, event, trail, gone).await?;
         Ok(gone.into_iter().next())
     }
 
@@ -310,7 +312,7 @@ impl Pg {
         let tx = client.transaction().await?;
         lock_user(&tx, user_id).await?;
         let gone = delete_user_sessions(&tx, user_id, keep).await?;
-        commit_session_change(tx, event, trail, gone).await
+        self.commit_session_change(tx, event, trail, gone).await
     }
 
     pub async fn shorten_session(
@@ -332,8 +334,9 @@ impl Pg {
             )
             .await?,
         );
-        let shortened =
-            commit_session_change(tx, Event::ShortenedByAdmin, trail, shortened).await?;
+        let shortened = self
+            .commit_session_change(tx, Event::ShortenedByAdmin, trail, shortened)
+            .await?;
         Ok(!shortened.is_empty())
     }
 
@@ -346,7 +349,9 @@ impl Pg {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let rotated = replace_token(&tx, object_id, hash, trail.at).await?;
-        let rotated = commit_session_change(tx, Event::Rotated, trail, rotated).await?;
+        let rotated = self
+            .commit_session_change(tx, Event::Rotated, trail, rotated)
+            .await?;
         Ok(!rotated.is_empty())
     }
 
@@ -369,7 +374,9 @@ impl Pg {
             )
             .await?,
         );
-        let gone = commit_session_change(tx, Event::RevokedByPasswordChange, trail, gone).await?;
+        let gone = self
+            .commit_session_change(tx, Event::RevokedByPasswordChange, trail, gone)
+            .await?;
         Ok(gone.into_iter().next())
     }
 
@@ -416,6 +423,7 @@ impl Pg {
             )
             .await?,
         );
-        commit_session_change(tx, Event::Expired, Trail::new(now, None), swept).await
+        self.commit_session_change(tx, Event::Expired, Trail::new(now, None), swept)
+            .await
     }
 }

@@ -6,8 +6,8 @@ use serde_json::Value;
 use super::readers::{FOUND_AT, Key, Read};
 use super::rows::{USER_COLUMNS, user_at, user_from_row};
 use super::sessions::{check_writer, delete_user_sessions, insert_session, seal_session};
-use super::{Cached, Pg, commit_session_change, insert_events};
-use crate::store::events::{self as audit, Event, Subject, Trail};
+use super::{Cached, Pg, insert_events};
+use crate::store::events::{Event, Subject, Trail};
 use crate::store::{Revoke, RevokedSession, SessionRecord, StoreError, UserRecord, WriterSession};
 use crate::token::TokenHash;
 
@@ -75,7 +75,7 @@ impl Pg {
         }
         insert_events(&tx, Event::Created, trail, &created).await?;
         tx.commit().await?;
-        audit::log(Event::Created, trail, created);
+        self.journal.log(Event::Created, trail, created);
         Ok(())
     }
 
@@ -145,7 +145,8 @@ impl Pg {
                 delete_user_sessions(&tx, object_id, seal.as_deref()).await?
             }
         };
-        commit_session_change(tx, Event::RevokedByPasswordChange, trail, revoked).await?;
+        self.commit_session_change(tx, Event::RevokedByPasswordChange, trail, revoked)
+            .await?;
         Ok(Some((user, outcome)))
     }
 
@@ -184,7 +185,9 @@ impl Pg {
         let sessions = delete_user_sessions(&tx, object_id, None).await?;
         tx.run("DELETE FROM users WHERE object_id = $1", &[&object_id])
             .await?;
-        let sessions = commit_session_change(tx, Event::RevokedWithUser, trail, sessions).await?;
+        let sessions = self
+            .commit_session_change(tx, Event::RevokedWithUser, trail, sessions)
+            .await?;
         Ok(Some(sessions))
     }
 }

@@ -5,7 +5,7 @@ use r2d2_sqlite::rusqlite::{Connection, params};
 use super::Db;
 use crate::clock::Millis;
 use crate::store::StoreError;
-use crate::store::events::{Event, EventRecord, Subject, Trail, log};
+use crate::store::events::{Event, EventRecord, Subject, Trail};
 
 /// Inserts the rows of `event` about `subjects`, in the caller's
 /// transaction.
@@ -43,7 +43,7 @@ impl Db {
         trail: Trail,
     ) -> Result<(), StoreError> {
         insert(&*self.conn()?, event, trail, [subject])?;
-        log(event, trail, [subject]);
+        self.journal.log(event, trail, [subject]);
         Ok(())
     }
 

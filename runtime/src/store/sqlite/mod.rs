@@ -31,7 +31,7 @@ use self::cache::{CommitWatch, Mark, RowCache};
 use r2d2_sqlite::rusqlite::{self, OpenFlags};
 use serde_json::Value;
 
-use super::events::{self as audit, Event, Subject, Trail};
+use super::events::{Event, Journal, Subject, Trail};
 use super::{RevokedSession, SessionRecord, StoreError, UniqueField, UserRecord};
 use crate::token::TokenHash;
 
@@ -52,6 +52,7 @@ pub struct Db {
     /// unused without a watch (an in-memory database).
     cached: Arc<Cached>,
     commits: Option<Arc<CommitWatch>>,
+    pub(in crate::store) journal: Journal,
 }
 
 thread_local! {
@@ -94,6 +95,7 @@ impl Db {
             readers: Some(Arc::new(path.to_path_buf())),
             cached: Arc::default(),
             commits,
+            journal: Journal::default(),
         })
     }
 
@@ -123,6 +125,7 @@ impl Db {
             readers: None,
             cached: Arc::default(),
             commits: None,
+            journal: Journal::default(),
         })
     }
 
@@ -187,7 +190,8 @@ impl Db {
             events::insert(tx, event, trail, changed.iter().map(Subject::from))?;
             Ok::<_, E>(changed)
         })?;
-        audit::log(event, trail, changed.iter().map(Subject::from));
+        self.journal
+            .log(event, trail, changed.iter().map(Subject::from));
         Ok(changed)
     }
 

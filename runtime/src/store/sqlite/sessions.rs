@@ -3,7 +3,7 @@ use r2d2_sqlite::rusqlite::{OptionalExtension, Row, Transaction, params};
 use super::{Db, events, hash_bytes};
 use crate::clock::Millis;
 use crate::policy::SessionPolicy;
-use crate::store::events::{self as audit, Event, Trail};
+use crate::store::events::{Event, Trail};
 use crate::store::{RevokedSession, SessionRecord, StoreError, WriterSession};
 use crate::token::TokenHash;
 
@@ -187,7 +187,7 @@ impl Db {
             events::insert(tx, Event::Created, trail, [session.into()])?;
             Ok(replaced)
         })?;
-        audit::log(Event::Created, trail, [session.into()]);
+        self.journal.log(Event::Created, trail, [session.into()]);
         Ok(replaced)
     }
 

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Db, events, from_json, to_json, unique_violation};
-use crate::store::events::{self as audit, Event, Subject, Trail};
+use crate::store::events::{Event, Subject, Trail};
 use crate::store::{Revoke, RevokedSession, SessionRecord, StoreError, UserRecord, WriterSession};
 use crate::token::TokenHash;
 
@@ -39,7 +39,7 @@ impl Db {
             }
             events::insert(tx, Event::Created, trail, created())
         })?;
-        audit::log(Event::Created, trail, created());
+        self.journal.log(Event::Created, trail, created());
         Ok(())
     }
 

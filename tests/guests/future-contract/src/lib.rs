@@ -1,4 +1,4 @@
-//! Exports `cloudcode:hooks/hooks@0.2.0`; a 0.1.0 host must refuse to load it.
+//! Exports `cloudcode:hooks/hooks@1.0.0`; a 0.x host must refuse to load it.
 
 // Built only for the sandbox: the export names are not valid native symbols.
 #[cfg(target_arch = "wasm32")]

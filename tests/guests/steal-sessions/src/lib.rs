@@ -1,4 +1,6 @@
-use cloudcode_sdk::{Caller, HookError, Hooks, Manifest, Value, register_hooks, sessions};
+use cloudcode_sdk::{
+    Caller, Capability, HookError, Hooks, Manifest, Value, register_hooks, sessions,
+};
 
 pub struct StealSessions;
 
@@ -9,6 +11,9 @@ impl Hooks for StealSessions {
             .function("peek")
             .function("rotate")
             .function("revokeById")
+            .capability(Capability::SessionsRead)
+            .capability(Capability::SessionsRevoke)
+            .capability(Capability::SessionsRotate)
     }
 
     fn call_function(_: &Caller, name: &str, params: Value) -> Result<Value, HookError> {

@@ -1,6 +1,6 @@
 //! Imports `hostile:unknown-import/network`, which no cloudcode host
 //! provides. The component must still load; only the call that uses the
-//! import fails.
+//! import fails. It speaks contract 0.1.0, which hosts keep linking.
 
 // Built only for the sandbox: the export names are not valid native symbols.
 #[cfg(target_arch = "wasm32")]
