@@ -488,5 +488,5 @@ mod database;
 #[cfg(test)]
 mod tests;
 
-pub use check::{Finding, Severity, findings};
+pub use check::{Finding, Severity, findings, grant_findings};
 pub use database::Database;

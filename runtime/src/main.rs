@@ -1,8 +1,9 @@
 //! The `cloudcode` binary: parse flags, then hand over to the library.
 
 use clap::{Parser, Subcommand};
-use cloudcode_runtime::config::{Database, ServeArgs, Severity, findings};
+use cloudcode_runtime::config::{Database, Finding, ServeArgs, Severity, findings, grant_findings};
 use cloudcode_runtime::sandbox::{HookSource, check_hook as check_hook_blocking};
+use cloudcode_runtime::server::load_hooks;
 use cloudcode_runtime::store::Store;
 use tracing_subscriber::EnvFilter;
 
@@ -106,7 +107,7 @@ async fn run() -> anyhow::Result<()> {
     let args = match command {
         Some(Command::Serve(args)) => *args,
         Some(Command::CheckHook { file }) => return check_hook(file).await,
-        Some(Command::Check(args)) => return check(*args),
+        Some(Command::Check(args)) => return check(*args).await,
         Some(Command::Migrate {
             from,
             to,
@@ -121,9 +122,24 @@ async fn run() -> anyhow::Result<()> {
 
 /// `cloudcode check`: every finding, most severe first, on stdout; a high
 /// one fails the command (deploy scripts gate on it).
-fn check(args: ServeArgs) -> anyhow::Result<()> {
+async fn check(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.into_config()?;
-    let found = findings(&config);
+    let mut found = findings(&config);
+    // The grants can only be judged against what the hooks ask for: load
+    // them as `serve` would (compiled hooks come from the cache).
+    match load_hooks(&config).await {
+        Ok(sandbox) => found.extend(grant_findings(
+            sandbox.hooks(),
+            &config.sandbox.hooks_config,
+        )),
+        Err(error) => found.push(Finding {
+            severity: Severity::High,
+            setting: "--hooks-dir / --hooks-config",
+            problem: format!("the server would not start: {error}"),
+            fix: "fix or remove the file the error names".into(),
+        }),
+    }
+    found.sort_by_key(|f| f.severity);
     for finding in &found {
         println!(
             "{:<6}  {}: {}",

@@ -40,16 +40,7 @@ pub enum ServeError {
 /// Runs the server until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config) -> Result<(), ServeError> {
     // What `cloudcode check` would say, said where the operator looks.
-    for finding in crate::config::findings(&config) {
-        match finding.severity {
-            Severity::Low => {
-                tracing::info!(setting = finding.setting, fix = %finding.fix, "{}", finding.problem)
-            }
-            _ => {
-                tracing::warn!(severity = %finding.severity, setting = finding.setting, fix = %finding.fix, "{}", finding.problem)
-            }
-        }
-    }
+    log_findings(crate::config::findings(&config));
     let opened = match &config.database {
         Database::Sqlite(path) => Store::open(path),
         Database::Postgres { uri, ca } => Store::connect(uri, ca.as_deref()).await,
@@ -59,6 +50,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         source,
     })?;
     let sandbox = load_hooks(&config).await?;
+    log_findings(crate::config::grant_findings(
+        sandbox.hooks(),
+        &config.sandbox.hooks_config,
+    ));
     let session_ends = store.watch_session_ends();
     let core = Core::new(store, config, Arc::new(SystemClock), sandbox);
     if let Some(ends) = session_ends {
@@ -168,8 +163,22 @@ fn bound_request_time<A: axum_server::Address, Acc>(
     server.first_request_timeout(timeout)
 }
 
-/// Compiles (or loads from the cache) the built-in hooks and those of `--hooks-dir`.
-async fn load_hooks(config: &Config) -> Result<Sandbox, LoadError> {
+fn log_findings(found: Vec<crate::config::Finding>) {
+    for finding in found {
+        match finding.severity {
+            Severity::Low => {
+                tracing::info!(setting = finding.setting, fix = %finding.fix, "{}", finding.problem)
+            }
+            _ => {
+                tracing::warn!(severity = %finding.severity, setting = finding.setting, fix = %finding.fix, "{}", finding.problem)
+            }
+        }
+    }
+}
+
+/// Compiles (or loads from the cache) the built-in hooks and those of
+/// `--hooks-dir`, granted what `--hooks-config` says.
+pub async fn load_hooks(config: &Config) -> Result<Sandbox, LoadError> {
     let mut sources = Vec::new();
     if config.builtin_hooks {
         sources.extend(crate::sandbox::builtin_sources());

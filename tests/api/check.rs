@@ -14,6 +14,9 @@ fn check(flags: &[&str]) -> (i32, String) {
         .arg("check")
         .arg("--data-dir")
         .arg(data.path().join("data"))
+        // The servers' compiled hooks: `check` loads the hooks too.
+        .arg("--hooks-cache-dir")
+        .arg(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("hook-cache"))
         .args(flags)
         .env_remove("PARSE_SERVER_DATABASE_URI")
         .output()
@@ -81,4 +84,55 @@ fn logs_to_a_file_carry_no_colour_codes_and_json_logs_parse() {
         "{logs}"
     );
     assert!(!logs.contains(&token), "a token in the logs");
+}
+
+/// Grants are judged against what each hook asks for: more than it asks
+/// is medium (a replaced file would inherit it), less is low (its calls
+/// fail); a hooks config the server would refuse is high.
+#[test]
+fn check_judges_each_hooks_grant_against_its_manifest() {
+    if crate::harness::on_postgres() {
+        eprintln!("skipped on PostgreSQL: runs no server");
+        return;
+    }
+    let hooks = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        crate::harness::component("guest-lifecycle"),
+        hooks.path().join("lifecycle.wasm"),
+    )
+    .unwrap();
+    let config = hooks.path().join("hooks.toml");
+    let dir = hooks.path().to_str().unwrap();
+    let config_path = config.to_str().unwrap();
+
+    std::fs::write(
+        &config,
+        "[hooks.\"lifecycle.wasm\"]\ngrant = [\"sessions:revoke\", \"sessions:rotate\", \"log\"]\n",
+    )
+    .unwrap();
+    let (status, out) = check(&["--hooks-dir", dir, "--hooks-config", config_path]);
+    assert_eq!(status, 0, "{out}");
+    assert!(
+        out.contains("MEDIUM  --hooks-config: hook ")
+            && out.contains("lifecycle.wasm is granted sessions:rotate, which it does not ask for"),
+        "{out}"
+    );
+
+    std::fs::write(&config, "[hooks.\"lifecycle.wasm\"]\ngrant = [\"log\"]\n").unwrap();
+    let (status, out) = check(&["--hooks-dir", dir, "--hooks-config", config_path]);
+    assert_eq!(status, 0, "{out}");
+    assert!(
+        out.contains("LOW     --hooks-config: hook ")
+            && out.contains("lifecycle.wasm asks for sessions:revoke, which it is not granted"),
+        "{out}"
+    );
+
+    std::fs::write(&config, "[hooks.\"lifecycle.wasm\"]\ngrant = [\"sessions:revoke\", \"log\"]\n").unwrap();
+    let (status, out) = check(&["--hooks-dir", dir, "--hooks-config", config_path]);
+    assert_eq!((status, out.as_str()), (0, "no findings: nothing weak or risky in these settings\n"));
+
+    std::fs::write(&config, "[hooks.\"gone.wasm\"]\ngrant = [\"log\"]\n").unwrap();
+    let (status, out) = check(&["--hooks-dir", dir, "--hooks-config", config_path]);
+    assert_eq!(status, 1, "{out}");
+    assert!(out.contains("HIGH    --hooks-dir / --hooks-config: the server would not start"), "{out}");
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 use ipnet::IpNet;
 
 use super::{Config, Database};
+use crate::sandbox::{HookListing, HooksConfig};
 
 /// How much a finding matters; any `High` makes `cloudcode check` fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -272,6 +273,49 @@ pub fn findings(config: &Config) -> Vec<Finding> {
                 ),
                 "chmod 600 it",
             );
+        }
+    }
+    found.sort_by_key(|f| f.severity);
+    found
+}
+
+/// The findings about the loaded hooks' grants (`--hooks-config`): a
+/// grant of what a hook does not ask for (a new version of that file would
+/// get it, without anyone granting it again), and requests that were not
+/// granted (the calls that need them will fail).
+pub fn grant_findings<'a>(
+    hooks: impl IntoIterator<Item = HookListing<'a>>,
+    config: &HooksConfig,
+) -> Vec<Finding> {
+    let mut found = Vec::new();
+    for hook in hooks {
+        let granted = config
+            .settings(hook.name)
+            .and_then(|settings| settings.grant)
+            .unwrap_or(hook.granted);
+        let unasked = granted.without(hook.manifest.capabilities);
+        if !unasked.is_empty() {
+            found.push(Finding {
+                severity: Severity::Medium,
+                setting: "--hooks-config",
+                problem: format!(
+                    "hook {} is granted {unasked}, which it does not ask for: a new version of the file would get it without anyone granting it again",
+                    hook.name
+                ),
+                fix: "grant each hook only what its manifest asks for (`cloudcode check-hook FILE` prints it)".into(),
+            });
+        }
+        let denied = hook.denied();
+        if !denied.is_empty() {
+            found.push(Finding {
+                severity: Severity::Low,
+                setting: "--hooks-config",
+                problem: format!(
+                    "hook {} asks for {denied}, which it is not granted: its calls that need them fail",
+                    hook.name
+                ),
+                fix: "grant them in the hook's entry if it should have them, or remove the hook".into(),
+            });
         }
     }
     found.sort_by_key(|f| f.severity);
