@@ -19,7 +19,8 @@ use node::{npm_project, run};
 #[test]
 fn parse_js_sdk_end_to_end() {
     let js = npm_project("js", "parse");
-    let srv = Server::start();
+    // The built-in hooks, and a before-login hook the suite logs in against.
+    let srv = Server::start_with_hooks(&["block-suspended-users"], &[]);
     let suite = run(Command::new("node")
         .args(["--test", "--test-reporter=spec"])
         .current_dir(&js)

@@ -80,10 +80,13 @@ fn hook_invocation(c: &mut Criterion) {
 }
 
 /// What wasmtime alone costs for one invocation on the sandbox's engine: a
-/// bare store, the same built-in component instantiated from an
-/// `InstancePre`, its cheapest export (`manifest`) called, and dropped.
-/// No WASI context, limits, caller, slot or output capture: what the
-/// runtime adds is `after_save_no_host_call` minus this.
+/// bare store, a built-in component instantiated from an `InstancePre`,
+/// its cheapest export (`manifest`) called, and dropped. The component is
+/// `logoutFromAllDevices` as SDK 0.1 built it (`tests/fixtures`), whose
+/// manifest is a string: the typed call needs no record type from the
+/// bindings, and the code is the SDK's all the same. No WASI context,
+/// limits, caller, slot or output capture: what the runtime adds is
+/// `after_save_no_host_call` minus this.
 struct Floor {
     pre: InstancePre<()>,
     manifest: ComponentExportIndex,
@@ -91,8 +94,9 @@ struct Floor {
 
 impl Floor {
     fn new(engine: &Engine) -> Self {
-        let builtin = builtin_sources();
-        let component = Component::new(engine, &builtin[0].bytes).unwrap();
+        const SDK_0_1_HOOK: &[u8] =
+            include_bytes!("../../tests/fixtures/contract-0.1.0/logout-from-all-devices.wasm");
+        let component = Component::new(engine, SDK_0_1_HOOK).unwrap();
         let mut linker = Linker::new(engine);
         // The manifest calls no import; every import may trap.
         linker.define_unknown_imports_as_traps(&component).unwrap();

@@ -46,6 +46,13 @@ impl Clock for ManualClock {
     }
 }
 
+/// A system time as milliseconds since the Unix epoch.
+pub fn millis_since_epoch(time: std::time::SystemTime) -> Millis {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or_default()
+}
+
 /// Parse's date format: ISO 8601 in UTC with millisecond precision.
 pub fn to_iso(ms: Millis) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms)

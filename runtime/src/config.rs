@@ -145,6 +145,10 @@ pub struct ServeArgs {
     /// does not name get `log` only; built-in hooks, what they ask for.
     #[arg(long, env = "CLOUDCODE_HOOKS_CONFIG")]
     pub hooks_config: Option<PathBuf>,
+    /// Reload the hooks whenever a file of `--hooks-dir` or the hooks
+    /// config changes, as `SIGHUP` does (for development).
+    #[arg(long, env = "CLOUDCODE_WATCH_HOOKS")]
+    pub watch_hooks: bool,
     /// Do not load the built-in hooks (logoutFromAllDevices, rotate-on-password-change).
     #[arg(long, env = "CLOUDCODE_NO_BUILTIN_HOOKS")]
     pub no_builtin_hooks: bool,
@@ -230,6 +234,10 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     pub builtin_hooks: bool,
     pub hooks_dir: Option<PathBuf>,
+    /// The hooks config file, read again on every reload.
+    pub hooks_config: Option<PathBuf>,
+    /// Reload the hooks when their files change (development).
+    pub watch_hooks: bool,
     pub login_throttle: ThrottleConfig,
     /// Certificate and key files when serving HTTPS.
     pub tls_files: Option<(PathBuf, PathBuf)>,
@@ -261,6 +269,8 @@ impl Config {
             sandbox: SandboxConfig::default(),
             builtin_hooks: false,
             hooks_dir: None,
+            hooks_config: None,
+            watch_hooks: false,
             login_throttle: ThrottleConfig::default(),
             tls_files: None,
             tls: false,
@@ -402,6 +412,8 @@ impl ServeArgs {
             sandbox,
             builtin_hooks: !self.no_builtin_hooks,
             hooks_dir: self.hooks_dir,
+            hooks_config: self.hooks_config,
+            watch_hooks: self.watch_hooks,
             tls: tls_files.is_some(),
             tls_files,
             trusted_proxies,
@@ -488,5 +500,5 @@ mod database;
 #[cfg(test)]
 mod tests;
 
-pub use check::{Finding, Severity, findings, grant_findings};
+pub use check::{Finding, Severity, findings, grant_findings, log_findings};
 pub use database::Database;

@@ -24,6 +24,7 @@ pub mod naming;
 pub mod password;
 pub mod policy;
 pub mod query;
+pub mod reload;
 pub mod sandbox;
 pub mod secret;
 pub mod server;
@@ -65,8 +66,6 @@ pub struct Shared {
     pub sandbox: Sandbox,
     pub throttle: LoginThrottle,
     pub refusals: RefusalLog,
-    /// When this core (and its set of hooks) came up.
-    pub loaded_at: Millis,
 }
 
 impl std::ops::Deref for Core {
@@ -80,7 +79,6 @@ impl std::ops::Deref for Core {
 impl Core {
     pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>, sandbox: Sandbox) -> Self {
         Core(Arc::new(Shared {
-            loaded_at: clock.now(),
             throttle: LoginThrottle::new(config.login_throttle, store.clone()),
             store,
             refusals: RefusalLog::default(),

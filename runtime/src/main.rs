@@ -2,8 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use cloudcode_runtime::config::{Database, Finding, ServeArgs, Severity, findings, grant_findings};
+use cloudcode_runtime::reload::load_hooks;
 use cloudcode_runtime::sandbox::{HookSource, check_hook as check_hook_blocking};
-use cloudcode_runtime::server::load_hooks;
 use cloudcode_runtime::store::Store;
 use tracing_subscriber::EnvFilter;
 
@@ -128,10 +128,7 @@ async fn check(args: ServeArgs) -> anyhow::Result<()> {
     // The grants can only be judged against what the hooks ask for: load
     // them as `serve` would (compiled hooks come from the cache).
     match load_hooks(&config).await {
-        Ok(sandbox) => found.extend(grant_findings(
-            sandbox.hooks(),
-            &config.sandbox.hooks_config,
-        )),
+        Ok(sandbox) => found.extend(grant_findings(&sandbox.current())),
         Err(error) => found.push(Finding {
             severity: Severity::High,
             setting: "--hooks-dir / --hooks-config",

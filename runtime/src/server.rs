@@ -12,9 +12,9 @@ use tokio::net::TcpListener;
 use crate::Core;
 use crate::auth::throttle::FORGET_AFTER;
 use crate::clock::{Millis, SystemClock};
-use crate::config::{Config, Database, Severity};
+use crate::config::{Config, Database};
 use crate::connections::Admission;
-use crate::sandbox::{HookSource, LoadError, Sandbox};
+use crate::sandbox::LoadError;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +40,7 @@ pub enum ServeError {
 /// Runs the server until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config) -> Result<(), ServeError> {
     // What `cloudcode check` would say, said where the operator looks.
-    log_findings(crate::config::findings(&config));
+    crate::config::log_findings(crate::config::findings(&config));
     let opened = match &config.database {
         Database::Sqlite(path) => Store::open(path),
         Database::Postgres { uri, ca } => Store::connect(uri, ca.as_deref()).await,
@@ -49,11 +49,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         path: config.database.to_string(),
         source,
     })?;
-    let sandbox = load_hooks(&config).await?;
-    log_findings(crate::config::grant_findings(
-        sandbox.hooks(),
-        &config.sandbox.hooks_config,
-    ));
+    // Before the hooks are read: a change while they load is a change.
+    let watched = config.watch_hooks.then(|| crate::reload::files(&config));
+    let sandbox = crate::reload::load_hooks(&config).await?;
+    crate::config::log_findings(crate::config::grant_findings(&sandbox.current()));
     let session_ends = store.watch_session_ends();
     let core = Core::new(store, config, Arc::new(SystemClock), sandbox);
     if let Some(ends) = session_ends {
@@ -107,6 +106,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         });
     }
     tokio::spawn(sweep_sessions(core.clone()));
+    tokio::spawn(crate::reload::on_hangup(core.clone()));
+    if let Some(watched) = watched {
+        tokio::spawn(crate::reload::watch(core.clone(), watched));
+    }
     let limits = core.config.connections;
     let admission = Admission::new(
         limits.max,
@@ -163,35 +166,6 @@ fn bound_request_time<A: axum_server::Address, Acc>(
     server.first_request_timeout(timeout)
 }
 
-fn log_findings(found: Vec<crate::config::Finding>) {
-    for finding in found {
-        match finding.severity {
-            Severity::Low => {
-                tracing::info!(setting = finding.setting, fix = %finding.fix, "{}", finding.problem)
-            }
-            _ => {
-                tracing::warn!(severity = %finding.severity, setting = finding.setting, fix = %finding.fix, "{}", finding.problem)
-            }
-        }
-    }
-}
-
-/// Compiles (or loads from the cache) the built-in hooks and those of
-/// `--hooks-dir`, granted what `--hooks-config` says.
-pub async fn load_hooks(config: &Config) -> Result<Sandbox, LoadError> {
-    let mut sources = Vec::new();
-    if config.builtin_hooks {
-        sources.extend(crate::sandbox::builtin_sources());
-    }
-    if let Some(dir) = &config.hooks_dir {
-        sources.extend(HookSource::from_dir(dir)?);
-    }
-    let sandbox_config = config.sandbox.clone();
-    tokio::task::spawn_blocking(move || Sandbox::new(sandbox_config, sources))
-        .await
-        .map_err(|e| LoadError::Engine(e.to_string()))?
-}
-
 /// Tells the operator (and test harnesses) where to connect. Never prints a secret.
 fn announce(core: &Core, addr: SocketAddr, metrics: Option<SocketAddr>) {
     let config = &core.config;
@@ -215,7 +189,7 @@ fn announce(core: &Core, addr: SocketAddr, metrics: Option<SocketAddr>) {
     if let Some(metrics) = metrics {
         let _ = writeln!(out, "  metrics: http://{metrics}/metrics");
     }
-    for hook in core.sandbox.hooks() {
+    for hook in core.sandbox.current().hooks() {
         let _ = writeln!(
             out,
             "  hook {} ({}): functions {:?}, triggers {:?}; granted: {}; denied: {}",

@@ -238,6 +238,7 @@ impl TestKit {
         let mut classes: Vec<String> = self
             .core
             .sandbox
+            .current()
             .hooks()
             .flat_map(|hook| hook.manifest.after_save.iter().cloned())
             .collect();

@@ -133,6 +133,15 @@ fn check_judges_each_hooks_grant_against_its_manifest() {
 
     std::fs::write(&config, "[hooks.\"gone.wasm\"]\ngrant = [\"log\"]\n").unwrap();
     let (status, out) = check(&["--hooks-dir", dir, "--hooks-config", config_path]);
+    assert_eq!(status, 0, "{out}");
+    assert!(
+        out.contains("MEDIUM  --hooks-config: the hooks config names gone.wasm, which is not a loaded hook"),
+        "{out}"
+    );
+
+    std::fs::write(hooks.path().join("broken.wasm"), b"\0asm not a component").unwrap();
+    let (status, out) = check(&["--hooks-dir", dir]);
     assert_eq!(status, 1, "{out}");
+    assert!(out.contains("broken.wasm"), "{out}");
     assert!(out.contains("HIGH    --hooks-dir / --hooks-config: the server would not start"), "{out}");
 }

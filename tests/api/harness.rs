@@ -183,6 +183,11 @@ impl Server {
         authority.split('/').next().unwrap().parse().unwrap()
     }
 
+    /// The directory its hooks were copied into, if it was started with some.
+    pub fn hooks_dir(&self) -> &Path {
+        self._hooks.as_ref().expect("started with hooks").path()
+    }
+
     /// The server's process id (to read its memory use).
     pub fn pid(&self) -> u32 {
         self.child.id()

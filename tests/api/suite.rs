@@ -17,6 +17,7 @@ mod lifecycle;
 mod metrics;
 mod migrate;
 mod queries;
+mod reload;
 mod nodes;
 mod schemas;
 mod sessions;

@@ -170,6 +170,27 @@ test('errors surface as Parse.Error codes', async () => {
   await rejectsWithCode(dup.signUp(), Parse.Error.USERNAME_TAKEN);
 });
 
+test('a before-login hook refuses a suspended user, and logIn sees its error', async () => {
+  const user = await signUp('suspended');
+  const name = user.getUsername();
+  await Parse.User.logOut();
+  // block-suspended-users (examples/) refuses users whose `suspended` is true.
+  user.set('suspended', true);
+  await user.save(null, { useMasterKey: true });
+  await assert.rejects(Parse.User.logIn(name, 'first-password'), (error) => {
+    assert.ok(error instanceof Parse.Error, `expected a Parse.Error, got ${error}`);
+    assert.equal(error.code, Parse.Error.OBJECT_NOT_FOUND);
+    assert.equal(error.message, 'This account is suspended.');
+    return true;
+  });
+  assert.equal(Parse.User.current(), null, 'no one is logged in');
+  user.set('suspended', false);
+  await user.save(null, { useMasterKey: true });
+  const back = await Parse.User.logIn(name, 'first-password');
+  assert.equal(back.id, user.id);
+  await Parse.User.logOut();
+});
+
 test('objects: save, ACL, query, destroy', async () => {
   const owner = await signUp('owner');
   const note = new Parse.Object('Note');

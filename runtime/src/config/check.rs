@@ -10,7 +10,7 @@ use std::path::Path;
 use ipnet::IpNet;
 
 use super::{Config, Database};
-use crate::sandbox::{HookListing, HooksConfig};
+use crate::sandbox::HookSet;
 
 /// How much a finding matters; any `High` makes `cloudcode check` fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -279,20 +279,38 @@ pub fn findings(config: &Config) -> Vec<Finding> {
     found
 }
 
+/// Logs findings where the operator looks: low ones at info, the others
+/// as warnings.
+pub fn log_findings(found: Vec<crate::config::Finding>) {
+    for finding in found {
+        match finding.severity {
+            Severity::Low => {
+                tracing::info!(setting = finding.setting, fix = %finding.fix, "{}", finding.problem)
+            }
+            _ => {
+                tracing::warn!(severity = %finding.severity, setting = finding.setting, fix = %finding.fix, "{}", finding.problem)
+            }
+        }
+    }
+}
+
 /// The findings about the loaded hooks' grants (`--hooks-config`): a
 /// grant of what a hook does not ask for (a new version of that file would
-/// get it, without anyone granting it again), and requests that were not
-/// granted (the calls that need them will fail).
-pub fn grant_findings<'a>(
-    hooks: impl IntoIterator<Item = HookListing<'a>>,
-    config: &HooksConfig,
-) -> Vec<Finding> {
+/// get it, without anyone granting it again), requests that were not
+/// granted (the calls that need them will fail), and entries that name no
+/// loaded hook.
+pub fn grant_findings(set: &HookSet) -> Vec<Finding> {
     let mut found = Vec::new();
-    for hook in hooks {
-        let granted = config
-            .settings(hook.name)
-            .and_then(|settings| settings.grant)
-            .unwrap_or(hook.granted);
+    for name in set.unmatched_config_entries() {
+        found.push(Finding {
+            severity: Severity::Medium,
+            setting: "--hooks-config",
+            problem: format!("the hooks config names {name}, which is not a loaded hook: its grants apply to nothing"),
+            fix: "key each entry by the hook's file name (e.g. \"my_hook.wasm\"); remove entries of hooks you removed".into(),
+        });
+    }
+    for hook in set.hooks() {
+        let granted = hook.explicit_grant.unwrap_or(hook.granted);
         let unasked = granted.without(hook.manifest.capabilities);
         if !unasked.is_empty() {
             found.push(Finding {

@@ -74,6 +74,7 @@ fn router(core: Core) -> Router {
             "/functions/{name}",
             post(functions::call).get(functions::call),
         )
+        .route("/cloudcode/hooks", get(functions::hooks))
         .route("/serverInfo", get(dashboard::server_info))
         .route("/config", get(dashboard::config))
         .route("/schemas", get(dashboard::all))

@@ -26,8 +26,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use arc_swap::ArcSwap;
 use prometheus_client::metrics::gauge::Gauge;
 use serde_json::Value;
 use tokio::sync::Semaphore;
@@ -93,6 +94,8 @@ struct LoadedHook {
     manifest: Manifest,
     /// Imports the host does not provide: calls to them fail.
     unlinked: Vec<String>,
+    /// What the hooks config granted it, if its entry says.
+    explicit_grant: Option<Capabilities>,
 }
 
 impl LoadedHook {
@@ -111,6 +114,9 @@ pub struct HookListing<'a> {
     pub manifest: &'a Manifest,
     /// What it may use: what it asked for and was granted.
     pub granted: Capabilities,
+    /// What the operator's hooks config granted it, if its entry says
+    /// (else a default applied).
+    pub explicit_grant: Option<Capabilities>,
 }
 
 impl HookListing<'_> {
@@ -140,7 +146,8 @@ pub fn check_hook(source: HookSource) -> Result<HookCheck, LoadError> {
         ..SandboxConfig::default()
     };
     let sandbox = Sandbox::new(config, vec![source])?;
-    let hook = &sandbox.hooks[0];
+    let set = sandbox.current();
+    let hook = &set.hooks[0];
     Ok(HookCheck {
         contract: hook.pre.contract(),
         manifest: hook.manifest.clone(),
@@ -148,19 +155,70 @@ pub fn check_hook(source: HookSource) -> Result<HookCheck, LoadError> {
     })
 }
 
-/// The loaded hooks and everything needed to run them.
-pub struct Sandbox {
-    engine: Engine,
+/// One set of loaded hooks, compiled and checked as a whole, and replaced
+/// as a whole on reload ([`Sandbox::reload`]). An invocation keeps the set
+/// it started with until it ends.
+pub struct HookSet {
     hooks: Vec<LoadedHook>,
     functions: HashMap<String, usize>,
     after_save: HashMap<String, Vec<usize>>,
     before_login: Vec<usize>,
     after_login: Vec<usize>,
     after_session_end: Vec<usize>,
+    loaded_at: SystemTime,
+    /// Entries of the hooks config that name no hook of the set.
+    unmatched: Vec<String>,
+}
+
+impl HookSet {
+    fn empty() -> Self {
+        HookSet {
+            hooks: Vec::new(),
+            functions: HashMap::new(),
+            after_save: HashMap::new(),
+            before_login: Vec::new(),
+            after_login: Vec::new(),
+            after_session_end: Vec::new(),
+            loaded_at: SystemTime::now(),
+            unmatched: Vec::new(),
+        }
+    }
+
+    /// The hooks, in load order.
+    pub fn hooks(&self) -> impl Iterator<Item = HookListing<'_>> {
+        self.hooks.iter().map(|h| HookListing {
+            name: h.name(),
+            sha256: &h.sha256,
+            contract: h.pre.contract(),
+            manifest: &h.manifest,
+            granted: h.identity.granted,
+            explicit_grant: h.explicit_grant,
+        })
+    }
+
+    /// The entries of the hooks config that name none of its hooks.
+    pub fn unmatched_config_entries(&self) -> &[String] {
+        &self.unmatched
+    }
+
+    /// When the set was loaded.
+    pub fn loaded_at(&self) -> SystemTime {
+        self.loaded_at
+    }
+}
+
+/// The engine hooks run on, its limits and slots, and the current set of
+/// hooks.
+pub struct Sandbox {
+    engine: Engine,
+    linker: wasmtime::component::Linker<HookState>,
+    current: ArcSwap<HookSet>,
     config: SandboxConfig,
     function_slots: Slots,
     trigger_slots: Slots,
     after_save_failures: AtomicU64,
+    /// Held by a reload, so that two never interleave.
+    reloading: std::sync::Mutex<()>,
     _ticker: EpochTicker,
 }
 
@@ -296,40 +354,74 @@ impl Sandbox {
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let ticker = EpochTicker::start(&engine);
         let linker = host::linker(&engine).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-        let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
-        if let Some(name) = config.hooks_config.unmatched(&names).first() {
-            return Err(LoadError::Config(grants::ConfigError {
-                file: "(hooks config)".into(),
-                reason: format!("it names {name:?}, which is not a loaded hook"),
-            }));
-        }
-        let mut sandbox = Sandbox {
+        let sandbox = Sandbox {
             engine,
-            hooks: Vec::new(),
-            functions: HashMap::new(),
-            after_save: HashMap::new(),
-            before_login: Vec::new(),
-            after_login: Vec::new(),
-            after_session_end: Vec::new(),
+            linker,
+            current: ArcSwap::from_pointee(HookSet::empty()),
             function_slots: Slots::new("function", config.concurrency),
             trigger_slots: Slots::new("trigger", config.concurrency),
             config,
             after_save_failures: AtomicU64::new(0),
+            reloading: std::sync::Mutex::new(()),
             _ticker: ticker,
         };
-        for source in sources {
-            sandbox.load(&linker, &source)?;
-        }
+        let set = sandbox.load_set(sources, &sandbox.config.hooks_config)?;
+        sandbox.current.store(Arc::new(set));
         Ok(sandbox)
     }
 
+    /// Replaces the loaded hooks with `sources`, granted what
+    /// `hooks_config` says, once all of them compiled, checked and told
+    /// their manifests; if any cannot, nothing changes and the error names
+    /// the file. Calls in flight finish on the set they started with. Call
+    /// it off the async executor.
+    pub fn reload(
+        &self,
+        sources: Vec<HookSource>,
+        hooks_config: &HooksConfig,
+    ) -> Result<Arc<HookSet>, LoadError> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
+        let set = Arc::new(self.load_set(sources, hooks_config)?);
+        self.current.store(set.clone());
+        Ok(set)
+    }
+
+    /// The current set of hooks.
+    pub fn current(&self) -> Arc<HookSet> {
+        self.current.load_full()
+    }
+
+    fn load_set(
+        &self,
+        sources: Vec<HookSource>,
+        hooks_config: &HooksConfig,
+    ) -> Result<HookSet, LoadError> {
+        let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+        let mut set = HookSet::empty();
+        // Most likely a typo, or a hook just removed: it grants nothing,
+        // so the set loads, and the operator hears of it.
+        set.unmatched = hooks_config
+            .unmatched(&names)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        for name in &set.unmatched {
+            tracing::warn!(entry = %name, "the hooks config names a hook that is not loaded; its grants apply to nothing");
+        }
+        for source in &sources {
+            self.load(&mut set, source, hooks_config)?;
+        }
+        Ok(set)
+    }
+
     fn load(
-        &mut self,
-        linker: &wasmtime::component::Linker<HookState>,
+        &self,
+        set: &mut HookSet,
         source: &HookSource,
+        hooks_config: &HooksConfig,
     ) -> Result<(), LoadError> {
         let component = loader::compile(&self.engine, source, self.config.cache_dir.as_deref())?;
-        let pre = loader::prepare(&self.engine, linker, source, &component)?;
+        let pre = loader::prepare(&self.engine, &self.linker, source, &component)?;
         let unlinked = loader::unlinked_imports(&self.engine, &component);
         let name: Arc<str> = source.name.as_str().into();
         let reading = Arc::new(HookIdentity {
@@ -362,38 +454,31 @@ impl Sandbox {
             Pre::V0_1(pre) => loader::manifest_v0_1(&name, &call_manifest!(pre))?,
             Pre::V0_2(pre) => loader::manifest_v0_2(&name, call_manifest!(pre))?,
         };
-        let index = self.hooks.len();
+        let index = set.hooks.len();
         for function in &manifest.functions {
-            if let Some(&other) = self.functions.get(function) {
+            if let Some(&other) = set.functions.get(function) {
                 return Err(LoadError::DuplicateFunction {
                     name: function.clone(),
-                    first: self.hooks[other].name().to_string(),
+                    first: set.hooks[other].name().to_string(),
                     second: source.name.clone(),
                 });
             }
-            self.functions.insert(function.clone(), index);
+            set.functions.insert(function.clone(), index);
         }
         for class in &manifest.after_save {
-            self.after_save
-                .entry(class.clone())
-                .or_default()
-                .push(index);
+            set.after_save.entry(class.clone()).or_default().push(index);
         }
         for (on, list) in [
-            (manifest.before_login, &mut self.before_login),
-            (manifest.after_login, &mut self.after_login),
-            (manifest.after_session_end, &mut self.after_session_end),
+            (manifest.before_login, &mut set.before_login),
+            (manifest.after_login, &mut set.after_login),
+            (manifest.after_session_end, &mut set.after_session_end),
         ] {
             if on {
                 list.push(index);
             }
         }
-        let settings = self.config.hooks_config.settings(&source.name);
-        let granted = grants::granted(
-            &source.name,
-            manifest.capabilities,
-            &self.config.hooks_config,
-        );
+        let settings = hooks_config.settings(&source.name);
+        let granted = grants::granted(&source.name, manifest.capabilities, hooks_config);
         let denied = manifest.capabilities.without(granted);
         tracing::info!(
             hook = %name,
@@ -410,7 +495,8 @@ impl Sandbox {
         if !unlinked.is_empty() {
             tracing::warn!(hook = %name, imports = ?unlinked, "hook imports what this host does not provide; calls to them fail");
         }
-        self.hooks.push(LoadedHook {
+        set.hooks.push(LoadedHook {
+            explicit_grant: settings.and_then(|s| s.grant),
             identity: Arc::new(HookIdentity {
                 name,
                 granted,
@@ -431,17 +517,6 @@ impl Sandbox {
         &self.engine
     }
 
-    /// The loaded hooks, in load order.
-    pub fn hooks(&self) -> impl Iterator<Item = HookListing<'_>> {
-        self.hooks.iter().map(|h| HookListing {
-            name: h.name(),
-            sha256: &h.sha256,
-            contract: h.pre.contract(),
-            manifest: &h.manifest,
-            granted: h.identity.granted,
-        })
-    }
-
     /// How many afterSave invocations have failed since start-up.
     pub fn after_save_failures(&self) -> u64 {
         self.after_save_failures.load(Ordering::Relaxed)
@@ -449,20 +524,20 @@ impl Sandbox {
 
     /// Whether any hook runs after saves of `class`.
     pub fn has_after_save(&self, class: &str) -> bool {
-        self.after_save.contains_key(class)
+        self.current.load().after_save.contains_key(class)
     }
 
     /// Whether any hook runs before logins; after logins; after sessions end.
     pub fn has_before_login(&self) -> bool {
-        !self.before_login.is_empty()
+        !self.current.load().before_login.is_empty()
     }
 
     pub fn has_after_login(&self) -> bool {
-        !self.after_login.is_empty()
+        !self.current.load().after_login.is_empty()
     }
 
     pub fn has_after_session_end(&self) -> bool {
-        !self.after_session_end.is_empty()
+        !self.current.load().after_session_end.is_empty()
     }
 
     /// Runs cloud function `name`.
@@ -473,10 +548,11 @@ impl Sandbox {
         name: &str,
         params: &Value,
     ) -> Result<Value, FunctionError> {
-        let Some(&index) = self.functions.get(name) else {
+        let set = self.current();
+        let Some(&index) = set.functions.get(name) else {
             return Err(FunctionError::Unknown(name.to_string()));
         };
-        let hook = &self.hooks[index];
+        let hook = &set.hooks[index];
         let started = Instant::now();
         let params = params.to_string();
         let outcome = self
@@ -518,7 +594,8 @@ impl Sandbox {
         event: &SaveEvent<'_>,
     ) -> AfterSave {
         let mut saved = AfterSave::default();
-        let Some(indices) = self.after_save.get(event.class_name) else {
+        let set = self.current();
+        let Some(indices) = set.after_save.get(event.class_name) else {
             return saved;
         };
         let object = view::object_json(event.object);
@@ -533,7 +610,7 @@ impl Sandbox {
             original: original.as_deref(),
             changed: &event.changed,
         };
-        let fired = self.fire(indices, port, caller, entry, &call).await;
+        let fired = self.fire(&set, indices, port, caller, entry, &call).await;
         saved.rotated_token = fired.rotated_token;
         saved.ran = fired.ran;
         saved.failures = fired.failures;
@@ -552,8 +629,9 @@ impl Sandbox {
         login: &LoginEvent<'_>,
     ) -> Result<(), LoginRefused> {
         let record = login_record(caller, login);
-        for &index in &self.before_login {
-            let hook = &self.hooks[index];
+        let set = self.current();
+        for &index in &set.before_login {
+            let hook = &set.hooks[index];
             let started = Instant::now();
             let invocation = self
                 .invoke(
@@ -603,7 +681,8 @@ impl Sandbox {
         let record = login_record(caller, login);
         let entry = Entry::Trigger(metrics::Entry::AfterLogin);
         let call = TriggerCall::AfterLogin(&record);
-        self.fire(&self.after_login, port, caller, entry, &call)
+        let set = self.current();
+        self.fire(&set, &set.after_login, port, caller, entry, &call)
             .await
             .into()
     }
@@ -629,7 +708,8 @@ impl Sandbox {
         };
         let entry = Entry::Trigger(metrics::Entry::AfterSessionEnd);
         let call = TriggerCall::AfterSessionEnd(&record);
-        self.fire(&self.after_session_end, port, &caller, entry, &call)
+        let set = self.current();
+        self.fire(&set, &set.after_session_end, port, &caller, entry, &call)
             .await
             .into()
     }
@@ -638,6 +718,7 @@ impl Sandbox {
     /// in order, each on a fresh instance: failures are logged and told.
     async fn fire(
         &self,
+        set: &HookSet,
         indices: &[usize],
         port: &Arc<dyn SessionPort>,
         caller: &Invoker,
@@ -647,7 +728,7 @@ impl Sandbox {
         let mut fired = Triggered::default();
         let series = entry.series();
         for &index in indices {
-            let hook = &self.hooks[index];
+            let hook = &set.hooks[index];
             let started = Instant::now();
             let invocation = self
                 .invoke(&hook.identity, Some(port), caller, entry, async |store| {

@@ -1,11 +1,12 @@
-//! Cloud functions: `POST /functions/:name`, served by hooks.
+//! Cloud functions (`POST /functions/:name`, served by hooks), and the
+//! listings of the loaded hooks.
 
 use serde_json::{Map, Value, json};
 
 use super::{Reply, master_only};
 use crate::Core;
 use crate::auth::Caller;
-use crate::clock::to_iso;
+use crate::clock::{millis_since_epoch, to_iso};
 use crate::error::{Code, Error, Result};
 use crate::sandbox::HookListing;
 
@@ -41,13 +42,40 @@ fn files(hook: &HookListing<'_>) -> Vec<String> {
     functions.chain(triggers).collect()
 }
 
+/// `GET /cloudcode/hooks`: the loaded hooks (master key): for each its
+/// file, SHA-256, contract version, functions, triggers, the capabilities
+/// it asks for, is granted and is denied, and when its set was loaded.
+pub fn hooks(core: &Core, caller: &Caller) -> Result<Reply> {
+    master_only(caller)?;
+    let set = core.sandbox.current();
+    let loaded_at = to_iso(millis_since_epoch(set.loaded_at()));
+    let results: Vec<Value> = set
+        .hooks()
+        .map(|hook| {
+            json!({
+                "file": hook.name,
+                "sha256": hook.sha256,
+                "contract": hook.contract.to_string(),
+                "functions": hook.manifest.functions,
+                "triggers": hook.manifest.triggers(),
+                "requested": hook.manifest.capabilities.names(),
+                "granted": hook.granted.names(),
+                "denied": hook.denied().names(),
+                "loadedAt": loaded_at,
+            })
+        })
+        .collect();
+    Ok(Reply::ok(json!({ "results": results })))
+}
+
 /// `GET /releases/latest`: the loaded hooks as the release Parse
 /// Dashboard's Cloud Code page lists (master key).
 pub fn release(core: &Core, caller: &Caller) -> Result<Reply> {
     master_only(caller)?;
     let mut checksums = Map::new();
     let mut versions = Map::new();
-    for hook in core.sandbox.hooks() {
+    let set = core.sandbox.current();
+    for hook in set.hooks() {
         for file in files(&hook) {
             checksums.insert(file.clone(), json!(hook.sha256));
             versions.insert(file, json!(1));
@@ -56,7 +84,7 @@ pub fn release(core: &Core, caller: &Caller) -> Result<Reply> {
     Ok(Reply::ok(json!([{
         "version": 1,
         "parseVersion": crate::server_version(),
-        "timestamp": to_iso(core.loaded_at),
+        "timestamp": to_iso(millis_since_epoch(set.loaded_at())),
         "checksums": Value::Object(checksums).to_string(),
         "userFiles": Value::Object(versions).to_string(),
     }])))
@@ -66,8 +94,8 @@ pub fn release(core: &Core, caller: &Caller) -> Result<Reply> {
 /// the text the Cloud Code page shows (its source is not on the server).
 pub fn script(core: &Core, caller: &Caller, file: &str) -> Result<Reply> {
     master_only(caller)?;
-    let hook = core
-        .sandbox
+    let set = core.sandbox.current();
+    let hook = set
         .hooks()
         .find(|hook| files(hook).iter().any(|f| f == file))
         .ok_or_else(|| Error::parse(Code::ObjectNotFound, format!("No hook serves {file}.")))?;
