@@ -88,6 +88,9 @@ fn sighup_swaps_the_hooks_whole_and_no_request_fails_for_it() {
     let token = srv.login("caller", "phone");
 
     let stop = Arc::new(AtomicBool::new(false));
+    // If an assertion below fails, the clients stop too, and the last of
+    // them to let go of the server ends its process.
+    let _stop_clients = StopOnDrop(stop.clone());
     let calls = Arc::new(AtomicUsize::new(0));
     let clients: Vec<_> = (0..4)
         .map(|_| {
@@ -149,6 +152,14 @@ fn sighup_swaps_the_hooks_whole_and_no_request_fails_for_it() {
     let failures: Vec<String> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
     assert!(failures.is_empty(), "{failures:?}");
     assert!(calls.load(Ordering::Relaxed) > 20, "the clients kept calling");
+}
+
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 #[test]
