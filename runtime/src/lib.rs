@@ -26,6 +26,7 @@ pub mod policy;
 pub mod query;
 pub mod reload;
 pub mod sandbox;
+pub mod scaffold;
 pub mod secret;
 pub mod server;
 pub mod service;

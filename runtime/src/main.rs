@@ -47,6 +47,20 @@ enum Command {
         /// The component (`*.wasm`).
         file: std::path::PathBuf,
     },
+    /// Start a hook crate of your own: a cloud function, a trigger, sandbox
+    /// tests, a hooks config and a README of the commands to build, test
+    /// and load it.
+    NewHook {
+        /// The crate's name (lowercase letters, digits, '-').
+        name: String,
+        /// Where to make its directory.
+        #[arg(long, default_value = ".")]
+        dir: std::path::PathBuf,
+        /// The cloudcode checkout its dependencies come from until the
+        /// crates are published. Default: the one this binary was built from.
+        #[arg(long)]
+        source: Option<std::path::PathBuf>,
+    },
     /// Copy everything from a SQLite database into an empty PostgreSQL
     /// one, in one transaction: users, sessions (tokens keep working),
     /// objects, the audit trail. Stop the server first.
@@ -90,7 +104,12 @@ async fn run() -> anyhow::Result<()> {
     } = Cli::parse();
     // A check speaks on stdout; its log says only what went wrong.
     let default_level = match command {
-        Some(Command::CheckHook { .. } | Command::Migrate { .. } | Command::Check(_)) => "warn",
+        Some(
+            Command::CheckHook { .. }
+            | Command::Migrate { .. }
+            | Command::Check(_)
+            | Command::NewHook { .. },
+        ) => "warn",
         _ => "info",
     };
     let logs = tracing_subscriber::fmt()
@@ -108,6 +127,7 @@ async fn run() -> anyhow::Result<()> {
         Some(Command::Serve(args)) => *args,
         Some(Command::CheckHook { file }) => return check_hook(file).await,
         Some(Command::Check(args)) => return check(*args).await,
+        Some(Command::NewHook { name, dir, source }) => return new_hook(&name, &dir, source),
         Some(Command::Migrate {
             from,
             to,
@@ -117,6 +137,31 @@ async fn run() -> anyhow::Result<()> {
     };
     let config = args.into_config()?;
     cloudcode_runtime::server::serve(config).await?;
+    Ok(())
+}
+
+/// `cloudcode new-hook`: the crate, and what to run next.
+fn new_hook(
+    name: &str,
+    parent: &std::path::Path,
+    source: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let source = source.unwrap_or_else(cloudcode_runtime::scaffold::default_source);
+    let made = cloudcode_runtime::scaffold::new_hook(name, parent, &source)?;
+    let component = name.replace('-', "_");
+    println!(
+        "created {} (a hook crate against {})",
+        made.display(),
+        source.display()
+    );
+    println!();
+    println!("  cd {}", made.display());
+    println!("  cargo test                                    # in the real sandbox");
+    println!("  cargo build --release --target wasm32-wasip2");
+    println!("  mkdir -p hooks && cp target/wasm32-wasip2/release/{component}.wasm hooks/");
+    println!("  cloudcode serve --hooks-dir hooks --hooks-config hooks.toml");
+    println!();
+    println!("README.md says more.");
     Ok(())
 }
 

@@ -138,6 +138,16 @@ fn sighup_swaps_the_hooks_whole_and_no_request_fails_for_it() {
     );
     std::fs::remove_file(dir.join("broken.wasm")).unwrap();
 
+    // A hooks config that does not parse: nothing changes either.
+    std::fs::write(&config, "[hooks.\"hello-hook.wasm\"]\ngrant = [\"everything\"]\n").unwrap();
+    hang_up(&srv, "hooks not reloaded", 2);
+    assert!(srv.logs().contains("unknown capability \"everything\""));
+    assert_eq!(
+        srv.post("/functions/revokeMine").token(&token).send().status,
+        200,
+        "the old set keeps serving"
+    );
+
     // Remove the hook: its function is gone, the others stay.
     std::fs::remove_file(dir.join("guest-lifecycle.wasm")).unwrap();
     std::fs::write(&config, grant_all(&["hello-hook"])).unwrap();

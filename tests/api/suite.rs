@@ -10,6 +10,7 @@ mod audit;
 mod check;
 mod classes;
 mod concurrency;
+mod devkit;
 mod envelope;
 mod expiry;
 mod hooks;

@@ -35,6 +35,17 @@ const INHERITED_VARIABLES_TO_DROP: &[&str] = &[
     "LLVM_PROFILE_FILE",
 ];
 
+/// A `cargo` command for a build of its own inside another one: the same
+/// Cargo, without the outer build's flags and wrappers.
+pub fn nested_cargo() -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    for var in INHERITED_VARIABLES_TO_DROP {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
 /// Builds the packages (by name) of the workspace at `workspace` in release
 /// mode into `target_dir`; returns the component of each, in order, as
 /// Cargo reports it for this build (never a file an earlier build left).
@@ -43,8 +54,7 @@ pub fn build_packages(
     packages: &[&str],
     target_dir: &Path,
 ) -> Result<Vec<PathBuf>, String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
+    let mut cmd = nested_cargo();
     cmd.current_dir(workspace)
         .arg("build")
         .arg("--release")
@@ -56,9 +66,6 @@ pub fn build_packages(
         .arg(workspace.join("Cargo.toml"));
     for package in packages {
         cmd.args(["-p", package]);
-    }
-    for var in INHERITED_VARIABLES_TO_DROP {
-        cmd.env_remove(var);
     }
     let output = cmd
         .output()
