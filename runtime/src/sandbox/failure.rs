@@ -52,20 +52,23 @@ pub enum FunctionError {
 }
 
 impl FunctionError {
-    /// A hook's own error as clients get it. Code 1 is the server's (the
-    /// SDKs retry it), so a hook using it is reported as 141; the message
-    /// is cut to [`MAX_ERROR_MESSAGE`] bytes.
+    /// A hook's own error as clients get it ([`client_error`]).
     pub(super) fn hook(code: u32, message: &str) -> Self {
-        let code = if code == Code::InternalServerError as u32 {
-            Code::ScriptFailed as u32
-        } else {
-            code
-        };
-        FunctionError::Hook {
-            code,
-            message: truncate(message, MAX_ERROR_MESSAGE).to_string(),
-        }
+        let (code, message) = client_error(code, message);
+        FunctionError::Hook { code, message }
     }
+}
+
+/// A hook's own error as clients get it (functions and before-login
+/// alike): code 1 is the server's (the SDKs retry it), so a hook using it
+/// is reported as 141; the message is cut to [`MAX_ERROR_MESSAGE`] bytes.
+pub(super) fn client_error(code: u32, message: &str) -> (u32, String) {
+    let code = if code == Code::InternalServerError as u32 {
+        Code::ScriptFailed as u32
+    } else {
+        code
+    };
+    (code, truncate(message, MAX_ERROR_MESSAGE).to_string())
 }
 
 /// `text` cut to at most `max` bytes, on a character boundary.

@@ -630,41 +630,20 @@ impl Sandbox {
     ) -> Result<(), LoginRefused> {
         let record = login_record(caller, login);
         let set = self.current();
+        let call = TriggerCall::BeforeLogin(&record);
+        let entry = Entry::Trigger(metrics::Entry::BeforeLogin);
         for &index in &set.before_login {
             let hook = &set.hooks[index];
-            let started = Instant::now();
-            let invocation = self
-                .invoke(
-                    &hook.identity,
-                    Some(port),
-                    caller,
-                    Entry::Trigger(metrics::Entry::BeforeLogin),
-                    async |store| {
-                        TriggerCall::BeforeLogin(&record)
-                            .run(&hook.pre, store, caller)
-                            .await
-                    },
-                )
-                .await;
-            let (outcome, refused) = match invocation.result {
-                Ok(Ok(())) => (Outcome::Ok, None),
+            match self.trigger(hook, port, caller, entry, &call).await.result {
+                Ok(Ok(())) => {}
                 Ok(Err(e)) => {
-                    let FunctionError::Hook { code, message } =
-                        FunctionError::hook(e.code, &e.message)
-                    else {
-                        unreachable!("FunctionError::hook makes a Hook error")
-                    };
-                    (Outcome::Error, Some(LoginRefused::Hook { code, message }))
+                    let (code, message) = failure::client_error(e.code, &e.message);
+                    return Err(LoginRefused::Hook { code, message });
                 }
                 Err(error) => {
                     tracing::warn!(hook = %hook.name(), %error, "before-login hook failed; the login is refused");
-                    (error.outcome(), Some(LoginRefused::Failed(error)))
+                    return Err(LoginRefused::Failed(error));
                 }
-            };
-            hook.metrics
-                .record(metrics::Entry::BeforeLogin, outcome, started.elapsed());
-            if let Some(refused) = refused {
-                return Err(refused);
             }
         }
         Ok(())
@@ -729,24 +708,15 @@ impl Sandbox {
         let series = entry.series();
         for &index in indices {
             let hook = &set.hooks[index];
-            let started = Instant::now();
-            let invocation = self
-                .invoke(&hook.identity, Some(port), caller, entry, async |store| {
-                    call.run(&hook.pre, store, caller).await
-                })
-                .await;
+            let invocation = self.trigger(hook, port, caller, entry, call).await;
             if let Some(token) = invocation.rotated_token {
                 fired.rotated_token = Some(token);
             }
-            let (outcome, failure) = match invocation.result {
-                Ok(Ok(())) => (Outcome::Ok, None),
-                Ok(Err(e)) => (
-                    Outcome::Error,
-                    Some(format!("{} (code {})", e.message, e.code)),
-                ),
-                Err(e) => (e.outcome(), Some(e.to_string())),
+            let failure = match invocation.result {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(format!("{} (code {})", e.message, e.code)),
+                Err(e) => Some(e.to_string()),
             };
-            hook.metrics.record(series, outcome, started.elapsed());
             fired.ran.push(hook.name().to_string());
             let Some(failure) = failure else {
                 continue;
@@ -760,6 +730,32 @@ impl Sandbox {
             fired.failures.push(failure);
         }
         fired
+    }
+
+    /// Runs one hook of a trigger on a fresh instance, and counts it in
+    /// the hook's metrics.
+    async fn trigger(
+        &self,
+        hook: &LoadedHook,
+        port: &Arc<dyn SessionPort>,
+        caller: &Invoker,
+        entry: Entry,
+        call: &TriggerCall<'_>,
+    ) -> Invocation<Result<(), GuestError>> {
+        let started = Instant::now();
+        let invocation = self
+            .invoke(&hook.identity, Some(port), caller, entry, async |store| {
+                call.run(&hook.pre, store, caller).await
+            })
+            .await;
+        let outcome = match &invocation.result {
+            Ok(Ok(())) => Outcome::Ok,
+            Ok(Err(_)) => Outcome::Error,
+            Err(e) => e.outcome(),
+        };
+        hook.metrics
+            .record(entry.series(), outcome, started.elapsed());
+        invocation
     }
 
     /// One invocation: once a slot is free, a fresh instance with its own
