@@ -25,6 +25,15 @@ fn session_id(srv: &Server, token: &str) -> String {
     srv.get("/sessions/me").token(token).send().str("objectId")
 }
 
+/// Sets fields of a user with the master key, as an admin would.
+fn set_fields(srv: &Server, user: &str, fields: serde_json::Value) {
+    srv.put(&format!("/users/{user}"))
+        .master()
+        .json(fields)
+        .send()
+        .assert_ok();
+}
+
 fn hooks_config(dir: &tempfile::TempDir, text: &str) -> String {
     let path = dir.path().join("hooks.toml");
     std::fs::write(&path, text).unwrap();
@@ -35,11 +44,7 @@ fn hooks_config(dir: &tempfile::TempDir, text: &str) -> String {
 fn before_login_refuses_suspended_users_with_the_hooks_error() {
     let srv = Server::start_with_hooks(&["block-suspended-users"], &[]);
     let (mallory, _) = srv.signup("mallory");
-    srv.put(&format!("/users/{mallory}"))
-        .master()
-        .json(json!({"suspended": true}))
-        .send()
-        .assert_ok();
+    set_fields(&srv, &mallory, json!({"suspended": true}));
     let refused = srv
         .post("/login")
         .json(json!({"username": "mallory", "password": "pw-mallory"}))
@@ -54,11 +59,7 @@ fn before_login_refuses_suspended_users_with_the_hooks_error() {
 fn a_before_login_hook_that_traps_refuses_the_login() {
     let srv = Server::start_with_hooks(&["guest-lifecycle"], &[]);
     let (id, _) = srv.signup("trappy");
-    srv.put(&format!("/users/{id}"))
-        .master()
-        .json(json!({"trapOnLogin": true}))
-        .send()
-        .assert_ok();
+    set_fields(&srv, &id, json!({"trapOnLogin": true}));
     let refused = srv
         .post("/login")
         .json(json!({"username": "trappy", "password": "pw-trappy"}))
