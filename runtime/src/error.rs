@@ -118,6 +118,16 @@ impl Error {
         }
     }
 
+    /// The message a client gets: internal failures and sandbox failures
+    /// say only that they happened (their details are for the log).
+    pub fn client_message(&self) -> String {
+        match self {
+            Error::Store(_) | Error::Password(_) => "Internal server error.".to_string(),
+            Error::Sandbox(_) => "Cloud Code failed.".to_string(),
+            other => other.to_string(),
+        }
+    }
+
     /// The HTTP status it is answered with: Parse's (101 is 404, 1 is 500,
     /// 155 is 429, the rest 400), except where the failure is the
     /// transport's.

@@ -31,7 +31,6 @@ pub mod secret;
 pub mod server;
 pub mod service;
 pub mod store;
-#[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod token;
 

@@ -61,6 +61,16 @@ enum Command {
         #[arg(long)]
         source: Option<std::path::PathBuf>,
     },
+    /// Run a hook crate's tests, compiled to wasm32-wasip2, in the real
+    /// sandbox: cargo calls this as the crate's target runner
+    /// (`runner = ["cloudcode", "test"]` in `.cargo/config.toml`).
+    Test {
+        /// The test binary cargo built (`target/wasm32-wasip2/.../deps/*.wasm`).
+        binary: std::path::PathBuf,
+        /// libtest's arguments: test name filters, `--exact`, `--ignored`, ...
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Copy everything from a SQLite database into an empty PostgreSQL
     /// one, in one transaction: users, sessions (tokens keep working),
     /// objects, the audit trail. Stop the server first.
@@ -91,43 +101,39 @@ struct DefaultServe {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(run())
+        .block_on(run(cli))
 }
 
-async fn run() -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let Cli {
         command,
         log_format,
-    } = Cli::parse();
+    } = cli;
     // A check speaks on stdout; its log says only what went wrong.
     let default_level = match command {
         Some(
             Command::CheckHook { .. }
             | Command::Migrate { .. }
             | Command::Check(_)
-            | Command::NewHook { .. },
+            | Command::NewHook { .. }
+            | Command::Test { .. },
         ) => "warn",
         _ => "info",
     };
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr);
-    match log_format {
-        LogFormat::Human => logs
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
-        LogFormat::Json => logs.json().init(),
-    }
+    init_logs(log_format, default_level);
     let args = match command {
         Some(Command::Serve(args)) => *args,
         Some(Command::CheckHook { file }) => return check_hook(file).await,
         Some(Command::Check(args)) => return check(*args).await,
         Some(Command::NewHook { name, dir, source }) => return new_hook(&name, &dir, source),
+        // The testkit blocks on futures of its own: off the runtime's threads.
+        Some(Command::Test { binary, args }) => {
+            return tokio::task::spawn_blocking(move || run_tests(&binary, &args)).await?;
+        }
         Some(Command::Migrate {
             from,
             to,
@@ -138,6 +144,26 @@ async fn run() -> anyhow::Result<()> {
     let config = args.into_config()?;
     cloudcode_runtime::server::serve(config).await?;
     Ok(())
+}
+
+fn init_logs(format: LogFormat, default_level: &str) {
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().init(),
+    }
+}
+
+/// `cloudcode test`: libtest's report on stdout, and its exit status.
+fn run_tests(binary: &std::path::Path, args: &[String]) -> anyhow::Result<()> {
+    let runner = cloudcode_runtime::testkit::runner::Runner::new(binary)?;
+    std::process::exit(runner.run(args)?)
 }
 
 /// `cloudcode new-hook`: the crate, and what to run next.
@@ -156,11 +182,19 @@ fn new_hook(
     );
     println!();
     println!("  cd {}", made.display());
-    println!("  cargo test                                    # in the real sandbox");
-    println!("  cargo build --release --target wasm32-wasip2");
+    println!("  cargo test                # in the real sandbox, run by `cloudcode test`");
+    println!("  cargo build --release");
     println!("  mkdir -p hooks && cp target/wasm32-wasip2/release/{component}.wasm hooks/");
     println!("  cloudcode serve --hooks-dir hooks --hooks-config hooks.toml");
     println!();
+    if !cloudcode_runtime::scaffold::on_path("cloudcode") {
+        println!("`cloudcode` is not on PATH, and the tests need it: install it with");
+        println!(
+            "  cargo install --locked --path {}",
+            source.join("runtime").display()
+        );
+        println!();
+    }
     println!("README.md says more.");
     Ok(())
 }

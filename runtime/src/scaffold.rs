@@ -1,7 +1,8 @@
 //! `cloudcode new-hook`: a standalone hook crate to start from, with a
 //! cloud function, a trigger, sandbox tests, a hooks config and a README of
-//! the commands to build, test and load it. It is its own workspace and
-//! depends on the SDK (and, for its tests, the testkit) by version, with a
+//! the commands to build, test and load it. It is its own workspace, builds
+//! for `wasm32-wasip2` and has `cloudcode test` run its tests; it depends on
+//! the SDK (and, for its tests, the testkit) by version, with a
 //! path to the cloudcode checkout this binary was built from until the
 //! crates are published. Where that checkout has a `Cargo.lock`, the new
 //! crate starts from it: the dependency versions cloudcode is tested with.
@@ -35,8 +36,12 @@ pub enum ScaffoldError {
 }
 
 /// The files of a new crate, relative to its directory.
-const FILES: [(&str, &str); 7] = [
+const FILES: [(&str, &str); 8] = [
     ("Cargo.toml", include_str!("scaffold/Cargo.toml.tmpl")),
+    (
+        ".cargo/config.toml",
+        include_str!("scaffold/cargo-config.toml.tmpl"),
+    ),
     ("src/lib.rs", include_str!("scaffold/lib.rs.tmpl")),
     ("tests/sandbox.rs", include_str!("scaffold/sandbox.rs.tmpl")),
     ("hooks.toml", include_str!("scaffold/hooks.toml.tmpl")),
@@ -81,9 +86,12 @@ pub fn new_hook(name: &str, parent: &Path, source: &Path) -> Result<PathBuf, Sca
         ("{{crate}}", name.replace('-', "_")),
         ("{{function}}", function_name(name)),
         ("{{sdk_path}}", toml_path(&source.join("sdk"))),
-        ("{{runtime_path}}", toml_path(&source.join("runtime"))),
+        ("{{testkit_path}}", toml_path(&source.join("testkit"))),
         ("{{sdk_version}}", crate_version(&source.join("sdk"))),
-        ("{{runtime_version}}", env!("CARGO_PKG_VERSION").to_string()),
+        (
+            "{{testkit_version}}",
+            crate_version(&source.join("testkit")),
+        ),
     ];
     for (file, template) in FILES {
         let text = values
@@ -102,6 +110,17 @@ pub fn new_hook(name: &str, parent: &Path, source: &Path) -> Result<PathBuf, Sca
         std::fs::copy(&lock, dir.join("Cargo.lock")).map_err(io(&lock))?;
     }
     Ok(dir)
+}
+
+/// Whether `program` is an executable file in one of PATH's directories.
+pub fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(program))
+                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        })
+    })
 }
 
 /// `my-first-hook` serves `myFirstHook`.
@@ -165,7 +184,16 @@ mod tests {
             manifest.contains("cloudcode-sdk = { version = \"0.2.0\", path = \""),
             "{manifest}"
         );
+        assert!(
+            manifest.contains("cloudcode-testkit = { version = \"0.1.0\", path = \""),
+            "{manifest}"
+        );
         assert!(!manifest.contains("{{"), "{manifest}");
+        let cargo_config = std::fs::read_to_string(made.join(".cargo/config.toml")).unwrap();
+        assert!(
+            cargo_config.contains("runner = [\"cloudcode\", \"test\"]"),
+            "{cargo_config}"
+        );
         let lib = std::fs::read_to_string(made.join("src/lib.rs")).unwrap();
         assert!(lib.contains(".function(\"myFirstHook\")"), "{lib}");
         let config = std::fs::read_to_string(made.join("hooks.toml")).unwrap();

@@ -15,15 +15,11 @@ impl IntoResponse for Error {
         let Some(code) = self.code() else {
             return (status, Json(json!({"error": "unauthorized"}))).into_response();
         };
-        let message = match &self {
-            Error::Store(_) | Error::Password(_) => {
-                // Details stay in the log; the client learns only that it was our fault.
-                tracing::error!(error = %self, "internal error");
-                "Internal server error.".to_string()
-            }
-            Error::Sandbox(_) => "Cloud Code failed.".to_string(),
-            other => other.to_string(),
-        };
+        if let Error::Store(_) | Error::Password(_) = &self {
+            // Details stay in the log; the client learns only that it was our fault.
+            tracing::error!(error = %self, "internal error");
+        }
+        let message = self.client_message();
         (status, Json(json!({"code": code, "error": message}))).into_response()
     }
 }

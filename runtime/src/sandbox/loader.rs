@@ -9,7 +9,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, LinkerInstance, ResourceType};
+use wasmtime::component::{Component, Linker, LinkerInstance, ResourceType};
 
 use super::grants::{Capabilities, Capability};
 use super::host::{self, v0_1, v0_2};
@@ -273,11 +273,8 @@ pub fn prepare(
     // component imports at another patch version than wasmtime-wasi links
     // (0.2.6 against 0.2.12), and printing or reading the clock would trap
     // (bytecodealliance/wasmtime#10663).
-    let ty = component.component_type();
-    for (name, import) in ty.imports(engine).filter(|(name, _)| !host::links(name)) {
-        stub_as_traps(&mut linker.root(), name, name, import.ty, engine)
-            .map_err(|e| contract_error(format!("{e:#}")))?;
-    }
+    stub_imports_as_traps(engine, &mut linker, component, |name| !host::links(name))
+        .map_err(|e| contract_error(format!("{e:#}")))?;
     let pre = linker
         .instantiate_pre(component)
         .map_err(|e| contract_error(format!("{e:#}")))?;
@@ -331,8 +328,23 @@ fn contract_of(engine: &Engine, component: &Component) -> Result<Contract, Strin
 
 /// Defines `item` (a function, or an instance of them) as functions that
 /// fail when called, and its resources as empty host resources.
-fn stub_as_traps(
-    linker: &mut LinkerInstance<'_, host::HookState>,
+/// Defines each import of `component` that `stub` selects as functions
+/// that trap, naming the import.
+pub fn stub_imports_as_traps<T: 'static>(
+    engine: &Engine,
+    linker: &mut Linker<T>,
+    component: &Component,
+    stub: impl Fn(&str) -> bool,
+) -> wasmtime::Result<()> {
+    let ty = component.component_type();
+    for (name, import) in ty.imports(engine).filter(|(name, _)| stub(name)) {
+        stub_as_traps(&mut linker.root(), name, name, import.ty, engine)?;
+    }
+    Ok(())
+}
+
+fn stub_as_traps<T: 'static>(
+    linker: &mut LinkerInstance<'_, T>,
     name: &str,
     path: &str,
     item: ComponentItem,

@@ -43,7 +43,8 @@ pub use self::grants::{Capabilities, Capability, HooksConfig};
 use self::host::{GuestError, HookIdentity, HookState};
 use self::loader::Pre;
 pub use self::loader::{
-    CONTRACT_PACKAGE, CONTRACT_VERSIONS, Contract, HookSource, LoadError, Manifest,
+    CONTRACT_PACKAGE, CONTRACT_VERSIONS, Contract, HookSource, LoadError, Manifest, compile,
+    stub_imports_as_traps,
 };
 pub use self::output::{HookLog, LogSink};
 pub use self::port::{Invoker, SessionPort};

@@ -40,6 +40,8 @@ use crate::service::hooks::session_end;
 use crate::store::{Ended, Event, SessionRecord, Store, Trail, UserRecord};
 use crate::token;
 
+pub mod runner;
+
 /// A logged-in device: its session id and raw token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestSession {
@@ -103,15 +105,29 @@ fn nested_target_dir() -> PathBuf {
         .expect("test executable inside a Cargo target directory")
 }
 
-fn test_config(logs: LogSink) -> Config {
+fn test_config(logs: LogSink, cache_dir: PathBuf) -> Config {
     Config {
         sandbox: SandboxConfig {
-            cache_dir: Some(nested_target_dir().join("compiled")),
+            cache_dir: Some(cache_dir),
             log_sink: Some(logs),
             ..SandboxConfig::default()
         },
         ..Config::in_memory_defaults()
     }
+}
+
+/// A hooks config that grants each of `sources` every capability (a hook
+/// gets what its manifest asks for).
+pub fn all_granted(sources: &[HookSource]) -> HooksConfig {
+    let mut hooks_config = HooksConfig::default();
+    for source in sources {
+        let settings = HookSettings {
+            grant: Some(Capabilities::all()),
+            ..HookSettings::default()
+        };
+        hooks_config.set(&source.name, settings);
+    }
+    hooks_config
 }
 
 /// The manual clock's starting time: 2030-01-01T00:00:00Z.
@@ -139,14 +155,7 @@ impl TestKit {
 
     /// Loads the given components, each granted what it asks for.
     pub fn with_sources(sources: Vec<HookSource>) -> Result<Self, LoadError> {
-        let mut hooks_config = HooksConfig::default();
-        for source in &sources {
-            let settings = HookSettings {
-                grant: Some(Capabilities::all()),
-                ..HookSettings::default()
-            };
-            hooks_config.set(&source.name, settings);
-        }
+        let hooks_config = all_granted(&sources);
         Self::with_config(sources, hooks_config)
     }
 
@@ -157,8 +166,18 @@ impl TestKit {
         sources: Vec<HookSource>,
         hooks_config: HooksConfig,
     ) -> Result<Self, LoadError> {
+        let cache_dir = nested_target_dir().join("compiled");
+        Self::with_compile_cache(sources, hooks_config, cache_dir)
+    }
+
+    /// [`TestKit::with_config`], keeping compiled components in `cache_dir`.
+    pub fn with_compile_cache(
+        sources: Vec<HookSource>,
+        hooks_config: HooksConfig,
+        cache_dir: PathBuf,
+    ) -> Result<Self, LoadError> {
         let logs = LogSink::default();
-        let mut config = test_config(logs.clone());
+        let mut config = test_config(logs.clone(), cache_dir);
         config.sandbox.hooks_config = hooks_config;
         let sandbox = Sandbox::new(config.sandbox.clone(), sources)?;
         let clock = Arc::new(ManualClock::new(START));
@@ -375,12 +394,16 @@ impl TestKit {
     /// The caller a request with this session's token resolves to, sent
     /// from the session's installation.
     pub fn caller(&self, session: &TestSession) -> Caller {
+        self.try_caller(session).expect("the session is alive")
+    }
+
+    /// [`TestKit::caller`], or the error a request with a dead session gets.
+    pub fn try_caller(&self, session: &TestSession) -> Result<Caller, Error> {
         block_on(self.core.authenticate(Credentials {
             session_token: Some(session.token.clone()),
             installation_id: Some(session.installation_id.clone()),
             ..Credentials::default()
         }))
-        .expect("the session is alive")
     }
 
     /// A request with the master key.
