@@ -28,7 +28,8 @@
 //! the component, `rlib` lets the crate's own tests link it) with
 //! `cargo build --release --target wasm32-wasip2` and start the server with
 //! `--hooks-dir` pointing at the `.wasm` file's folder. Test it inside the
-//! real sandbox with the `testkit` feature of `cloudcode-runtime`.
+//! real sandbox with the `cloudcode-testkit` crate (`cloudcode new-hook`
+//! sets up both).
 //!
 //! On targets other than `wasm32` the crate still builds, so hook crates can
 //! run their plain unit tests natively; calls into the host ([`sessions`])
