@@ -228,6 +228,12 @@ impl TestKit {
     /// Loads the crate under test, granted every capability its manifest
     /// asks for. Panics with the loader's message if it does not load
     /// (not a component, built without `register_hooks!`, ...).
+    ///
+    /// ```no_run
+    /// # use cloudcode_testkit::TestKit;
+    /// let kit = TestKit::load();
+    /// assert_eq!(kit.after_save_classes(), ["_User"]);
+    /// ```
     #[track_caller]
     pub fn load() -> Self {
         match Self::try_load(None) {
@@ -288,6 +294,15 @@ impl TestKit {
     }
 
     /// [`TestKit::try_log_in`] for a login that must succeed.
+    ///
+    /// ```no_run
+    /// # use cloudcode_testkit::TestKit;
+    /// let kit = TestKit::load();
+    /// let alice = kit.create_user("alice");
+    /// let phone = kit.log_in(&alice, "phone");
+    /// let laptop = kit.log_in(&alice, "laptop");
+    /// assert!(kit.is_alive(&phone.token) && kit.is_alive(&laptop.token));
+    /// ```
     #[track_caller]
     pub fn log_in(&self, user_id: &str, installation: &str) -> Session {
         match self.try_log_in(user_id, installation) {
@@ -337,6 +352,23 @@ impl TestKit {
 
     /// Runs a cloud function as the server does for `POST /functions/<name>`:
     /// the function's result, or the error the client would get.
+    ///
+    /// ```no_run
+    /// # use cloudcode_testkit::{TestKit, json};
+    /// let kit = TestKit::load();
+    /// let alice = kit.create_user("alice");
+    /// let phone = kit.log_in(&alice, "phone");
+    /// let revoked = kit
+    ///     .call_function(&kit.caller(&phone), "logoutFromAllDevices", json!({}))
+    ///     .unwrap();
+    /// assert_eq!(revoked, json!(1));
+    /// assert!(!kit.is_alive(&phone.token));
+    /// // Without a session: the hook's own error, as the client gets it.
+    /// let error = kit
+    ///     .call_function(&kit.anonymous(), "logoutFromAllDevices", json!({}))
+    ///     .unwrap_err();
+    /// assert_eq!(error.code, 209);
+    /// ```
     pub fn call_function(
         &self,
         caller: &Caller,
@@ -352,6 +384,17 @@ impl TestKit {
     /// Runs the afterSave hooks of `class_name` for a write that set the
     /// `changed` fields of `object` (`original`: the object before, for an
     /// update).
+    ///
+    /// ```no_run
+    /// # use cloudcode_testkit::{TestKit, json};
+    /// let kit = TestKit::load();
+    /// let alice = kit.create_user("alice");
+    /// let phone = kit.log_in(&alice, "phone");
+    /// let user = json!({"objectId": alice, "username": "alice"});
+    /// let saved = kit.after_save(&kit.caller(&phone), "_User", user, None, &["password"]);
+    /// assert_eq!(saved.ran, ["my_hook.wasm"], "the trigger fired");
+    /// assert!(saved.failures.is_empty(), "{:?}", saved.failures);
+    /// ```
     pub fn after_save(
         &self,
         caller: &Caller,
@@ -377,6 +420,18 @@ impl TestKit {
 
     /// Every run of the after-login and after-session-end hooks so far, in
     /// order: one per login, one per ended session.
+    ///
+    /// ```no_run
+    /// # use cloudcode_testkit::TestKit;
+    /// let kit = TestKit::load();
+    /// let alice = kit.create_user("alice");
+    /// let phone = kit.log_in(&alice, "phone");
+    /// kit.log_out(&phone);
+    /// let fired = kit.fired();
+    /// assert_eq!(fired[0].trigger, "afterLogin");
+    /// assert_eq!(fired[1].trigger, "afterSessionEnd");
+    /// assert_eq!(fired[1].ended.as_ref().unwrap().reason, "logout");
+    /// ```
     pub fn fired(&self) -> Vec<Fired> {
         self.sandbox
             .fired()
@@ -399,6 +454,14 @@ impl TestKit {
     }
 
     /// Everything the hooks logged or printed since the kit loaded them.
+    ///
+    /// ```no_run
+    /// # use cloudcode_testkit::{TestKit, json};
+    /// let kit = TestKit::load();
+    /// kit.call_function(&kit.anonymous(), "hello", json!({})).unwrap();
+    /// let logs = kit.logs();
+    /// assert_eq!((logs[0].level.as_str(), logs[0].message.as_str()), ("info", "said hello"));
+    /// ```
     pub fn logs(&self) -> Vec<LogLine> {
         self.sandbox
             .logs()
