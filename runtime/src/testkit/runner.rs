@@ -32,6 +32,11 @@ const TESTS_FAILED: i32 = 101;
 /// What a test instance may print before the rest is dropped.
 const OUTPUT_CAPACITY: usize = 4 << 20;
 
+/// Compiled components kept in a crate's cache: each edit compiles a new
+/// test binary and component (2 to 4 MB together); the newest serve the
+/// next runs, the rest are deleted.
+const CACHE_KEEPS: usize = 32;
+
 /// Why the runner could not run the binary at all.
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
@@ -172,6 +177,7 @@ impl Runner {
         };
         let component: Component = compile(&engine, &source, Some(&cache_dir))
             .map_err(|e| not_a_test_binary(e.to_string()))?;
+        prune(&cache_dir, CACHE_KEEPS);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .and_then(|()| kit::add_to_linker(&mut linker))
@@ -349,6 +355,24 @@ impl Runner {
     }
 }
 
+/// Deletes all but the `keep` newest files of the compile cache.
+fn prune(cache_dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(cache_dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let modified = entry.metadata().ok()?.modified().ok()?;
+            Some((modified, entry.path()))
+        })
+        .collect();
+    files.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, stale) in files.into_iter().skip(keep) {
+        let _ = std::fs::remove_file(stale);
+    }
+}
+
 /// Why an instance trapped, in a line: a panic (which wasm32 turns into
 /// an abort after printing it) or a failed kit call.
 fn trap_message(error: &wasmtime::Error) -> String {
@@ -411,6 +435,29 @@ mod tests {
         assert!(request.show_output && !request.pass_through && !request.ignored);
         assert!(Request::parse(&args(&["--list"])).pass_through);
         assert!(Request::parse(&args(&["--ignored"])).ignored);
+    }
+
+    #[test]
+    fn the_compile_cache_keeps_only_the_newest_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, name) in ["old", "middle", "new"].iter().enumerate() {
+            let path = dir.path().join(name);
+            std::fs::write(&path, "").unwrap();
+            let at = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(i as u64);
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(at)
+                .unwrap();
+        }
+        prune(dir.path(), 2);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["middle", "new"]);
     }
 
     #[test]
