@@ -367,7 +367,7 @@ fn prune(cache_dir: &Path, keep: usize) {
             Some((modified, entry.path()))
         })
         .collect();
-    files.sort_by(|a, b| b.0.cmp(&a.0));
+    files.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
     for (_, stale) in files.into_iter().skip(keep) {
         let _ = std::fs::remove_file(stale);
     }
