@@ -326,8 +326,6 @@ fn contract_of(engine: &Engine, component: &Component) -> Result<Contract, Strin
     Ok(contract)
 }
 
-/// Defines `item` (a function, or an instance of them) as functions that
-/// fail when called, and its resources as empty host resources.
 /// Defines each import of `component` that `stub` selects as functions
 /// that trap, naming the import.
 pub fn stub_imports_as_traps<T: 'static>(
@@ -343,6 +341,8 @@ pub fn stub_imports_as_traps<T: 'static>(
     Ok(())
 }
 
+/// Defines `item` (a function, or an instance of them) as functions that
+/// fail when called, and its resources as empty host resources.
 fn stub_as_traps<T: 'static>(
     linker: &mut LinkerInstance<'_, T>,
     name: &str,

@@ -60,7 +60,7 @@ pub struct Runner {
 
 /// What every kit of this run shares: where the crate's component is and
 /// where compiled components are kept.
-pub struct KitContext {
+struct KitContext {
     test_binary: PathBuf,
     cache_dir: PathBuf,
     component: OnceLock<Result<HookSource, String>>,
@@ -97,6 +97,17 @@ enum Ended {
     Exit(i32),
     /// A trap: a panic (wasm aborts on panic) or a failed kit call.
     Trap(String),
+}
+
+impl Ended {
+    /// Why the instance failed, or `None` if it exited with 0.
+    fn failure(self) -> Option<String> {
+        match self {
+            Ended::Exit(0) => None,
+            Ended::Exit(code) => Some(format!("(exit status {code})")),
+            Ended::Trap(trap) => Some(trap),
+        }
+    }
 }
 
 /// One instance's run: how it ended and everything it printed.
@@ -221,7 +232,11 @@ impl Runner {
         let started = Instant::now();
         let listed = self.list(&request.selection, false)?;
         let ignored = self.list(&request.selection, true)?;
-        let total = self.list(&[], false)?.len();
+        let total = if request.selection.is_empty() {
+            listed.len()
+        } else {
+            self.list(&[], false)?.len()
+        };
         // Each selected test, and whether it runs (an ignored one does not,
         // unless asked for).
         let plan: Vec<(&String, bool)> = if request.ignored {
@@ -252,21 +267,17 @@ impl Runner {
             }
             let run = self.instance(&test_args, false);
             let output = test_output(&run.output, name);
-            match run.ended {
-                Ended::Exit(0) => {
+            match run.ended.failure() {
+                None => {
                     passed += 1;
                     let _ = writeln!(out, "test {name} ... ok");
                     if request.show_output && !output.trim().is_empty() {
                         let _ = write!(out, "---- {name} stdout ----\n{output}");
                     }
                 }
-                Ended::Exit(code) => {
+                Some(why) => {
                     let _ = writeln!(out, "test {name} ... FAILED");
-                    failures.push((name, format!("{output}(exit status {code})\n")));
-                }
-                Ended::Trap(trap) => {
-                    let _ = writeln!(out, "test {name} ... FAILED");
-                    failures.push((name, format!("{output}{trap}\n")));
+                    failures.push((name, format!("{output}{why}\n")));
                 }
             }
             let _ = out.flush();
@@ -303,19 +314,15 @@ impl Runner {
         }
         args.extend(selection.iter().cloned());
         let run = self.instance(&args, false);
-        match run.ended {
-            Ended::Exit(0) => Ok(run
-                .output
-                .lines()
-                .filter_map(|line| line.strip_suffix(": test"))
-                .map(String::from)
-                .collect()),
-            Ended::Exit(code) => Err(RunnerError::List(format!(
-                "exit status {code}\n{}",
-                run.output
-            ))),
-            Ended::Trap(trap) => Err(RunnerError::List(format!("{}{trap}", run.output))),
+        if let Some(why) = run.ended.failure() {
+            return Err(RunnerError::List(format!("{}{why}", run.output)));
         }
+        Ok(run
+            .output
+            .lines()
+            .filter_map(|line| line.strip_suffix(": test"))
+            .map(String::from)
+            .collect())
     }
 
     /// One fresh instance of the binary with `args`; its output is collected,
@@ -435,6 +442,22 @@ mod tests {
         assert!(request.show_output && !request.pass_through && !request.ignored);
         assert!(Request::parse(&args(&["--list"])).pass_through);
         assert!(Request::parse(&args(&["--ignored"])).ignored);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_test_binary_is_refused_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("deps/not-a-test.wasm");
+        std::fs::create_dir(dir.path().join("deps")).unwrap();
+        std::fs::write(&garbage, b"\0asm garbage").unwrap();
+        let error = Runner::new(&garbage).err().expect("garbage is refused");
+        assert!(
+            matches!(error, RunnerError::NotATestBinary { .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("not-a-test.wasm"), "{error}");
+        let missing = Runner::new(&dir.path().join("nowhere.wasm")).err().unwrap();
+        assert!(matches!(missing, RunnerError::Read { .. }), "{missing}");
     }
 
     #[test]

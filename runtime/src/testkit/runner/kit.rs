@@ -8,6 +8,7 @@ use serde_json::Value;
 use wasmtime::component::{HasSelf, Linker, Resource};
 
 use super::RunnerState;
+use crate::clock::Clock;
 use crate::error::{Code, Error};
 use crate::sandbox::HooksConfig;
 use crate::testkit::{TestKit, TestSession, all_granted};
@@ -157,7 +158,6 @@ impl kit::HostSandbox for RunnerState {
     }
 
     fn now(&mut self, kit: Resource<TestKit>) -> wasmtime::Result<u64> {
-        use crate::clock::Clock;
         Ok(millis(self.table.get(&kit)?.clock().now()))
     }
 
