@@ -100,6 +100,42 @@ struct DefaultServe {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Makes mimalloc hand freed memory back to the OS as soon as it is
+/// freed, unless the operator set these options in the environment.
+/// Compiling the hooks on a first start and each login's password hash
+/// free tens of MiB on threads that then sit idle; by default mimalloc
+/// commits its arenas eagerly and purges freed memory lazily, from the
+/// thread that freed it, and an idle server stayed at ~100 MiB resident
+/// instead of ~35 (BENCHMARKS.md, Memory).
+///
+/// It runs as an ELF constructor, before `main` and before the Rust
+/// runtime's first allocation reserves mimalloc's first arena (whose
+/// commit mode is fixed when it is reserved); so it must not allocate.
+#[cfg(target_os = "linux")]
+extern "C" fn return_freed_memory_to_the_os() {
+    // Indices in mimalloc's `mi_option_t` (mimalloc.h, v2 and v3 alike).
+    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    for (option, variable) in [
+        (ARENA_EAGER_COMMIT, c"MIMALLOC_ARENA_EAGER_COMMIT"),
+        (PURGE_DELAY, c"MIMALLOC_PURGE_DELAY"),
+    ] {
+        // SAFETY: `getenv` reads the environment the process started with
+        // (no thread can be changing it yet); `mi_option_set` sets a
+        // process-wide option to a value mimalloc documents for it.
+        unsafe {
+            if libc::getenv(variable.as_ptr()).is_null() {
+                libmimalloc_sys::mi_option_set(option, 0);
+            }
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static RETURN_FREED_MEMORY: extern "C" fn() = return_freed_memory_to_the_os;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tokio::runtime::Builder::new_multi_thread()
