@@ -119,7 +119,10 @@ pub struct HookIdentity {
 
 /// The data of one hook invocation's `Store`.
 pub struct HookState {
-    wasi: WasiCtx,
+    /// Built on the guest's first WASI call (printing, the clock): most
+    /// invocations make none, and building one costs about as much as
+    /// creating the store.
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
     pub limits: Limits,
     /// The server's session operations; `None` while loading (reading
@@ -188,17 +191,8 @@ impl HookState {
             store: limits,
             memory_exceeded: false,
         };
-        let stdout = CappedOutput::new(OUTPUT_CAPACITY);
-        let stderr = CappedOutput::new(OUTPUT_CAPACITY);
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
         Self {
-            wasi,
+            wasi: None,
             table: ResourceTable::new(),
             limits,
             port,
@@ -207,8 +201,8 @@ impl HookState {
             may_rotate,
             rotated_token: None,
             log_lines: 0,
-            stdout,
-            stderr,
+            stdout: CappedOutput::new(OUTPUT_CAPACITY),
+            stderr: CappedOutput::new(OUTPUT_CAPACITY),
             log_sink,
         }
     }
@@ -441,8 +435,18 @@ fn store_failure(error: impl std::fmt::Display) -> GuestError {
 
 impl WasiView for HookState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let (stdout, stderr) = (&self.stdout, &self.stderr);
+        let ctx = self.wasi.get_or_insert_with(|| {
+            WasiCtxBuilder::new()
+                .stdout(stdout.clone())
+                .stderr(stderr.clone())
+                .allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false)
+                .build()
+        });
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx,
             table: &mut self.table,
         }
     }

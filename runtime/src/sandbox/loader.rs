@@ -7,9 +7,12 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use wasmtime::Engine;
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, Linker, LinkerInstance, ResourceType};
+use wasmtime::component::{
+    Component, ComponentExportIndex, ComponentNamedList, InstancePre, Lift, Linker, LinkerInstance,
+    Lower, ResourceType,
+};
+use wasmtime::{Engine, Store};
 
 use super::grants::{Capabilities, Capability};
 use super::host::{self, v0_1, v0_2};
@@ -52,18 +55,51 @@ impl std::fmt::Display for Contract {
     }
 }
 
-/// A component ready to instantiate, in the contract version it speaks.
-pub enum Pre {
-    V0_1(v0_1::CloudCodePre<host::HookState>),
-    V0_2(v0_2::CloudCodePre<host::HookState>),
+/// A component ready to instantiate: the contract version it speaks and
+/// where its exports are. The bindings' own `instantiate` type-checks all
+/// six exports on every call; an invocation here checks only the one it
+/// calls (the whole contract was checked at load).
+pub struct Pre {
+    contract: Contract,
+    instance_pre: InstancePre<host::HookState>,
+    exports: Exports,
+}
+
+/// Where a hook's exports are, found once at load.
+pub struct Exports {
+    pub manifest: ComponentExportIndex,
+    pub call_function: ComponentExportIndex,
+    pub after_save: ComponentExportIndex,
+    /// Contract 0.2.0's lifecycle triggers (`None` for a 0.1.0 hook).
+    pub before_login: Option<ComponentExportIndex>,
+    pub after_login: Option<ComponentExportIndex>,
+    pub after_session_end: Option<ComponentExportIndex>,
 }
 
 impl Pre {
     pub fn contract(&self) -> Contract {
-        match self {
-            Pre::V0_1(_) => Contract::V0_1,
-            Pre::V0_2(_) => Contract::V0_2,
-        }
+        self.contract
+    }
+
+    pub fn exports(&self) -> &Exports {
+        &self.exports
+    }
+
+    /// Instantiates the component afresh in `store` and calls `export`
+    /// with `params`.
+    pub async fn call<Params, Results>(
+        &self,
+        store: &mut Store<host::HookState>,
+        export: &ComponentExportIndex,
+        params: Params,
+    ) -> wasmtime::Result<Results>
+    where
+        Params: ComponentNamedList + Lower + Send + Sync,
+        Results: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        let instance = self.instance_pre.instantiate_async(&mut *store).await?;
+        let func = instance.get_typed_func::<Params, Results>(&mut *store, export)?;
+        func.call_async(&mut *store, params).await
     }
 }
 
@@ -278,11 +314,41 @@ pub fn prepare(
     let pre = linker
         .instantiate_pre(component)
         .map_err(|e| contract_error(format!("{e:#}")))?;
+    // The bindings check every export's type against the contract.
     match contract {
-        Contract::V0_1 => v0_1::CloudCodePre::new(pre).map(Pre::V0_1),
-        Contract::V0_2 => v0_2::CloudCodePre::new(pre).map(Pre::V0_2),
+        Contract::V0_1 => v0_1::CloudCodePre::new(pre.clone()).map(drop),
+        Contract::V0_2 => v0_2::CloudCodePre::new(pre.clone()).map(drop),
     }
-    .map_err(|e| contract_error(format!("{e:#}")))
+    .map_err(|e| contract_error(format!("{e:#}")))?;
+    let exports = exports_of(component, contract).map_err(contract_error)?;
+    Ok(Pre {
+        contract,
+        instance_pre: pre,
+        exports,
+    })
+}
+
+/// Where the contract's exports are in `component` (whose types the
+/// bindings have checked).
+fn exports_of(component: &Component, contract: Contract) -> Result<Exports, String> {
+    let interface = format!("{CONTRACT_PACKAGE}/hooks@{}", contract.version());
+    let hooks = component
+        .get_export_index(None, &interface)
+        .ok_or_else(|| format!("no export {interface}"))?;
+    let find = |name: &str| component.get_export_index(Some(&hooks), name);
+    let require = |name: &str| find(name).ok_or_else(|| format!("no export {interface}#{name}"));
+    let lifecycle = |name: &str| match contract {
+        Contract::V0_1 => Ok(None),
+        Contract::V0_2 => require(name).map(Some),
+    };
+    Ok(Exports {
+        manifest: require("manifest")?,
+        call_function: require("call-function")?,
+        after_save: require("after-save")?,
+        before_login: lifecycle("before-login")?,
+        after_login: lifecycle("after-login")?,
+        after_session_end: lifecycle("after-session-end")?,
+    })
 }
 
 /// The contract version a component speaks: the version of the `hooks`

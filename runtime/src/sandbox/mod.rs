@@ -312,37 +312,44 @@ pub enum LoginRefused {
     Failed(#[from] SandboxError),
 }
 
-/// Instantiates `$pre` (of contract module `$v`) and runs `$call` with the
-/// instance's `hooks` export as `$hooks` and the caller in that version's
-/// type as `$caller`; the hook's error becomes a [`GuestError`].
-macro_rules! on_instance {
-    ($v:ident, $pre:expr, $store:ident, $invoker:expr, |$hooks:ident, $caller:ident| $call:expr) => {{
-        let instance = $pre.instantiate_async(&mut *$store).await?;
-        let $hooks = instance.cloudcode_hooks_hooks();
-        let $caller = host::$v::Caller::from($invoker);
-        $call.await.map(|r| r.map_err(GuestError::from))
+/// Calls export `$export` (an `ExportIndex`) of `$pre` on a fresh instance
+/// with the caller in contract module `$v`'s type, then `$args` of types
+/// `$ty`; `$ok` is what it returns on success. The hook's error becomes a
+/// [`GuestError`].
+macro_rules! call_export {
+    ($v:ident, $pre:expr, $store:ident, $invoker:expr, $export:expr,
+     ($($arg:expr),*): ($($ty:ty),*) -> $ok:ty) => {{
+        let caller = host::$v::Caller::from($invoker);
+        $pre.call::<(&host::$v::Caller, $($ty),*), (Result<$ok, host::$v::HookError>,)>(
+            &mut *$store,
+            $export,
+            (&caller, $($arg),*),
+        )
+        .await
+        .map(|(result,)| result.map_err(GuestError::from))
     }};
 }
 
-/// Runs one export of a hook on a fresh instance, whichever contract
-/// version it speaks (see [`on_instance!`]).
+/// Runs export `$export` of a hook on a fresh instance, whichever
+/// contract version it speaks (see [`call_export!`]).
 macro_rules! run_guest {
-    ($pre:expr, $store:ident, $invoker:expr, |$hooks:ident, $caller:ident| $call:expr) => {
-        match $pre {
-            Pre::V0_1(pre) => on_instance!(v0_1, pre, $store, $invoker, |$hooks, $caller| $call),
-            Pre::V0_2(pre) => on_instance!(v0_2, pre, $store, $invoker, |$hooks, $caller| $call),
+    ($pre:expr, $store:ident, $invoker:expr, $export:ident, $($call:tt)*) => {{
+        let export = &$pre.exports().$export;
+        match $pre.contract() {
+            Contract::V0_1 => call_export!(v0_1, $pre, $store, $invoker, export, $($call)*),
+            Contract::V0_2 => call_export!(v0_2, $pre, $store, $invoker, export, $($call)*),
         }
-    };
+    }};
 }
 
 /// Like [`run_guest!`] for the exports only contract 0.2.0 has. A 0.1.0
 /// hook never gets here (its manifest cannot name them); if it did, it
 /// would do nothing.
 macro_rules! run_guest_v0_2 {
-    ($pre:expr, $store:ident, $invoker:expr, |$hooks:ident, $caller:ident| $call:expr) => {
-        match $pre {
-            Pre::V0_1(_) => Ok(Ok(())),
-            Pre::V0_2(pre) => on_instance!(v0_2, pre, $store, $invoker, |$hooks, $caller| $call),
+    ($pre:expr, $store:ident, $invoker:expr, $export:ident, $($call:tt)*) => {
+        match &$pre.exports().$export {
+            None => Ok(Ok(())),
+            Some(export) => call_export!(v0_2, $pre, $store, $invoker, export, $($call)*),
         }
     };
 }
@@ -436,24 +443,27 @@ impl Sandbox {
         };
         // The same call in either version; only the answer's type differs.
         macro_rules! call_manifest {
-            ($pre:expr) => {
+            ($answer:ty) => {
                 block_on(self.invoke(
                     &reading,
                     None,
                     &Invoker::default(),
                     Entry::Manifest,
                     async |store| {
-                        let instance = $pre.instantiate_async(&mut *store).await?;
-                        instance.cloudcode_hooks_hooks().call_manifest(store).await
+                        pre.call::<(), ($answer,)>(store, &pre.exports().manifest, ())
+                            .await
                     },
                 ))
                 .result
                 .map_err(manifest_error)?
+                .0
             };
         }
-        let manifest = match &pre {
-            Pre::V0_1(pre) => loader::manifest_v0_1(&name, &call_manifest!(pre))?,
-            Pre::V0_2(pre) => loader::manifest_v0_2(&name, call_manifest!(pre))?,
+        let manifest = match pre.contract() {
+            Contract::V0_1 => loader::manifest_v0_1(&name, &call_manifest!(String))?,
+            Contract::V0_2 => {
+                loader::manifest_v0_2(&name, call_manifest!(host::v0_2::HookManifest))?
+            }
         };
         let index = set.hooks.len();
         for function in &manifest.functions {
@@ -563,8 +573,10 @@ impl Sandbox {
                 caller,
                 Entry::Function,
                 async |store| {
-                    run_guest!(&hook.pre, store, caller, |hooks, wit_caller| hooks
-                        .call_call_function(&mut *store, &wit_caller, name, &params))
+                    run_guest!(
+                        hook.pre, store, caller, call_function,
+                        (name, params.as_str()): (&str, &str) -> String
+                    )
                 },
             )
             .await;
@@ -874,27 +886,22 @@ impl TriggerCall<'_> {
                 object,
                 original,
                 changed,
-            } => run_guest!(pre, store, caller, |hooks, wit_caller| hooks
-                .call_after_save(
-                    &mut *store,
-                    &wit_caller,
-                    class_name,
-                    object,
-                    original,
-                    changed
-                )),
-            TriggerCall::BeforeLogin(login) => {
-                run_guest_v0_2!(pre, store, caller, |hooks, wit_caller| hooks
-                    .call_before_login(&mut *store, &wit_caller, login))
-            }
-            TriggerCall::AfterLogin(login) => {
-                run_guest_v0_2!(pre, store, caller, |hooks, wit_caller| hooks
-                    .call_after_login(&mut *store, &wit_caller, login))
-            }
-            TriggerCall::AfterSessionEnd(ended) => {
-                run_guest_v0_2!(pre, store, caller, |hooks, wit_caller| hooks
-                    .call_after_session_end(&mut *store, &wit_caller, ended))
-            }
+            } => run_guest!(
+                pre, store, caller, after_save,
+                (class_name, object, original, changed): (&str, &str, Option<&str>, &[String]) -> ()
+            ),
+            TriggerCall::BeforeLogin(login) => run_guest_v0_2!(
+                pre, store, caller, before_login,
+                (login): (&host::v0_2::Login) -> ()
+            ),
+            TriggerCall::AfterLogin(login) => run_guest_v0_2!(
+                pre, store, caller, after_login,
+                (login): (&host::v0_2::Login) -> ()
+            ),
+            TriggerCall::AfterSessionEnd(ended) => run_guest_v0_2!(
+                pre, store, caller, after_session_end,
+                (ended): (&host::v0_2::EndedSession) -> ()
+            ),
         }
     }
 }
