@@ -8,9 +8,10 @@
 //! its signatures belongs to a backend, so a second backend is a new arm of
 //! [`Backend`], not a change to the services.
 //!
-//! Backends: [`sqlite`] (embedded, the default). Its writes go to the
-//! blocking pool; its point reads run in place, since in WAL mode they never
-//! wait for a writer and take microseconds.
+//! Backends: [`sqlite`] (embedded, the default). Its point reads run in
+//! place, since in WAL mode they never wait for a writer and take
+//! microseconds; so do session changes whenever SQLite's write lock is free
+//! ([`write`]); other writes go to the blocking pool.
 
 mod audit;
 pub mod classes;
@@ -59,6 +60,10 @@ pub enum StoreError {
     NotEmpty,
     #[error("{0}")]
     Unsupported(&'static str),
+    /// A write asked not to wait would have (SQLite's write lock is held);
+    /// nothing was written. Internal: [`write`] then runs it where it may wait.
+    #[error("the write would have waited for the database's lock")]
+    WouldWait,
     /// TLS to the database cannot be set up (its CA file, its settings).
     #[error("TLS to the database: {0}")]
     Tls(String),
@@ -89,6 +94,27 @@ where
         Ok(done) => done,
         Err(task) => Err(StoreError::Task(task.to_string()).into()),
     }
+}
+
+/// Runs SQLite work that writes one transaction in place, on the async
+/// executor, when it can without waiting: a connection and SQLite's write
+/// lock are free (a commit costs a few microseconds; the blocking pool's
+/// two thread wake-ups cost about 40, BENCHMARKS.md). Otherwise, before
+/// anything is written, on the blocking pool like [`blocking`]. `work` may
+/// therefore run twice, but commits once; a second transaction in it
+/// would wait in place.
+async fn write<T, E>(
+    db: &sqlite::Db,
+    work: impl Fn(&sqlite::Db) -> Result<T, E> + Send + 'static,
+) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    if let Some(done) = sqlite::without_waiting(|| work(db)) {
+        return done;
+    }
+    blocking(db, work).await
 }
 
 /// The storage port (cheap to clone: every clone shares the backend).

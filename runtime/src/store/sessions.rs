@@ -3,7 +3,9 @@
 use super::events::{Event, Trail};
 use std::sync::Arc;
 
-use super::{Backend, RevokedSession, SessionRecord, Store, StoreError, UserRecord, blocking};
+use super::{
+    Backend, RevokedSession, SessionRecord, Store, StoreError, UserRecord, blocking, write,
+};
 use crate::clock::Millis;
 use crate::policy::SessionPolicy;
 use crate::token::TokenHash;
@@ -25,7 +27,7 @@ impl Store {
             Backend::Sqlite(db) => {
                 let (session, hash) = (session.clone(), *hash);
                 let verified = verified_password.map(String::from);
-                blocking(db, move |db| {
+                write(db, move |db| {
                     db.create_session(&session, &hash, verified.as_deref(), trail)
                 })
                 .await
@@ -152,7 +154,7 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(db) => {
                 let object_id = object_id.to_string();
-                blocking(db, move |db| db.delete_session(&object_id, event, trail)).await
+                write(db, move |db| db.delete_session(&object_id, event, trail)).await
             }
             Backend::Postgres(pg) => Box::pin(pg.delete_session(object_id, event, trail)).await,
         }
@@ -170,7 +172,7 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(db) => {
                 let (user_id, keep) = (user_id.to_string(), keep.map(String::from));
-                blocking(db, move |db| {
+                write(db, move |db| {
                     db.delete_sessions_of_user(&user_id, keep.as_deref(), event, trail)
                 })
                 .await
@@ -192,7 +194,7 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(db) => {
                 let object_id = object_id.to_string();
-                blocking(db, move |db| {
+                write(db, move |db| {
                     db.shorten_session(&object_id, expires_at, trail)
                 })
                 .await
@@ -215,7 +217,7 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(db) => {
                 let (object_id, hash) = (object_id.to_string(), *hash);
-                blocking(db, move |db| {
+                write(db, move |db| {
                     db.rotate_session_token(&object_id, &hash, trail)
                 })
                 .await
@@ -238,7 +240,7 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(db) => {
                 let object_id = object_id.to_string();
-                blocking(db, move |db| db.revoke_sealed_session(&object_id, trail)).await
+                write(db, move |db| db.revoke_sealed_session(&object_id, trail)).await
             }
             Backend::Postgres(pg) => Box::pin(pg.revoke_sealed_session(object_id, trail)).await,
         }

@@ -2,7 +2,8 @@
 //!
 //! Every method is synchronous; [`super::Store`] decides where each runs.
 //! Writes take a connection from a pool and may wait for SQLite's write
-//! lock, so they run on the blocking pool. Reads use a read-only connection
+//! lock, so they run on the blocking pool, unless run [`without_waiting`]:
+//! then on a connection of their own, refused rather than kept waiting. Reads use a read-only connection
 //! owned by the calling thread: in WAL mode a reader never waits for a
 //! writer, so a point read takes microseconds and runs in place.
 //! Writes that read before they write open `IMMEDIATE` transactions, so
@@ -20,10 +21,12 @@ mod snapshot;
 mod throttle;
 mod users;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::ffi::c_int;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
 
@@ -52,7 +55,52 @@ pub struct Db {
     /// unused without a watch (an in-memory database).
     cached: Arc<Cached>,
     commits: Option<Arc<CommitWatch>>,
+    /// The connection writes run on when they run in place, on the async
+    /// executor ([`without_waiting`]). SQLite's automatic checkpoint is off
+    /// on it, so that a commit there never runs one. `None` for an
+    /// in-memory database (no WAL; its pool's one connection serves).
+    in_place: Option<Arc<Mutex<rusqlite::Connection>>>,
+    /// Set when an in-place commit left the WAL past the checkpoint size:
+    /// writes then go to the pool, whose connections checkpoint after
+    /// committing, as SQLite does by default.
+    checkpoint_due: Arc<AtomicBool>,
     pub(in crate::store) journal: Journal,
+}
+
+thread_local! {
+    /// False while a write runs in place ([`without_waiting`]): `Db::write`
+    /// then refuses, before writing anything, what would wait.
+    static MAY_WAIT: Cell<bool> = const { Cell::new(true) };
+    /// Set when `Db::write` refused for that reason.
+    static REFUSED: Cell<bool> = const { Cell::new(false) };
+    /// Pages in the WAL after the last commit on this thread's in-place
+    /// connection (SQLite's WAL hook).
+    static WAL_PAGES: Cell<c_int> = const { Cell::new(0) };
+}
+
+/// How long a connection that may wait waits for SQLite's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pages of WAL past which a checkpoint is due: SQLite's default for its
+/// automatic checkpoint.
+const CHECKPOINT_PAGES: c_int = 1000;
+
+/// Runs `work`, whose writes (at most one transaction) must not wait: for
+/// a connection, for SQLite's write lock. `None` if its write would have
+/// waited: nothing was written, and it is the caller's to run `work` where
+/// waiting is harmless (the blocking pool).
+pub fn without_waiting<R>(work: impl FnOnce() -> R) -> Option<R> {
+    /// Lets this thread wait again however `work` ends.
+    struct Restore;
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            MAY_WAIT.set(true);
+        }
+    }
+    MAY_WAIT.set(false);
+    REFUSED.set(false);
+    let _restore = Restore;
+    let result = work();
+    (!REFUSED.replace(false)).then_some(result)
 }
 
 thread_local! {
@@ -69,7 +117,7 @@ impl std::fmt::Debug for Db {
 }
 
 fn configure(conn: &mut rusqlite::Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.execute_batch(
         "PRAGMA foreign_keys = ON;
          PRAGMA synchronous = NORMAL;",
@@ -95,6 +143,8 @@ impl Db {
             readers: Some(Arc::new(path.to_path_buf())),
             cached: Arc::default(),
             commits,
+            in_place: Some(Arc::new(Mutex::new(open_in_place(path)?))),
+            checkpoint_due: Arc::default(),
             journal: Journal::default(),
         })
     }
@@ -125,6 +175,8 @@ impl Db {
             readers: None,
             cached: Arc::default(),
             commits: None,
+            in_place: None,
+            checkpoint_due: Arc::default(),
             journal: Journal::default(),
         })
     }
@@ -163,16 +215,52 @@ impl Db {
     /// Runs `work` in one IMMEDIATE transaction (the write lock is taken up
     /// front, so a read-modify-write cannot fail upgrading a read lock),
     /// committed only if `work` succeeds.
+    ///
+    /// In place ([`without_waiting`]) it neither waits for a connection nor
+    /// for the lock: it refuses instead ([`StoreError::WouldWait`]), before
+    /// writing anything. Only the first write of in-place work may be
+    /// refused; any after it waits as usual (the first has committed, so
+    /// the work must not run again).
     fn write<T, E: From<StoreError>>(
         &self,
         work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(StoreError::from)?;
-        let value = work(&tx)?;
-        tx.commit().map_err(StoreError::from)?;
+        if MAY_WAIT.replace(true) {
+            let value = run_transaction(&mut *self.conn()?, work)?;
+            // Its commit ran SQLite's automatic checkpoint if one was due.
+            self.checkpoint_due.store(false, Ordering::Relaxed);
+            return Ok(value);
+        }
+        let refuse = || {
+            REFUSED.set(true);
+            Err(StoreError::WouldWait.into())
+        };
+        if self.checkpoint_due.load(Ordering::Relaxed) {
+            return refuse();
+        }
+        let Some(in_place) = &self.in_place else {
+            // In memory: the pool's one connection, if no one holds it, is
+            // the only one, so its lock is free too.
+            let Some(mut conn) = self.pool.try_get() else {
+                return refuse();
+            };
+            return run_transaction(&mut conn, work);
+        };
+        let Ok(mut conn) = in_place.try_lock() else {
+            return refuse();
+        };
+        // The in-place connection has no busy timeout: BEGIN fails at once
+        // while another connection holds the write lock.
+        let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) if is_busy(&e) => return refuse(),
+            Err(e) => return Err(StoreError::from(e).into()),
+        };
+        let value = commit_if_ok(tx, work)?;
+        drop(conn);
+        if WAL_PAGES.replace(0) >= CHECKPOINT_PAGES {
+            self.checkpoint_due.store(true, Ordering::Relaxed);
+        }
         Ok(value)
     }
 
@@ -224,6 +312,52 @@ impl Db {
             query(&readers[index].1)
         })
     }
+}
+
+/// Runs `work` in one IMMEDIATE transaction on `conn`.
+fn run_transaction<T, E: From<StoreError>>(
+    conn: &mut rusqlite::Connection,
+    work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
+) -> Result<T, E> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(StoreError::from)?;
+    commit_if_ok(tx, work)
+}
+
+/// Runs `work` in `tx` and commits it only if `work` succeeds.
+fn commit_if_ok<T, E: From<StoreError>>(
+    tx: rusqlite::Transaction<'_>,
+    work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
+) -> Result<T, E> {
+    let value = work(&tx)?;
+    tx.commit().map_err(StoreError::from)?;
+    Ok(value)
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// The connection for in-place writes: SQLite's automatic checkpoint is
+/// replaced by a note of the WAL's size, read after each commit.
+/// It waits for nothing: no busy timeout (a statement inside its
+/// transaction, which holds the write lock, meets SQLite's lock only while
+/// a crashed process's WAL is recovered, and then fails).
+fn open_in_place(path: &Path) -> Result<rusqlite::Connection, StoreError> {
+    let mut conn = rusqlite::Connection::open(path)?;
+    configure(&mut conn)?;
+    conn.busy_timeout(Duration::ZERO)?;
+    conn.wal_hook(Some(note_wal_pages));
+    Ok(conn)
+}
+
+fn note_wal_pages(_: &rusqlite::hooks::Wal, pages: c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.set(pages);
+    Ok(())
 }
 
 /// Lets SQLite refresh the table statistics its planner chooses indexes by

@@ -26,6 +26,20 @@ impl FileStore {
     }
 }
 
+/// A session of `user_id` on `installation`, not yet stored.
+fn new_session(user_id: &str, installation: &str) -> SessionRecord {
+    SessionRecord {
+        object_id: token::object_id(),
+        user_id: user_id.into(),
+        installation_id: Some(installation.into()),
+        created_with: Value::Null,
+        created_at: 0,
+        updated_at: 0,
+        last_used_at: 0,
+        absolute_expires_at: 1_000_000,
+    }
+}
+
 /// A user with one session whose token the cache holds.
 fn cached_session(store: &Db, user_id: &str) -> (SessionRecord, TokenHash) {
     if store.user(user_id).unwrap().is_none() {
@@ -40,16 +54,7 @@ fn cached_session(store: &Db, user_id: &str) -> (SessionRecord, TokenHash) {
         };
         store.create_user(&user, None, T).unwrap();
     }
-    let session = SessionRecord {
-        object_id: token::object_id(),
-        user_id: user_id.into(),
-        installation_id: Some("phone".into()),
-        created_with: Value::Null,
-        created_at: 0,
-        updated_at: 0,
-        last_used_at: 0,
-        absolute_expires_at: 1_000_000,
-    };
+    let session = new_session(user_id, "phone");
     let hash = token::mint().hash;
     store.create_session(&session, &hash, None, T).unwrap();
     for _ in 0..2 {
@@ -216,4 +221,89 @@ fn no_session_change_commits_without_its_audit_rows() {
         );
         assert!(db.store.user("u").unwrap().is_some(), "{name}");
     }
+}
+
+/// Rows of the session audit trail.
+fn audit_rows(store: &Db) -> i64 {
+    store
+        .conn()
+        .unwrap()
+        .query_row("SELECT count(*) FROM session_events", [], |row| row.get(0))
+        .unwrap()
+}
+
+/// A write that may not wait commits in place when SQLite's write lock is
+/// free, and is refused, with nothing written, while another connection
+/// holds it; the same work then commits once where it may wait.
+#[test]
+fn an_in_place_write_commits_at_once_or_is_refused_before_writing() {
+    let db = FileStore::new("in-place");
+    let (session, _) = cached_session(&db.store, "u");
+    let revoke = || {
+        db.store
+            .delete_sessions_of_user("u", None, Event::RevokedByHook, T)
+    };
+
+    let holder = r2d2_sqlite::rusqlite::Connection::open(db._dir.path().join("test.db")).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let audit_before = audit_rows(&db.store);
+    assert!(super::super::without_waiting(revoke).is_none(), "refused");
+    holder.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(db.store.sessions(None).unwrap().len(), 1, "nothing revoked");
+    assert_eq!(audit_rows(&db.store), audit_before, "nothing audited");
+
+    let revoked = super::super::without_waiting(revoke).expect("the lock is free");
+    assert_eq!(revoked.unwrap()[0].object_id, session.object_id);
+    assert!(db.store.sessions(None).unwrap().is_empty());
+    assert_eq!(audit_rows(&db.store), audit_before + 1, "audited once");
+}
+
+/// Only the first write of in-place work may be refused: once it has
+/// committed, running the work again would write twice, so any later
+/// write of the same work may wait.
+#[test]
+fn in_place_work_may_wait_after_its_first_write() {
+    let db = FileStore::new("in-place-twice");
+    cached_session(&db.store, "u");
+    let done = super::super::without_waiting(|| {
+        db.store
+            .delete_sessions_of_user("u", None, Event::RevokedByHook, T)
+            .unwrap();
+        super::super::MAY_WAIT.get()
+    });
+    assert_eq!(done, Some(true));
+    assert!(super::super::MAY_WAIT.get(), "and waits again after it");
+}
+
+/// In-place commits never checkpoint on the executor; once the WAL is
+/// past SQLite's checkpoint size, writes go to the pool, whose commit
+/// checkpoints, so the WAL does not grow without bound.
+#[test]
+fn in_place_writes_leave_checkpoints_to_the_pool() {
+    let db = FileStore::new("in-place-wal");
+    cached_session(&db.store, "u");
+    let wal = db._dir.path().join("test.db-wal");
+    let (mut in_place, mut refused) = (0, 0);
+    for i in 0..3000 {
+        let session = new_session("u", &format!("device-{i}"));
+        let hash = token::mint().hash;
+        let create = || db.store.create_session(&session, &hash, None, T);
+        match super::super::without_waiting(create) {
+            Some(created) => {
+                created.unwrap();
+                in_place += 1;
+            }
+            None => {
+                create().unwrap();
+                refused += 1;
+            }
+        }
+    }
+    let wal_bytes = std::fs::metadata(&wal).unwrap().len();
+    assert!(in_place > 2900, "{in_place} in place");
+    assert!(refused >= 1, "a checkpoint came due");
+    // Never checkpointed, these 3000 commits took 95 MB of WAL;
+    // checkpointed every 1000 pages, 4.2 MB.
+    assert!(wal_bytes < 12 << 20, "WAL of {wal_bytes} bytes");
+    assert_eq!(db.store.sessions(None).unwrap().len(), 3001);
 }
