@@ -335,8 +335,11 @@ fn exports_of(component: &Component, contract: Contract) -> Result<Exports, Stri
     let hooks = component
         .get_export_index(None, &interface)
         .ok_or_else(|| format!("no export {interface}"))?;
-    let find = |name: &str| component.get_export_index(Some(&hooks), name);
-    let require = |name: &str| find(name).ok_or_else(|| format!("no export {interface}#{name}"));
+    let require = |name: &str| {
+        component
+            .get_export_index(Some(&hooks), name)
+            .ok_or_else(|| format!("no export {interface}#{name}"))
+    };
     let lifecycle = |name: &str| match contract {
         Contract::V0_1 => Ok(None),
         Contract::V0_2 => require(name).map(Some),

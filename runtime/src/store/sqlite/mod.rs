@@ -3,9 +3,10 @@
 //! Every method is synchronous; [`super::Store`] decides where each runs.
 //! Writes take a connection from a pool and may wait for SQLite's write
 //! lock, so they run on the blocking pool, unless run [`without_waiting`]:
-//! then on a connection of their own, refused rather than kept waiting. Reads use a read-only connection
-//! owned by the calling thread: in WAL mode a reader never waits for a
-//! writer, so a point read takes microseconds and runs in place.
+//! then on a connection of their own, refused rather than kept waiting.
+//! Reads use a read-only connection owned by the calling thread: in WAL
+//! mode a reader never waits for a writer, so a point read takes
+//! microseconds and runs in place.
 //! Writes that read before they write open `IMMEDIATE` transactions, so
 //! concurrent writers queue on SQLite's lock instead of failing with a stale
 //! snapshot.
@@ -218,19 +219,29 @@ impl Db {
     ///
     /// In place ([`without_waiting`]) it neither waits for a connection nor
     /// for the lock: it refuses instead ([`StoreError::WouldWait`]), before
-    /// writing anything. Only the first write of in-place work may be
-    /// refused; any after it waits as usual (the first has committed, so
-    /// the work must not run again).
+    /// writing anything. Once one write of in-place work has committed, any
+    /// after it waits as usual: the work must not run again.
     fn write<T, E: From<StoreError>>(
         &self,
         work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        if MAY_WAIT.replace(true) {
+        if MAY_WAIT.get() {
             let value = run_transaction(&mut *self.conn()?, work)?;
             // Its commit ran SQLite's automatic checkpoint if one was due.
             self.checkpoint_due.store(false, Ordering::Relaxed);
             return Ok(value);
         }
+        let value = self.write_in_place(work)?;
+        MAY_WAIT.set(true);
+        Ok(value)
+    }
+
+    /// [`Db::write`] without waiting: refused unless a connection and
+    /// SQLite's write lock are free now, and while a checkpoint is due.
+    fn write_in_place<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         let refuse = || {
             REFUSED.set(true);
             Err(StoreError::WouldWait.into())
@@ -257,7 +268,6 @@ impl Db {
             Err(e) => return Err(StoreError::from(e).into()),
         };
         let value = commit_if_ok(tx, work)?;
-        drop(conn);
         if WAL_PAGES.replace(0) >= CHECKPOINT_PAGES {
             self.checkpoint_due.store(true, Ordering::Relaxed);
         }

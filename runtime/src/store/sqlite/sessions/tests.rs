@@ -1,6 +1,7 @@
 use serde_json::Value;
 
 use super::*;
+use crate::store::sqlite::{MAY_WAIT, without_waiting};
 
 const T: Trail = Trail { at: 0, ip: None };
 use crate::store::{Event, SessionRecord, StoreError, Trail};
@@ -11,7 +12,7 @@ use crate::token;
 /// Fields drop in order: the store closes before its directory goes.
 struct FileStore {
     store: Db,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl FileStore {
@@ -22,7 +23,7 @@ impl FileStore {
             .unwrap();
         let store = Db::open(&dir.path().join("test.db")).unwrap();
         assert!(store.commits.is_some(), "a file store caches sessions");
-        FileStore { store, _dir: dir }
+        FileStore { store, dir }
     }
 }
 
@@ -244,15 +245,15 @@ fn an_in_place_write_commits_at_once_or_is_refused_before_writing() {
             .delete_sessions_of_user("u", None, Event::RevokedByHook, T)
     };
 
-    let holder = r2d2_sqlite::rusqlite::Connection::open(db._dir.path().join("test.db")).unwrap();
+    let holder = r2d2_sqlite::rusqlite::Connection::open(db.dir.path().join("test.db")).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     let audit_before = audit_rows(&db.store);
-    assert!(super::super::without_waiting(revoke).is_none(), "refused");
+    assert!(without_waiting(revoke).is_none(), "refused");
     holder.execute_batch("ROLLBACK").unwrap();
     assert_eq!(db.store.sessions(None).unwrap().len(), 1, "nothing revoked");
     assert_eq!(audit_rows(&db.store), audit_before, "nothing audited");
 
-    let revoked = super::super::without_waiting(revoke).expect("the lock is free");
+    let revoked = without_waiting(revoke).expect("the lock is free");
     assert_eq!(revoked.unwrap()[0].object_id, session.object_id);
     assert!(db.store.sessions(None).unwrap().is_empty());
     assert_eq!(audit_rows(&db.store), audit_before + 1, "audited once");
@@ -265,14 +266,14 @@ fn an_in_place_write_commits_at_once_or_is_refused_before_writing() {
 fn in_place_work_may_wait_after_its_first_write() {
     let db = FileStore::new("in-place-twice");
     cached_session(&db.store, "u");
-    let done = super::super::without_waiting(|| {
+    let done = without_waiting(|| {
         db.store
             .delete_sessions_of_user("u", None, Event::RevokedByHook, T)
             .unwrap();
-        super::super::MAY_WAIT.get()
+        MAY_WAIT.get()
     });
     assert_eq!(done, Some(true));
-    assert!(super::super::MAY_WAIT.get(), "and waits again after it");
+    assert!(MAY_WAIT.get(), "and waits again after it");
 }
 
 /// In-place commits never checkpoint on the executor; once the WAL is
@@ -282,13 +283,13 @@ fn in_place_work_may_wait_after_its_first_write() {
 fn in_place_writes_leave_checkpoints_to_the_pool() {
     let db = FileStore::new("in-place-wal");
     cached_session(&db.store, "u");
-    let wal = db._dir.path().join("test.db-wal");
+    let wal = db.dir.path().join("test.db-wal");
     let (mut in_place, mut refused) = (0, 0);
     for i in 0..3000 {
         let session = new_session("u", &format!("device-{i}"));
         let hash = token::mint().hash;
         let create = || db.store.create_session(&session, &hash, None, T);
-        match super::super::without_waiting(create) {
+        match without_waiting(create) {
             Some(created) => {
                 created.unwrap();
                 in_place += 1;
