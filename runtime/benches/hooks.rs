@@ -11,7 +11,7 @@ use cloudcode_runtime::sandbox::{Sandbox, SaveEvent, builtin_sources};
 use cloudcode_runtime::store::Store;
 mod common;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use wasmtime::Engine;
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker};
@@ -70,6 +70,27 @@ fn hook_invocation(c: &mut Criterion) {
                 ))
                 .unwrap()
         })
+    });
+    // The case: the caller and two other devices logged in; two
+    // sessions revoked, the caller's kept. Only the call is timed.
+    group.bench_function("logout_from_all_devices_3_sessions", |b| {
+        b.iter_batched(
+            || {
+                common::add_sessions(&core, &user_id, 2);
+            },
+            |()| {
+                let revoked = runtime
+                    .block_on(core.sandbox.call_function(
+                        &core.port(),
+                        &(&caller).into(),
+                        "logoutFromAllDevices",
+                        &params,
+                    ))
+                    .unwrap();
+                assert_eq!(revoked, json!(2));
+            },
+            BatchSize::PerIteration,
+        )
     });
     group.bench_function("wasmtime_floor", |b| {
         let floor = Floor::new(core.sandbox.engine());

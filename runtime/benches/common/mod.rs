@@ -24,10 +24,23 @@ pub fn user_with_session(core: &Core) -> (String, MintedToken) {
         updated_at: 0,
     };
     block_on(core.store.create_user(&user, None, Trail::new(0, None))).unwrap();
+    let minted = add_session(core, &user_id);
+    (user_id, minted)
+}
+
+/// Logs the user in on `count` more devices (a session per installation).
+#[allow(dead_code)] // not every bench needs more than one session
+pub fn add_sessions(core: &Core, user_id: &str, count: usize) {
+    for _ in 0..count {
+        add_session(core, user_id);
+    }
+}
+
+fn add_session(core: &Core, user_id: &str) -> MintedToken {
     let (session, minted) = service::sessions::new_session(
         core,
-        &user_id,
-        Some("bench".into()),
+        user_id,
+        Some(format!("bench-device-{}", token::object_id())),
         json!({"action": "login"}),
     );
     let trail = Trail::new(0, None);
@@ -36,7 +49,7 @@ pub fn user_with_session(core: &Core) -> (String, MintedToken) {
             .create_session(&session, &minted.hash, None, trail),
     )
     .unwrap();
-    (user_id, minted)
+    minted
 }
 
 /// The example hook `examples/hello`, built for the sandbox as hook tests
