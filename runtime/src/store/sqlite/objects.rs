@@ -1,6 +1,6 @@
 use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Db, from_json, to_json, unique_violation};
+use super::{Db, execute_cached, from_json, to_json, unique_violation};
 use crate::store::query::pointers;
 use crate::store::{Fields, ObjectRecord, StoreError};
 
@@ -64,7 +64,8 @@ fn load_object(
 impl Db {
     pub fn create_object(&self, class: &str, object: &ObjectRecord) -> Result<(), StoreError> {
         self.write(|tx| {
-            tx.execute(
+            execute_cached(
+                tx,
                 "INSERT INTO objects (class_name, object_id, fields, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
@@ -99,7 +100,7 @@ impl Db {
                 return Ok(None);
             };
             let outcome = change(&mut object)?;
-            tx.execute(
+            execute_cached(tx,
                 "UPDATE objects SET fields = ?3, updated_at = ?4 WHERE class_name = ?1 AND object_id = ?2",
                 params![class, object_id, to_json(&object.fields), object.updated_at],
             )
@@ -125,7 +126,8 @@ impl Db {
                 return Ok(None);
             };
             allowed(&object)?;
-            tx.execute(
+            execute_cached(
+                tx,
                 "DELETE FROM objects WHERE class_name = ?1 AND object_id = ?2",
                 params![class, object_id],
             )

@@ -1,6 +1,6 @@
 use r2d2_sqlite::rusqlite::{OptionalExtension, Row, Transaction, params};
 
-use super::{Db, events, hash_bytes};
+use super::{Db, events, execute_cached, hash_bytes};
 use crate::clock::Millis;
 use crate::policy::SessionPolicy;
 use crate::store::events::{Event, Trail};
@@ -61,7 +61,8 @@ pub(super) fn insert_session(
         }
         None => Vec::new(),
     };
-    tx.execute(
+    execute_cached(
+        tx,
         "INSERT INTO sessions (object_id, token_hash, user_id, installation_id, created_with,
                                created_at, updated_at, last_used_at, absolute_expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -148,7 +149,8 @@ fn replace_token(
         params![object_id, hash_bytes(hash), now],
     )?;
     for session in &rekeyed {
-        tx.execute(
+        execute_cached(
+            tx,
             "INSERT OR REPLACE INTO rotated_tokens (token_hash, session_id, user_id, rotated_at)
              VALUES (?1, ?2, ?3, ?4)",
             params![old_hash, object_id, session.user_id, now],
@@ -351,7 +353,8 @@ impl Db {
         trail: Trail,
     ) -> Result<Option<RevokedSession>, StoreError> {
         let gone = self.change_sessions(Event::RevokedByPasswordChange, trail, |tx| {
-            tx.execute(
+            execute_cached(
+                tx,
                 "DELETE FROM rotated_tokens WHERE session_id = ?1",
                 [object_id],
             )?;
@@ -389,7 +392,7 @@ impl Db {
         // The sweeper's pass is also when the planner's statistics catch up.
         super::refresh_statistics(&*self.conn()?)?;
         self.change_sessions(Event::Expired, Trail::new(now, None), |tx| {
-            tx.execute(
+            execute_cached(tx,
                 "DELETE FROM rotated_tokens WHERE rotated_at < ?1",
                 [forget_rotated_before],
             )?;

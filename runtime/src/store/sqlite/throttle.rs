@@ -2,7 +2,7 @@
 
 use r2d2_sqlite::rusqlite::{OptionalExtension, Row, params};
 
-use super::Db;
+use super::{Db, execute_cached};
 use crate::backoff::Failures;
 use crate::clock::Millis;
 use crate::store::StoreError;
@@ -45,7 +45,7 @@ impl Db {
                 .optional()?
                 .unwrap_or_default();
             failures.record(now, window);
-            tx.execute(
+            execute_cached(tx,
                 "INSERT OR REPLACE INTO login_failures (key, window_start, in_window, consecutive, last)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
@@ -61,7 +61,8 @@ impl Db {
     }
 
     pub fn clear_login_failures(&self, key: &[u8; 32]) -> Result<(), StoreError> {
-        self.conn()?.execute(
+        execute_cached(
+            &*self.conn()?,
             "DELETE FROM login_failures WHERE key = ?1",
             [key.as_slice()],
         )?;

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Db, events, from_json, to_json, unique_violation};
+use super::{Db, events, execute_cached, from_json, to_json, unique_violation};
 use crate::store::events::{Event, Subject, Trail};
 use crate::store::{Revoke, RevokedSession, SessionRecord, StoreError, UserRecord, WriterSession};
 use crate::token::TokenHash;
@@ -125,7 +125,8 @@ impl Db {
         old: &str,
         new: &str,
     ) -> Result<bool, StoreError> {
-        let n = self.conn()?.execute(
+        let n = execute_cached(
+            &*self.conn()?,
             "UPDATE users SET password_hash = ?3 WHERE object_id = ?1 AND password_hash = ?2",
             params![object_id, old, new],
         )?;
@@ -141,7 +142,7 @@ impl Db {
         let mut deleted = 0;
         let sessions = self.change_sessions(Event::RevokedWithUser, trail, |tx| {
             let sessions = super::sessions::delete_user_sessions(tx, object_id, None)?;
-            deleted = tx.execute("DELETE FROM users WHERE object_id = ?1", [object_id])?;
+            deleted = execute_cached(tx, "DELETE FROM users WHERE object_id = ?1", [object_id])?;
             Ok::<_, StoreError>(sessions)
         })?;
         Ok((deleted > 0).then_some(sessions))
@@ -166,7 +167,8 @@ fn save_user(conn: &Connection, user: &UserRecord, save: Save) -> Result<(), Sto
              WHERE object_id = ?1"
         }
     };
-    conn.execute(
+    execute_cached(
+        conn,
         sql,
         params![
             user.object_id,
