@@ -100,7 +100,8 @@ impl Db {
                 return Ok(None);
             };
             let outcome = change(&mut object)?;
-            execute_cached(tx,
+            execute_cached(
+                tx,
                 "UPDATE objects SET fields = ?3, updated_at = ?4 WHERE class_name = ?1 AND object_id = ?2",
                 params![class, object_id, to_json(&object.fields), object.updated_at],
             )

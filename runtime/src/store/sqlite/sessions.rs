@@ -392,7 +392,8 @@ impl Db {
         // The sweeper's pass is also when the planner's statistics catch up.
         super::refresh_statistics(&*self.conn()?)?;
         self.change_sessions(Event::Expired, Trail::new(now, None), |tx| {
-            execute_cached(tx,
+            execute_cached(
+                tx,
                 "DELETE FROM rotated_tokens WHERE rotated_at < ?1",
                 [forget_rotated_before],
             )?;

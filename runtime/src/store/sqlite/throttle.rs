@@ -45,7 +45,8 @@ impl Db {
                 .optional()?
                 .unwrap_or_default();
             failures.record(now, window);
-            execute_cached(tx,
+            execute_cached(
+                tx,
                 "INSERT OR REPLACE INTO login_failures (key, window_start, in_window, consecutive, last)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
