@@ -71,5 +71,5 @@ fn asvs_7_4_1_expired_sessions_are_purged_by_the_sweeper() {
     while count() > 0 && Instant::now() < deadline {
         sleep(Duration::from_millis(100));
     }
-    assert_eq!(count(), 0);
+    assert_eq!(count(), 0, "not purged; the server's log:\n{}", srv.logs());
 }

@@ -330,3 +330,55 @@ fn tls_to_the_database_is_verified() {
         .expect("a CA without sslmode=require is a configuration error");
     assert!(misplaced.contains("sslmode=require"), "{misplaced}");
 }
+
+/// SQLite's shared memory (`<db>-shm`) is safe only while every process
+/// with the database open holds a read lock on its "dead man switch" byte:
+/// a process that opens the database and finds that byte unlocked takes the
+/// memory for abandoned and rebuilds it under the others' feet (a server
+/// touching it then dies of SIGBUS). Closing any descriptor of a file drops
+/// all of its process's locks on it, so the server must never open and close
+/// the `-shm` file itself. An operator's `sqlite3` next to a live server is
+/// normal use.
+#[test]
+fn an_operators_sqlite3_next_to_a_live_server_leaves_it_serving() {
+    if crate::harness::skipped_on_postgres() {
+        return;
+    }
+    let srv = Server::start();
+    let (_, token) = srv.signup("operator");
+    let mut shm = srv.db_path().into_os_string();
+    shm.push("-shm");
+    assert_eq!(
+        shm_lock_holder(std::path::Path::new(&shm)),
+        Some(srv.pid() as i32),
+        "the server keeps its lock on the wal-index"
+    );
+    for round in 0..20 {
+        // Each opens the database, reads and closes it, as `sqlite3` does.
+        assert_eq!(srv.sql("SELECT COUNT(*) FROM users"), ["1"]);
+        srv.login("operator", &format!("device-{round}"));
+    }
+    srv.get("/users/me").token(&token).send().assert_ok();
+    assert_eq!(
+        srv.sql("SELECT COUNT(*) FROM sessions"),
+        ["21"],
+        "every login was written"
+    );
+}
+
+/// The process holding a lock on the wal-index's dead-man-switch byte
+/// (offset 128 of `-shm` in SQLite's unix VFS), if any.
+fn shm_lock_holder(shm: &std::path::Path) -> Option<i32> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(shm).unwrap();
+    // SAFETY: a zeroed `flock` is a valid value; F_GETLK only fills it in.
+    let mut probe: libc::flock = unsafe { std::mem::zeroed() };
+    probe.l_type = libc::F_WRLCK as _;
+    probe.l_whence = libc::SEEK_SET as _;
+    probe.l_start = 128;
+    probe.l_len = 1;
+    // SAFETY: a valid descriptor and a valid `flock` to fill.
+    let status = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut probe) };
+    assert_eq!(status, 0, "F_GETLK: {}", std::io::Error::last_os_error());
+    (i32::from(probe.l_type) != libc::F_UNLCK).then_some(probe.l_pid)
+}

@@ -14,12 +14,13 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::fs::File;
+use std::ffi::{c_int, c_void};
 use std::hash::Hash;
 use std::path::Path;
+use std::ptr::NonNull;
 use std::sync::Mutex;
 
-use r2d2_sqlite::rusqlite::{Connection, OpenFlags};
+use r2d2_sqlite::rusqlite::{Connection, OpenFlags, ffi};
 
 use super::StoreError;
 
@@ -34,13 +35,31 @@ const CAPACITY: usize = 16_384;
 pub struct Mark([u8; HEADER_LEN]);
 
 /// Reads the wal-index header of one database.
+///
+/// The header is read through SQLite's own mapping of `<db>-shm`, never a
+/// descriptor of our own: POSIX drops every lock a process holds on a file
+/// when it closes any descriptor of that file, and without its lock on the
+/// wal-index this process looks gone to the others, the next of which to
+/// open the database rebuilds the shared memory under our connections (the
+/// server then dies of SIGBUS; `tests/api/storage.rs` watches the lock).
 pub struct CommitWatch {
-    header: memmap2::Mmap,
-    /// Keeps the shared memory in place: SQLite removes or resets it only
-    /// when the last connection to the database closes, or when one opens
-    /// while none is open. Never used, hence never locked.
+    /// The start of the wal-index, mapped by `keeper`'s connection.
+    header: NonNull<u8>,
+    /// Keeps the mapping (and the lock) for as long as the watch lives:
+    /// SQLite unmaps the wal-index when a process's last connection to the
+    /// database closes. Never used again, hence never locked.
     _keeper: Mutex<Connection>,
 }
+
+// SAFETY: `header` points into a shared mapping that lives as long as
+// `keeper` (owned here), and it is only ever read, with volatile reads.
+unsafe impl Send for CommitWatch {}
+// SAFETY: as above; reads from any thread are fine.
+unsafe impl Sync for CommitWatch {}
+
+/// The size of one wal-index region: SQLite maps `-shm` in regions of
+/// 32 KiB (WALINDEX_PGSZ), and every caller must ask for that size.
+const WAL_INDEX_REGION: c_int = 32 * 1024;
 
 impl CommitWatch {
     /// Watches a database in WAL mode (the store sets it) that this process
@@ -50,21 +69,12 @@ impl CommitWatch {
             database,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
+        // The read opens the connection's WAL, and with it the wal-index.
         let mode: String = keeper.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::NoWal(mode));
         }
-        let mut shm = database.as_os_str().to_owned();
-        shm.push("-shm");
-        let file = File::open(&shm).map_err(StoreError::Watch)?;
-        if file.metadata().map_err(StoreError::Watch)?.len() < HEADER_LEN as u64 {
-            return Err(StoreError::Watch(std::io::ErrorKind::UnexpectedEof.into()));
-        }
-        // SAFETY: a read-only shared mapping of a file that is never
-        // truncated while `keeper` holds the database open (see above); its
-        // bytes change under us, so they are only read with volatile reads.
-        let header = unsafe { memmap2::MmapOptions::new().len(HEADER_LEN).map(&file) }
-            .map_err(StoreError::Watch)?;
+        let header = map_wal_index(&keeper)?;
         Ok(Self {
             header,
             _keeper: Mutex::new(keeper),
@@ -83,6 +93,42 @@ impl CommitWatch {
         std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
         Mark(mark)
     }
+}
+
+/// The first region of `conn`'s wal-index, as SQLite mapped it (the same
+/// pages every connection of this process reads and writes).
+fn map_wal_index(conn: &Connection) -> Result<NonNull<u8>, StoreError> {
+    let unavailable = |what: &str| StoreError::Watch(std::io::Error::other(what.to_string()));
+    let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+    // SAFETY: `conn` is open; FILE_POINTER writes the main database's
+    // `sqlite3_file` (owned by the connection) into `file`.
+    let status = unsafe {
+        ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            ffi::SQLITE_FCNTL_FILE_POINTER,
+            (&raw mut file).cast(),
+        )
+    };
+    if status != ffi::SQLITE_OK || file.is_null() {
+        return Err(unavailable("no database file"));
+    }
+    // SAFETY: `file` is the connection's open database file; its methods
+    // table is SQLite's and lives as long as the file.
+    let methods = unsafe { (*file).pMethods.as_ref() }.ok_or_else(|| unavailable("no methods"))?;
+    let shm_map = match methods.xShmMap {
+        Some(map) if methods.iVersion >= 2 => map,
+        _ => return Err(unavailable("no shared memory")),
+    };
+    let mut region: *mut c_void = std::ptr::null_mut();
+    // SAFETY: region 0 at SQLite's region size, without extending the file
+    // (the connection's read above already sized it); SQLite keeps the
+    // mapping until the connection's WAL closes.
+    let status = unsafe { shm_map(file, 0, WAL_INDEX_REGION, 0, &mut region) };
+    if status != ffi::SQLITE_OK {
+        return Err(unavailable("the wal-index could not be mapped"));
+    }
+    NonNull::new(region.cast()).ok_or_else(|| unavailable("the wal-index is empty"))
 }
 
 /// Rows by key, each valid only under the [`Mark`] it was read at.
