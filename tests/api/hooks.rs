@@ -150,6 +150,44 @@ fn each_hostile_guest_fails_only_its_own_request() {
     assert!(logs.contains("ran out of time"), "the detail is logged");
 }
 
+/// Between calls nothing wakes an idle server (the epoch ticker sleeps; it
+/// woke a thousand times a second), yet a guest that spins after the
+/// server idled is still stopped by its deadline.
+#[test]
+fn an_idle_server_sleeps_and_still_stops_a_spinning_guest() {
+    let srv = hostile_server();
+    let hello = srv.post("/functions/hello").json(json!({})).send();
+    assert_eq!(hello.json, json!({"result": {"hello": "world"}}));
+    std::thread::sleep(Duration::from_millis(500));
+    let before = context_switches(srv.pid());
+    std::thread::sleep(Duration::from_secs(1));
+    let woken = context_switches(srv.pid()) - before;
+    assert!(woken < 100, "{woken} wake-ups in an idle second");
+
+    let start = Instant::now();
+    srv.post("/functions/spin")
+        .json(json!({}))
+        .send()
+        .assert_error(400, 141);
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    assert!(srv.logs().contains("ran out of time"));
+}
+
+/// Context switches of all of a process's threads so far.
+fn context_switches(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|line| line.contains("ctxt_switches:"))
+                .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
 /// Printing, clocks, sleeping and hash-map seeds come from WASI; a hook
 /// built with today's Rust imports them at a newer patch version (0.2.6)
 /// than it calls them by, and the host links yet another (0.2.12).

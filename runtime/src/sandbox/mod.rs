@@ -220,7 +220,7 @@ pub struct Sandbox {
     after_save_failures: AtomicU64,
     /// Held by a reload, so that two never interleave.
     reloading: std::sync::Mutex<()>,
-    _ticker: EpochTicker,
+    ticker: EpochTicker,
 }
 
 /// What running the afterSave hooks of a write produced.
@@ -371,7 +371,7 @@ impl Sandbox {
             config,
             after_save_failures: AtomicU64::new(0),
             reloading: std::sync::Mutex::new(()),
-            _ticker: ticker,
+            ticker,
         };
         let set = sandbox.load_set(sources, &sandbox.config.hooks_config)?;
         sandbox.current.store(Arc::new(set));
@@ -821,6 +821,9 @@ impl Sandbox {
             may_rotate,
             self.config.log_sink.clone(),
         );
+        // From here until the store is dropped its guest may run: the epoch
+        // must advance for the deadline to stop it.
+        let _ticking = self.ticker.hold();
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(1);
