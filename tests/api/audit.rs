@@ -49,6 +49,32 @@ fn a_rotated_token_inside_the_grace_window_is_only_refused() {
     assert_eq!(srv.me_status(&rotated), 200, "a lost response is not theft");
 }
 
+/// The client holds its old token until the password change's response
+/// reaches it: the grace window starts then, not when the change was
+/// written before slow afterSave hooks ran (a 12 MB user record on a
+/// loaded machine took longer than the window and ended every session).
+#[test]
+fn the_grace_window_starts_when_the_rotated_token_is_handed_out() {
+    let srv = Server::start_with_hooks(
+        &["guest-sleep"],
+        &["--token-reuse-grace", "3", "--hook-after-save-timeout", "10"],
+    );
+    let (id, old) = srv.signup("slow-save");
+    let r = srv
+        .put(&format!("/users/{id}"))
+        .token(&old)
+        .json(json!({"password": "n3w", "sleepMs": 5000}))
+        .send();
+    assert_eq!(r.status, 200, "{}", r.json);
+    let rotated = r.str("sessionToken");
+    srv.get("/users/me")
+        .token(&old)
+        .send()
+        .assert_error(400, 209);
+    assert_eq!(srv.me_status(&rotated), 200, "the client's own late request is not theft");
+    assert!(!srv.logs().contains("reused"));
+}
+
 fn events(srv: &Server) -> Vec<Value> {
     let r = srv.get("/sessions/audit?limit=1000").master().send();
     assert_eq!(r.status, 200, "{}", r.json);

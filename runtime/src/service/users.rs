@@ -11,6 +11,7 @@ use crate::Core;
 use crate::acl::{self, Access};
 use crate::audit::Trail;
 use crate::auth::Caller;
+use crate::clock::Millis;
 use crate::error::{Code, Error, Result};
 use crate::fields;
 use crate::password::{self, PasswordError};
@@ -236,7 +237,12 @@ pub async fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) 
     .await;
     let mut answer = render::update_answer(user.updated_at, &user.fields, &computed);
     match (hooks.rotated_token, sealed) {
-        (Some(token), _) => answer["sessionToken"] = token.into(),
+        (Some(token), sealed) => {
+            if let Some(session) = sealed {
+                restart_reuse_grace(core, &session, user.updated_at).await;
+            }
+            answer["sessionToken"] = token.into();
+        }
         (None, Some(session)) => revoke_unrotated(core, &session, caller.ip).await,
         (None, None) => {}
     }
@@ -374,6 +380,21 @@ fn rehash(given: String, stored: Option<String>) -> Result<Option<String>, Passw
 /// loaded, or it trapped, timed out, found no slot...). It ends here; the
 /// client's old token already gets 209. Had this failed too, the sealed
 /// session would stay unusable until it expires.
+/// The client holds its old token until this response reaches it: the
+/// grace window for that token (reuse detection) starts now, not when the
+/// change was written before the afterSave hooks ran. Should this fail, the
+/// window is only shorter: a late use of the old token ends the user's
+/// sessions, which fails closed.
+async fn restart_reuse_grace(core: &Core, session: &str, sealed_at: Millis) {
+    if let Err(error) = core
+        .store
+        .restart_reuse_grace(session, sealed_at, core.now())
+        .await
+    {
+        tracing::warn!(%error, session, "cannot restart the reuse grace window of a rotated session");
+    }
+}
+
 async fn revoke_unrotated(core: &Core, session: &str, ip: Option<std::net::IpAddr>) {
     match core
         .store

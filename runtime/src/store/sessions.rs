@@ -246,6 +246,30 @@ impl Store {
         }
     }
 
+    /// Restarts the reuse grace window of the tokens a password change
+    /// sealed out of `session_id` at `sealed_at`: it counts from `now`, when
+    /// the successor token is handed to the client, however long the
+    /// afterSave hooks took in between.
+    pub async fn restart_reuse_grace(
+        &self,
+        session_id: &str,
+        sealed_at: Millis,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let session_id = session_id.to_string();
+                write(db, move |db| {
+                    db.restart_reuse_grace(&session_id, sealed_at, now)
+                })
+                .await
+            }
+            Backend::Postgres(pg) => {
+                Box::pin(pg.restart_reuse_grace(session_id, sealed_at, now)).await
+            }
+        }
+    }
+
     /// A rotated-out token: its session id, user id and when it was rotated.
     pub async fn rotated_token(
         &self,

@@ -355,6 +355,22 @@ impl Pg {
         Ok(!rotated.is_empty())
     }
 
+    pub async fn restart_reuse_grace(
+        &self,
+        session_id: &str,
+        sealed_at: Millis,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .run(
+                "UPDATE rotated_tokens SET rotated_at = $3 WHERE session_id = $1 AND rotated_at = $2",
+                &[&session_id, &sealed_at, &now],
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn revoke_sealed_session(
         &self,
         object_id: &str,

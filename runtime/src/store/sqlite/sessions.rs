@@ -343,6 +343,23 @@ impl Db {
         Ok(!rotated.is_empty())
     }
 
+    /// See [`crate::store::Store::restart_reuse_grace`].
+    pub fn restart_reuse_grace(
+        &self,
+        session_id: &str,
+        sealed_at: Millis,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            execute_cached(
+                tx,
+                "UPDATE rotated_tokens SET rotated_at = ?3 WHERE session_id = ?1 AND rotated_at = ?2",
+                params![session_id, sealed_at, now],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Ends a session sealed by a password change that no hook rotated.
     /// Its rotated-out tokens are forgotten with it: the client was never
     /// handed a successor, so a later use of the old token is a stale
