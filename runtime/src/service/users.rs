@@ -237,12 +237,11 @@ pub async fn update(core: &Core, caller: &Caller, object_id: &str, body: Value) 
     .await;
     let mut answer = render::update_answer(user.updated_at, &user.fields, &computed);
     match (hooks.rotated_token, sealed) {
-        (Some(token), sealed) => {
-            if let Some(session) = sealed {
-                restart_reuse_grace(core, &session, user.updated_at).await;
-            }
+        (Some(token), Some(session)) => {
+            restart_reuse_grace(core, &session, user.updated_at).await;
             answer["sessionToken"] = token.into();
         }
+        (Some(token), None) => answer["sessionToken"] = token.into(),
         (None, Some(session)) => revoke_unrotated(core, &session, caller.ip).await,
         (None, None) => {}
     }
@@ -375,11 +374,6 @@ fn rehash(given: String, stored: Option<String>) -> Result<Option<String>, Passw
     password::hash(&given).map(Some)
 }
 
-/// The host's half of the password-change guarantee: the writer's session
-/// was sealed with the change, and no hook gave it a new token (none is
-/// loaded, or it trapped, timed out, found no slot...). It ends here; the
-/// client's old token already gets 209. Had this failed too, the sealed
-/// session would stay unusable until it expires.
 /// The client holds its old token until this response reaches it: the
 /// grace window for that token (reuse detection) starts now, not when the
 /// change was written before the afterSave hooks ran. Should this fail, the
@@ -395,6 +389,11 @@ async fn restart_reuse_grace(core: &Core, session: &str, sealed_at: Millis) {
     }
 }
 
+/// The host's half of the password-change guarantee: the writer's session
+/// was sealed with the change, and no hook gave it a new token (none is
+/// loaded, or it trapped, timed out, found no slot...). It ends here; the
+/// client's old token already gets 209. Had this failed too, the sealed
+/// session would stay unusable until it expires.
 async fn revoke_unrotated(core: &Core, session: &str, ip: Option<std::net::IpAddr>) {
     match core
         .store

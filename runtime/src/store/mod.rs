@@ -54,7 +54,7 @@ pub enum StoreError {
     #[error("the database is not in WAL mode (journal_mode = {0})")]
     NoWal(String),
     #[error("cannot map the database's wal-index: {0}")]
-    Watch(std::io::Error),
+    Watch(&'static str),
     /// A copy's target already holds users, sessions or objects.
     #[error("the target database is not empty: it holds users, sessions or objects already")]
     NotEmpty,

@@ -98,7 +98,6 @@ impl CommitWatch {
 /// The first region of `conn`'s wal-index, as SQLite mapped it (the same
 /// pages every connection of this process reads and writes).
 fn map_wal_index(conn: &Connection) -> Result<NonNull<u8>, StoreError> {
-    let unavailable = |what: &str| StoreError::Watch(std::io::Error::other(what.to_string()));
     let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
     // SAFETY: `conn` is open; FILE_POINTER writes the main database's
     // `sqlite3_file` (owned by the connection) into `file`.
@@ -111,14 +110,14 @@ fn map_wal_index(conn: &Connection) -> Result<NonNull<u8>, StoreError> {
         )
     };
     if status != ffi::SQLITE_OK || file.is_null() {
-        return Err(unavailable("no database file"));
+        return Err(StoreError::Watch("no database file"));
     }
     // SAFETY: `file` is the connection's open database file; its methods
     // table is SQLite's and lives as long as the file.
-    let methods = unsafe { (*file).pMethods.as_ref() }.ok_or_else(|| unavailable("no methods"))?;
+    let methods = unsafe { (*file).pMethods.as_ref() }.ok_or(StoreError::Watch("no methods"))?;
     let shm_map = match methods.xShmMap {
         Some(map) if methods.iVersion >= 2 => map,
-        _ => return Err(unavailable("no shared memory")),
+        _ => return Err(StoreError::Watch("no shared memory")),
     };
     let mut region: *mut c_void = std::ptr::null_mut();
     // SAFETY: region 0 at SQLite's region size, without extending the file
@@ -126,9 +125,9 @@ fn map_wal_index(conn: &Connection) -> Result<NonNull<u8>, StoreError> {
     // mapping until the connection's WAL closes.
     let status = unsafe { shm_map(file, 0, WAL_INDEX_REGION, 0, &mut region) };
     if status != ffi::SQLITE_OK {
-        return Err(unavailable("the wal-index could not be mapped"));
+        return Err(StoreError::Watch("the wal-index could not be mapped"));
     }
-    NonNull::new(region.cast()).ok_or_else(|| unavailable("the wal-index is empty"))
+    NonNull::new(region.cast()).ok_or(StoreError::Watch("the wal-index is empty"))
 }
 
 /// Rows by key, each valid only under the [`Mark`] it was read at.
