@@ -263,9 +263,6 @@ fn write_cache(component: &Component, path: &Path) -> Result<(), Box<dyn std::er
     Ok(())
 }
 
-/// Checks that the component speaks our contract, and prepares it. Imports
-/// of other packages the host does not provide (say, a socket API) become
-/// traps: the hook loads, and only the call that uses them fails.
 /// The imports of a component that the host does not provide (each call to
 /// them fails), by name.
 pub fn unlinked_imports(engine: &Engine, component: &Component) -> Vec<String> {
@@ -292,6 +289,9 @@ pub fn compile_failure(bytes: &[u8], error: String) -> String {
     error
 }
 
+/// Checks that the component speaks our contract, and prepares it. Imports
+/// of other packages the host does not provide (say, a socket API) become
+/// traps: the hook loads, and only the call that uses them fails.
 pub fn prepare(
     engine: &Engine,
     linker: &wasmtime::component::Linker<host::HookState>,
