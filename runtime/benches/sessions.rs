@@ -8,8 +8,8 @@ use cloudcode_runtime::clock::{Clock, SystemClock};
 use cloudcode_runtime::config::Config;
 use cloudcode_runtime::http::envelope;
 use cloudcode_runtime::store::Store;
-use cloudcode_runtime::token;
 use cloudcode_runtime::{Core, sandbox::Sandbox};
+use cloudcode_runtime::{password, token};
 mod common;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -24,6 +24,29 @@ fn core_on_disk(dir: &std::path::Path) -> Core {
 
 fn sessions(c: &mut Criterion) {
     c.bench_function("token/mint_and_hash", |b| b.iter(token::mint));
+
+    // A login is its password hash: ours (argon2-rust's fill) against the
+    // argon2 crate's own fill at the same cost, in the same run.
+    let mut group = c.benchmark_group("password");
+    group.sample_size(20);
+    group.bench_function("hash_argon2id_19mib", |b| {
+        b.iter(|| password::hash("correct horse battery").unwrap())
+    });
+    let mut memory = vec![argon2::Block::default(); argon2::Params::DEFAULT_M_COST as usize];
+    let mut out = [0u8; 32];
+    group.bench_function("argon2_crate_fill_19mib", |b| {
+        b.iter(|| {
+            argon2::Argon2::default()
+                .hash_password_into_with_memory(
+                    b"correct horse battery",
+                    b"sixteen byte slt",
+                    &mut out,
+                    &mut memory,
+                )
+                .unwrap()
+        })
+    });
+    group.finish();
 
     let dir = tempfile::tempdir().unwrap();
     let core = core_on_disk(dir.path());

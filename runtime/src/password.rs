@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
-use argon2::{Algorithm, Argon2, Block, Params, Version};
+use argon2::{Algorithm, Params, Version};
 
 use crate::limit::{Lease, Pool};
 
@@ -29,70 +29,79 @@ impl Verdict {
     }
 }
 
-/// argon2id with the crate's defaults (19 MiB, 2 passes, 1 lane), the OWASP
-/// password storage recommendation.
-fn hasher() -> Argon2<'static> {
-    Argon2::default()
+/// A password hash's scheme: algorithm, version and cost, as a stored PHC
+/// string names them. The `argon2` crate parses and writes PHC strings and
+/// owns the defaults; `argon2-rust` computes (its SIMD block fill took a
+/// hash from 17.0 to 9.5 ms here, bit for bit the same: BENCHMARKS.md, and
+/// `tests::the_fill_agrees_with_the_argon2_crate`).
+struct Scheme {
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
 }
 
-/// argon2's work areas (19 MiB each by default), one per core: at most one
-/// hash per core runs at a time (more only thrash caches), and each reuses
-/// its area. A fresh area per hash cost 40% of login throughput in page
-/// faults; areas from the heap stayed cached in the allocator of every
-/// blocking thread that ever hashed (8 GiB after a 10 s login burst with
-/// glibc, 110 MiB with mimalloc). Bounded: cores x 19 MiB, mapped directly.
-fn workspace() -> Lease<'static, Option<Workspace>> {
-    static WORKSPACES: OnceLock<Pool<Option<Workspace>>> = OnceLock::new();
-    WORKSPACES
+impl Scheme {
+    /// argon2id with the `argon2` crate's defaults (19 MiB, 2 passes, 1
+    /// lane), the OWASP password storage recommendation.
+    fn current() -> Self {
+        Scheme {
+            algorithm: Algorithm::Argon2id,
+            version: Version::V0x13,
+            params: Params::default(),
+        }
+    }
+
+    fn compute(&self, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<(), PasswordError> {
+        use argon2_rust::params::{Memory, TagLen};
+        let algorithm = match self.algorithm {
+            Algorithm::Argon2d => argon2_rust::Algorithm::Argon2d,
+            Algorithm::Argon2i => argon2_rust::Algorithm::Argon2i,
+            Algorithm::Argon2id => argon2_rust::Algorithm::Argon2id,
+        };
+        let version = match self.version {
+            Version::V0x10 => argon2_rust::Version::V0x10,
+            Version::V0x13 => argon2_rust::Version::V0x13,
+        };
+        let params = argon2_rust::Params::builder()
+            .memory(Memory::kib(self.params.m_cost().into()))
+            .passes(self.params.t_cost())
+            .lanes(self.params.p_cost())
+            .tag_len(TagLen::bytes(out.len() as u64))
+            .build()
+            .map_err(hash_error)?;
+        let argon2 = argon2_rust::Argon2::new(algorithm, version, params);
+        let mut lease = hasher();
+        let hasher = match lease.take() {
+            Some(mut hasher) => {
+                hasher.set_argon2(argon2);
+                hasher
+            }
+            None => argon2.hasher(),
+        };
+        // A stored hash may carry associated data (`data=`); ours never do.
+        lease
+            .insert(hasher)
+            .hash_into_with_ad(password, salt, &[], self.params.data(), out)
+            .map_err(hash_error)
+    }
+}
+
+/// argon2's hashers, one per core, each keeping its 19 MiB work area: at
+/// most one hash per core runs at a time (more only thrash caches), and
+/// each reuses its area. A fresh area per hash cost 40% of login
+/// throughput in page faults; areas from the heap stayed cached in the
+/// allocator of every blocking thread that ever hashed (8 GiB after a 10 s
+/// login burst with glibc, 110 MiB with mimalloc). Bounded: cores x 19 MiB,
+/// mapped directly and wiped after every hash by `argon2-rust`.
+fn hasher() -> Lease<'static, Option<argon2_rust::Hasher>> {
+    static HASHERS: OnceLock<Pool<Option<argon2_rust::Hasher>>> = OnceLock::new();
+    HASHERS
         .get_or_init(|| Pool::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
         .take(|| None)
 }
 
-/// An anonymous mapping that holds argon2 blocks.
-struct Workspace(memmap2::MmapMut);
-
-impl Workspace {
-    fn map(blocks: usize) -> Result<Self, PasswordError> {
-        memmap2::MmapMut::map_anon(blocks * std::mem::size_of::<Block>())
-            .map(Workspace)
-            .map_err(hash_error)
-    }
-
-    fn len(&self) -> usize {
-        self.0.len() / std::mem::size_of::<Block>()
-    }
-
-    fn blocks(&mut self) -> &mut [Block] {
-        let len = self.len();
-        // SAFETY: the mapping is page-aligned (more than `Block`'s 64 bytes),
-        // was zero-filled (any 128 u64s are a valid `Block`), holds `len`
-        // whole blocks, and is borrowed mutably through this slice only.
-        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast::<Block>(), len) }
-    }
-}
-
 fn hash_error(error: impl std::fmt::Display) -> PasswordError {
     PasswordError::Hash(error.to_string())
-}
-
-fn argon2_into(
-    argon2: &Argon2<'_>,
-    password: &[u8],
-    salt: &[u8],
-    out: &mut [u8],
-) -> Result<(), PasswordError> {
-    let blocks = argon2.params().block_count();
-    let mut lease = workspace();
-    // The first hash of a slot maps its area; a stored hash that names more
-    // memory than the area has gets a larger one.
-    let area = match lease.take() {
-        Some(area) if area.len() >= blocks => area,
-        _ => Workspace::map(blocks)?,
-    };
-    let memory = &mut lease.insert(area).blocks()[..blocks];
-    argon2
-        .hash_password_into_with_memory(password, salt, out, memory)
-        .map_err(hash_error)
 }
 
 /// Runs password work on the blocking pool: a hash takes tens of
@@ -108,14 +117,14 @@ pub async fn off_thread<T: Send + 'static>(
 pub fn hash(password: &str) -> Result<String, PasswordError> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(hash_error)?;
-    let argon2 = hasher();
+    let scheme = Scheme::current();
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    argon2_into(&argon2, password.as_bytes(), &salt, &mut out)?;
+    scheme.compute(password.as_bytes(), &salt, &mut out)?;
     let salt = SaltString::encode_b64(&salt).map_err(hash_error)?;
     let phc = PasswordHash {
-        algorithm: Algorithm::Argon2id.ident(),
-        version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(argon2.params()).map_err(hash_error)?,
+        algorithm: scheme.algorithm.ident(),
+        version: Some(scheme.version.into()),
+        params: ParamsString::try_from(&scheme.params).map_err(hash_error)?,
         salt: Some(salt.as_salt()),
         hash: Some(Output::new(&out).map_err(hash_error)?),
     };
@@ -124,7 +133,7 @@ pub fn hash(password: &str) -> Result<String, PasswordError> {
 
 pub fn verify(password: &str, stored: &str) -> Verdict {
     if is_bcrypt(stored) {
-        let _one_per_core = workspace();
+        let _one_per_core = hasher();
         return match bcrypt::verify(password, stored) {
             Ok(true) => Verdict::CorrectNeedsRehash,
             _ => Verdict::Wrong,
@@ -142,18 +151,18 @@ pub fn verify(password: &str, stored: &str) -> Verdict {
 fn verify_argon2(password: &str, stored: &str) -> Option<bool> {
     let parsed = PasswordHash::new(stored).ok()?;
     let (salt, expected) = (parsed.salt?, parsed.hash?);
-    let argon2 = Argon2::new(
-        Algorithm::try_from(parsed.algorithm).ok()?,
-        parsed
+    let scheme = Scheme {
+        algorithm: Algorithm::try_from(parsed.algorithm).ok()?,
+        version: parsed
             .version
             .map_or(Ok(Version::default()), Version::try_from)
             .ok()?,
-        Params::try_from(&parsed).ok()?,
-    );
+        params: Params::try_from(&parsed).ok()?,
+    };
     let mut salt_bytes = [0u8; 64];
     let salt = salt.decode_b64(&mut salt_bytes).ok()?;
     let mut out = vec![0u8; expected.len()];
-    argon2_into(&argon2, password.as_bytes(), salt, &mut out).ok()?;
+    scheme.compute(password.as_bytes(), salt, &mut out).ok()?;
     Some(Output::new(&out).ok()? == expected)
 }
 
@@ -189,18 +198,70 @@ mod tests {
     /// crate's own hasher and verifier agree with ours both ways.
     #[test]
     fn hashes_agree_with_the_argon2_crate() {
+        use argon2::Argon2;
         use argon2::password_hash::{PasswordHasher, PasswordVerifier};
         let salt = SaltString::encode_b64(b"sixteen byte slt").unwrap();
-        let theirs = hasher().hash_password(b"pw", &salt).unwrap().to_string();
+        let theirs = Argon2::default()
+            .hash_password(b"pw", &salt)
+            .unwrap()
+            .to_string();
         assert_eq!(verify("pw", &theirs), Verdict::Correct);
         let ours = hash("pw").unwrap();
         let parsed = PasswordHash::new(&ours).unwrap();
-        assert!(hasher().verify_password(b"pw", &parsed).is_ok());
-        assert!(hasher().verify_password(b"pW", &parsed).is_err());
+        assert!(Argon2::default().verify_password(b"pw", &parsed).is_ok());
+        assert!(Argon2::default().verify_password(b"pW", &parsed).is_err());
         let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x10, Params::default());
         let legacy = argon2i.hash_password(b"pw", &salt).unwrap().to_string();
         assert_eq!(verify("pw", &legacy), Verdict::Correct);
         assert_eq!(verify("px", &legacy), Verdict::Wrong);
+    }
+
+    /// The fill is `argon2-rust`'s (SIMD) and the scheme the `argon2`
+    /// crate's: both must compute the same bytes for every algorithm,
+    /// version and cost a stored hash can name, and for passwords and
+    /// salts of any length and content (an attacker chooses the password).
+    #[test]
+    fn the_fill_agrees_with_the_argon2_crate() {
+        use proptest::prelude::*;
+        let cases = (
+            prop::collection::vec(any::<u8>(), 0..300),
+            prop::collection::vec(any::<u8>(), 8..40),
+            prop::collection::vec(any::<u8>(), 0..20),
+            (0..3usize, any::<bool>(), 1u32..3, 1u32..4, 4usize..70),
+        );
+        proptest!(ProptestConfig::with_cases(64), |(
+            (password, salt, data, (algorithm, old, t_cost, p_cost, tag)) in cases
+        )| {
+            let algorithm = [Algorithm::Argon2d, Algorithm::Argon2i, Algorithm::Argon2id][algorithm];
+            let version = if old { Version::V0x10 } else { Version::V0x13 };
+            let m_cost = 8 * p_cost + 3 * t_cost;
+            let params = argon2::ParamsBuilder::new()
+                .m_cost(m_cost)
+                .t_cost(t_cost)
+                .p_cost(p_cost)
+                .data(argon2::AssociatedData::new(&data).unwrap())
+                .build()
+                .unwrap();
+            let mut theirs = vec![0u8; tag];
+            argon2::Argon2::new(algorithm, version, params.clone())
+                .hash_password_into(&password, &salt, &mut theirs)
+                .unwrap();
+            let mut ours = vec![0u8; tag];
+            Scheme { algorithm, version, params }
+                .compute(&password, &salt, &mut ours)
+                .unwrap();
+            prop_assert_eq!(ours, theirs);
+        });
+        // And at the cost every new hash uses.
+        let mut theirs = [0u8; 32];
+        argon2::Argon2::default()
+            .hash_password_into(b"pw", b"sixteen byte slt", &mut theirs)
+            .unwrap();
+        let mut ours = [0u8; 32];
+        Scheme::current()
+            .compute(b"pw", b"sixteen byte slt", &mut ours)
+            .unwrap();
+        assert_eq!(ours, theirs);
     }
 
     #[test]
