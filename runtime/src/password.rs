@@ -70,7 +70,7 @@ impl Scheme {
             .build()
             .map_err(hash_error)?;
         let argon2 = argon2_rust::Argon2::new(algorithm, version, params);
-        let mut lease = hasher();
+        let mut lease = hasher_lease();
         let hasher = match lease.take() {
             Some(mut hasher) => {
                 hasher.set_argon2(argon2);
@@ -93,7 +93,7 @@ impl Scheme {
 /// allocator of every blocking thread that ever hashed (8 GiB after a 10 s
 /// login burst with glibc, 110 MiB with mimalloc). Bounded: cores x 19 MiB,
 /// mapped directly and wiped after every hash by `argon2-rust`.
-fn hasher() -> Lease<'static, Option<argon2_rust::Hasher>> {
+fn hasher_lease() -> Lease<'static, Option<argon2_rust::Hasher>> {
     static HASHERS: OnceLock<Pool<Option<argon2_rust::Hasher>>> = OnceLock::new();
     HASHERS
         .get_or_init(|| Pool::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
@@ -133,7 +133,7 @@ pub fn hash(password: &str) -> Result<String, PasswordError> {
 
 pub fn verify(password: &str, stored: &str) -> Verdict {
     if is_bcrypt(stored) {
-        let _one_per_core = hasher();
+        let _one_per_core = hasher_lease();
         return match bcrypt::verify(password, stored) {
             Ok(true) => Verdict::CorrectNeedsRehash,
             _ => Verdict::Wrong,

@@ -1,8 +1,7 @@
 //! The one wasmtime `Engine`: component model, epoch interruption driven by
-//! a ticker thread while guests run (a running guest yields to the
-//! executor at every tick),
-//! and the pooling allocator for instances and fiber stacks (falling back to
-//! on-demand allocation where the pool cannot be reserved).
+//! a ticker thread while guests run (a running guest yields to the executor
+//! at every tick), and the pooling allocator for instances and fiber stacks
+//! (falling back to on-demand allocation where the pool cannot be reserved).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
