@@ -275,3 +275,27 @@ fn cors_preflight_is_answered_for_browsers() {
         .send();
     assert_eq!(r.status, 200);
 }
+
+/// Every route answers under the mount path it was given, and only there:
+/// at the root, and under a deeper one.
+#[test]
+fn the_api_answers_under_any_mount_path_and_only_there() {
+    for (mount, outside) in [("", "/parse/health"), ("/api/v1", "/parse/users/me")] {
+        let srv = Server::start_with(&["--mount-path", if mount.is_empty() { "/" } else { mount }]);
+        let origin = srv.base.strip_suffix(mount).expect("the base ends with the mount");
+        assert!(!origin.ends_with('/'), "{}", srv.base);
+        let r = srv.get("/health").no_app_id().send();
+        assert_eq!((r.status, r.json.clone()), (200, json!({"status": "ok"})));
+        let (_, token) = srv.signup("mounted");
+        let me = srv.get("/users/me").token(&token).send();
+        assert_eq!(me.status, 200, "{mount}: {:?}", me.json);
+        let batch = srv
+            .post("/batch")
+            .token(&token)
+            .json(json!({"requests": [{"method": "GET", "path": format!("{mount}/users/me")}]}))
+            .send();
+        assert_eq!(batch.status, 200, "{mount}: {:?}", batch.json);
+        assert_eq!(batch.json[0]["success"]["username"], "mounted", "{mount}");
+        srv.at_origin("GET", outside).send().assert_error(404, 101);
+    }
+}

@@ -248,6 +248,15 @@ impl Server {
         }
     }
 
+    /// A request to `path` on the server's origin, outside its mount path.
+    pub fn at_origin(&self, method: &str, path: &str) -> Req {
+        let mut req = self.req(method, path);
+        let (scheme, rest) = self.base.split_once("://").unwrap();
+        let authority = rest.split('/').next().unwrap();
+        req.url = format!("{scheme}://{authority}{path}");
+        req
+    }
+
     pub fn get(&self, path: &str) -> Req {
         self.req("GET", path)
     }

@@ -10,7 +10,7 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{FromRequestParts, Request, State};
 
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, HeaderName, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
@@ -36,6 +36,17 @@ const ENVELOPE_FIELDS: &[&str] = &[
     "_ContentType",
     "_RevocableSession",
 ];
+
+/// The envelope's headers, named once: a lookup by a `&str` parses and
+/// validates the name again on every request.
+const APPLICATION_ID: HeaderName = HeaderName::from_static("x-parse-application-id");
+const MASTER_KEY: HeaderName = HeaderName::from_static("x-parse-master-key");
+const JAVASCRIPT_KEY: HeaderName = HeaderName::from_static("x-parse-javascript-key");
+const REST_API_KEY: HeaderName = HeaderName::from_static("x-parse-rest-api-key");
+const CLIENT_KEY: HeaderName = HeaderName::from_static("x-parse-client-key");
+const SESSION_TOKEN: HeaderName = HeaderName::from_static("x-parse-session-token");
+const INSTALLATION_ID: HeaderName = HeaderName::from_static("x-parse-installation-id");
+const CLOUD_CONTEXT: HeaderName = HeaderName::from_static("x-parse-cloud-context");
 
 /// A parsed request envelope: who claims to call, and what they sent.
 #[derive(Debug)]
@@ -215,7 +226,7 @@ fn override_method(value: &Value) -> Result<Method> {
 /// string (or not valid header text) is `Err`.
 fn credential(
     headers: &HeaderMap,
-    header: &str,
+    header: &HeaderName,
     fields: &Map<String, Value>,
     field: &str,
 ) -> Result<Option<String>, ()> {
@@ -237,16 +248,16 @@ fn check_keys(
     fields: &Map<String, Value>,
     ip: Option<std::net::IpAddr>,
 ) -> Result<Credentials> {
-    let get = |header: &str, field: &str| {
+    let get = |header: &HeaderName, field: &str| {
         credential(headers, header, fields, field).map_err(|()| Error::Unauthorized)
     };
 
-    let app_id = get("x-parse-application-id", "_ApplicationId")?;
+    let app_id = get(&APPLICATION_ID, "_ApplicationId")?;
     if !app_id.is_some_and(|id| secret_eq(&config.app_id, &id)) {
         return Err(Error::Unauthorized);
     }
 
-    let master = match get("x-parse-master-key", "_MasterKey")? {
+    let master = match get(&MASTER_KEY, "_MasterKey")? {
         None => false,
         Some(key) if secret_eq(&config.master_key, &key) => {
             if !ip.is_some_and(|ip| config.master_key_ips.iter().any(|net| net.contains(&ip))) {
@@ -260,20 +271,19 @@ fn check_keys(
 
     if config.client_keys.required() && !master {
         let keys = [
-            get("x-parse-javascript-key", "_JavaScriptKey")?,
-            get("x-parse-rest-api-key", "_RestAPIKey")?,
-            get("x-parse-client-key", "_ClientKey")?,
+            get(&JAVASCRIPT_KEY, "_JavaScriptKey")?,
+            get(&REST_API_KEY, "_RestAPIKey")?,
+            get(&CLIENT_KEY, "_ClientKey")?,
         ];
         if !keys.iter().flatten().any(|k| config.client_keys.accepts(k)) {
             return Err(Error::Unauthorized);
         }
     }
 
-    let session_token = credential(headers, "x-parse-session-token", fields, "_SessionToken")
+    let session_token = credential(headers, &SESSION_TOKEN, fields, "_SessionToken")
         .map_err(|()| Error::invalid_session())?
         .filter(|t| !t.is_empty());
-    let installation_id =
-        get("x-parse-installation-id", "_InstallationId")?.filter(|i| !i.is_empty());
+    let installation_id = get(&INSTALLATION_ID, "_InstallationId")?.filter(|i| !i.is_empty());
     if installation_id.as_ref().is_some_and(|i| i.len() > 256) {
         return Err(Error::Unauthorized);
     }
@@ -287,7 +297,7 @@ fn check_keys(
 
 fn context(headers: &HeaderMap, field: Option<Value>) -> Result<Option<Value>> {
     let invalid = || Error::invalid_json("Invalid object for context.");
-    let value = match headers.get("x-parse-cloud-context") {
+    let value = match headers.get(&CLOUD_CONTEXT) {
         Some(h) => Some(
             h.to_str()
                 .ok()

@@ -13,6 +13,7 @@ mod transport;
 mod users;
 
 use axum::extract::{Request, State};
+use axum::middleware::Next;
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, get, post};
 use axum::{Extension, Json, Router};
@@ -39,15 +40,28 @@ pub fn app(
 > + Clone
 + Send
 + 'static {
-    let transport = axum::middleware::from_fn_with_state(core.clone(), transport::layer);
+    let edge = axum::middleware::from_fn_with_state(core.clone(), edge);
     let envelope = axum::middleware::from_fn_with_state(core.clone(), envelope::layer);
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods(Any)
         .allow_headers(Any)
-        .max_age(std::time::Duration::from_secs(86_400));
-    let observe = axum::middleware::from_fn(observe::requests);
-    observe.layer(transport.layer(cors.layer(envelope.layer(router(core)))))
+        .max_age(std::time::Duration::from_secs(86_400))
+        // No `Vary`: with any origin allowed, every answer is the same
+        // whatever the request's origin (as Parse Server's). The default
+        // list would also be built and checked again on every request.
+        .vary([]);
+    edge.layer(cors.layer(envelope.layer(router(core))))
+}
+
+/// The outermost middleware: the request metrics around the transport
+/// policy. One middleware, not two: each one clones and boxes everything
+/// inside it on every request.
+async fn edge(State(core): State<Core>, request: Request, next: Next) -> axum::response::Response {
+    observe::requests(request, async |request| {
+        transport::layer(&core, request, next).await
+    })
+    .await
 }
 
 /// The metrics service for `--metrics-addr`: `GET /metrics` and nothing
@@ -59,45 +73,46 @@ pub fn metrics_app(core: Core) -> Router {
 }
 
 fn router(core: Core) -> Router {
-    let api = Router::new()
-        .route("/health", get(health))
-        .route("/users", collection(Named("_User")))
-        .route("/users/me", get(users::me))
-        .route("/users/{id}", object(Named("_User")))
-        .route("/login", post(users::login).get(users::login))
-        .route("/logout", post(users::logout))
-        .route("/sessions", collection(Named("_Session")))
-        .route("/sessions/me", get(sessions::me))
-        .route("/sessions/audit", get(sessions::audit))
-        .route("/sessions/{id}", object(Named("_Session")))
+    // Every route carries the mount path itself: a nested router would
+    // strip and rebuild the path of every request.
+    let mount = core.config.mount_path.clone();
+    let at = |path: &str| format!("{mount}{path}");
+    let app = Router::new()
+        .route(&at("/health"), get(health))
+        .route(&at("/users"), collection(Named("_User")))
+        .route(&at("/users/me"), get(users::me))
+        .route(&at("/users/{id}"), object(Named("_User")))
+        .route(&at("/login"), post(users::login).get(users::login))
+        .route(&at("/logout"), post(users::logout))
+        .route(&at("/sessions"), collection(Named("_Session")))
+        .route(&at("/sessions/me"), get(sessions::me))
+        .route(&at("/sessions/audit"), get(sessions::audit))
+        .route(&at("/sessions/{id}"), object(Named("_Session")))
         .route(
-            "/functions/{name}",
+            &at("/functions/{name}"),
             post(functions::call).get(functions::call),
         )
-        .route("/cloudcode/hooks", get(functions::hooks))
-        .route("/serverInfo", get(dashboard::server_info))
-        .route("/config", get(dashboard::config))
-        .route("/schemas", get(dashboard::all))
-        .route("/schemas/", get(dashboard::all))
+        .route(&at("/cloudcode/hooks"), get(functions::hooks))
+        .route(&at("/serverInfo"), get(dashboard::server_info))
+        .route(&at("/config"), get(dashboard::config))
+        .route(&at("/schemas"), get(dashboard::all))
+        .route(&at("/schemas/"), get(dashboard::all))
         .route(
-            "/schemas/{class}",
+            &at("/schemas/{class}"),
             get(dashboard::one)
                 .post(dashboard::create)
                 .put(dashboard::update)
                 .delete(dashboard::drop),
         )
-        .route("/purge/{class}", axum::routing::delete(dashboard::purge))
-        .route("/releases/latest", get(dashboard::release))
-        .route("/scripts/{*file}", get(dashboard::script))
-        .route("/classes/{class}", collection_routes())
-        .route("/classes/{class}/{id}", object_routes())
+        .route(
+            &at("/purge/{class}"),
+            axum::routing::delete(dashboard::purge),
+        )
+        .route(&at("/releases/latest"), get(dashboard::release))
+        .route(&at("/scripts/{*file}"), get(dashboard::script))
+        .route(&at("/classes/{class}"), collection_routes())
+        .route(&at("/classes/{class}/{id}"), object_routes())
         .method_not_allowed_fallback(method_not_allowed);
-    let mount = core.config.mount_path.clone();
-    let app = if mount.is_empty() {
-        api
-    } else {
-        Router::new().nest(&mount, api)
-    };
     let routes = app.fallback(unknown_route).with_state(core);
     // A batch's sub-requests go through the same routes (not through the
     // batch route: batches do not nest), after the batch's envelope.
@@ -112,7 +127,7 @@ fn router(core: Core) -> Router {
                 .fallback(method_not_allowed)
                 .with_state(batch),
         )
-        .route_layer(axum::middleware::from_fn(observe::route))
+        .route_layer(tower::util::MapRequestLayer::new(observe::route))
 }
 
 fn collection_routes() -> MethodRouter<Core> {

@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::CONTENT_TYPE;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::Core;
@@ -18,14 +17,18 @@ use crate::metrics;
 #[derive(Clone, Default)]
 struct Served(Arc<OnceLock<(axum::http::Method, MatchedPath)>>);
 
-/// Outermost: times the request and counts it by method, route and status
-/// (`unmatched` when no route served it, e.g. refused before routing).
-pub async fn requests(mut request: Request, next: Next) -> Response {
+/// Outermost: times `serve` answering the request and counts it by method,
+/// route and status (`unmatched` when no route served it, e.g. refused
+/// before routing).
+pub async fn requests(
+    mut request: Request,
+    serve: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     let started = Instant::now();
     let served = Served::default();
     let method = request.method().clone();
     request.extensions_mut().insert(served.clone());
-    let response = next.run(request).await;
+    let response = serve(request).await;
     let (method, route) = match served.0.get() {
         Some((method, route)) => (method.as_str(), route.as_str()),
         None => (method.as_str(), "unmatched"),
@@ -36,14 +39,15 @@ pub async fn requests(mut request: Request, next: Next) -> Response {
 
 /// On the routes: notes the one that matched. The first note stands, so a
 /// batch is counted as the batch route, not as its last sub-request.
-pub async fn route(request: Request, next: Next) -> Response {
+/// Synchronous, so it layers without boxing the route or its future.
+pub fn route(request: Request) -> Request {
     let extensions = request.extensions();
     if let (Some(served), Some(path)) =
         (extensions.get::<Served>(), extensions.get::<MatchedPath>())
     {
         let _ = served.0.set((request.method().clone(), path.clone()));
     }
-    next.run(request).await
+    request
 }
 
 /// `GET /metrics`: the registry, with the live sessions counted now.

@@ -10,7 +10,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -25,7 +25,7 @@ pub struct ClientAddr(pub Option<IpAddr>);
 
 const HSTS: &str = "max-age=31536000; includeSubDomains";
 
-pub async fn layer(State(core): State<Core>, mut request: Request, next: Next) -> Response {
+pub async fn layer(core: &Core, mut request: Request, next: Next) -> Response {
     let config = &core.config;
     let peer = request
         .extensions()
