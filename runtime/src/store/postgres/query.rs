@@ -111,6 +111,10 @@ impl Dialect for Postgres {
     fn acl_user_param(user: &str) -> Param {
         Param::Text(user.into())
     }
+
+    fn row_count(placeholder: String) -> String {
+        placeholder
+    }
 }
 
 /// The parameters with their types, as `query_typed` takes them.

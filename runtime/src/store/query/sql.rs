@@ -88,6 +88,9 @@ pub(crate) trait Dialect {
     /// the parameter from [`Dialect::acl_user_param`].
     fn acl_allows_read(user: Option<&str>) -> String;
     fn acl_user_param(user: &str) -> Param;
+    /// A `LIMIT` or `OFFSET` of the parameter behind `placeholder`, written
+    /// so that the statement's plan does not depend on its value.
+    fn row_count(placeholder: String) -> String;
 }
 
 /// A compiled query: its condition and order, and the parameters they bind.
@@ -120,7 +123,7 @@ impl Compiled {
         let mut bind = |n: usize| {
             self.params
                 .push(Param::Int(i64::try_from(n).unwrap_or(i64::MAX)));
-            D::placeholder(self.params.len())
+            D::row_count(D::placeholder(self.params.len()))
         };
         let (limit, offset) = (bind(query.limit), bind(query.skip));
         Some(format!(

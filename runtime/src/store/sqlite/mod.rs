@@ -402,8 +402,25 @@ fn note_wal_pages(_: &rusqlite::hooks::Wal, pages: c_int) -> rusqlite::Result<()
 /// (e.g. `object_pointers` for a find by pointer rather than a walk of the
 /// class), where they are missing or stale; bounded work, as SQLite advises
 /// for long-lived connections.
+///
+/// Only the row counts are kept, not the sampled values (`sqlite_stat4`):
+/// with samples, a statement that compares an indexed column that is not
+/// unique with a parameter (a user's sessions, a class's objects) is
+/// compiled again on every run, to plan by the value bound. In the same
+/// transaction, so no connection ever loads them.
 fn refresh_statistics(conn: &rusqlite::Connection) -> Result<(), StoreError> {
-    conn.execute_batch("PRAGMA optimize = 0x10002")?;
+    let tx = conn.unchecked_transaction()?;
+    tx.execute_batch("PRAGMA optimize = 0x10002")?;
+    let sampled: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat4')",
+        [],
+        |row| row.get(0),
+    )?;
+    if sampled {
+        tx.execute_batch("DELETE FROM sqlite_stat4")?;
+    }
+    tx.commit()?;
+    conn.execute_batch("ANALYZE sqlite_schema")?;
     Ok(())
 }
 
