@@ -32,7 +32,7 @@ use std::time::Duration;
 use r2d2_sqlite::SqliteConnectionManager;
 
 use self::cache::{CommitWatch, Mark, RowCache};
-use r2d2_sqlite::rusqlite::{self, OpenFlags};
+use r2d2_sqlite::rusqlite::{self, OpenFlags, TransactionBehavior};
 use serde_json::Value;
 
 use super::events::{Event, Journal, Subject, Trail};
@@ -409,7 +409,10 @@ fn note_wal_pages(_: &rusqlite::hooks::Wal, pages: c_int) -> rusqlite::Result<()
 /// compiled again on every run, to plan by the value bound. In the same
 /// transaction, so no connection ever loads them.
 fn refresh_statistics(conn: &rusqlite::Connection) -> Result<(), StoreError> {
-    let tx = conn.unchecked_transaction()?;
+    // Immediate: the write lock is taken (or waited for) before the
+    // analysis reads, so a write that commits meanwhile cannot make the
+    // transaction's own write fail.
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     tx.execute_batch("PRAGMA optimize = 0x10002")?;
     let sampled: bool = tx.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat4')",
