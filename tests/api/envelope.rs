@@ -274,6 +274,14 @@ fn cors_preflight_is_answered_for_browsers() {
         .header("Access-Control-Request-Method", "POST")
         .send();
     assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    // Any origin gets the same answer, so (as from Parse Server) no `Vary`.
+    let r = srv
+        .get("/health")
+        .header("Origin", "https://app.example")
+        .send();
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(r.header("vary"), None);
 }
 
 /// Every route answers under the mount path it was given, and only there:
