@@ -122,7 +122,7 @@ fn router(core: Core) -> Router {
     };
     routes
         .route(
-            &format!("{mount}/batch"),
+            &at("/batch"),
             post(batch::run)
                 .fallback(method_not_allowed)
                 .with_state(batch),

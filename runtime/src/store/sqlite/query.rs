@@ -319,30 +319,14 @@ mod tests {
 
     #[test]
     fn statistics_never_make_a_find_or_a_session_lookup_compile_again() {
+        use super::super::sessions::tests::{new_session, new_user};
         let db = Db::in_memory().unwrap();
         let trail = crate::store::Trail { at: 0, ip: None };
         for u in 0..20 {
-            let user = crate::store::UserRecord {
-                object_id: format!("u{u}"),
-                username: format!("user{u}"),
-                email: None,
-                password_hash: None,
-                fields: Default::default(),
-                created_at: 0,
-                updated_at: 0,
-            };
-            db.create_user(&user, None, trail).unwrap();
+            let user = format!("u{u}");
+            db.create_user(&new_user(&user), None, trail).unwrap();
             for device in 0..u % 4 + 1 {
-                let session = crate::store::SessionRecord {
-                    object_id: crate::token::object_id(),
-                    user_id: user.object_id.clone(),
-                    installation_id: Some(format!("device{device}")),
-                    created_with: serde_json::Value::Null,
-                    created_at: 0,
-                    updated_at: 0,
-                    last_used_at: 0,
-                    absolute_expires_at: 1_000_000,
-                };
+                let session = new_session(&user, &format!("device{device}"));
                 let hash = crate::token::mint().hash;
                 db.create_session(&session, &hash, None, trail).unwrap();
             }

@@ -423,4 +423,4 @@ impl Db {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

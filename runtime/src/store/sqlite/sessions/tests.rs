@@ -27,8 +27,21 @@ impl FileStore {
     }
 }
 
+/// A user named after its id, not yet stored.
+pub(in crate::store::sqlite) fn new_user(user_id: &str) -> UserRecord {
+    UserRecord {
+        object_id: user_id.into(),
+        username: user_id.into(),
+        email: None,
+        password_hash: None,
+        fields: Default::default(),
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
 /// A session of `user_id` on `installation`, not yet stored.
-fn new_session(user_id: &str, installation: &str) -> SessionRecord {
+pub(in crate::store::sqlite) fn new_session(user_id: &str, installation: &str) -> SessionRecord {
     SessionRecord {
         object_id: token::object_id(),
         user_id: user_id.into(),
@@ -44,16 +57,7 @@ fn new_session(user_id: &str, installation: &str) -> SessionRecord {
 /// A user with one session whose token the cache holds.
 fn cached_session(store: &Db, user_id: &str) -> (SessionRecord, TokenHash) {
     if store.user(user_id).unwrap().is_none() {
-        let user = UserRecord {
-            object_id: user_id.into(),
-            username: user_id.into(),
-            email: None,
-            password_hash: None,
-            fields: Default::default(),
-            created_at: 0,
-            updated_at: 0,
-        };
-        store.create_user(&user, None, T).unwrap();
+        store.create_user(&new_user(user_id), None, T).unwrap();
     }
     let session = new_session(user_id, "phone");
     let hash = token::mint().hash;
