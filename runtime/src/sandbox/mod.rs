@@ -565,7 +565,7 @@ impl Sandbox {
         };
         let hook = &set.hooks[index];
         let started = Instant::now();
-        let params = params.to_string();
+        let params = view::json(params);
         let outcome = self
             .invoke(
                 &hook.identity,

@@ -1,4 +1,5 @@
 use serde_json::{Map, Value};
+use tokio_postgres::types::Json;
 
 use super::{Cached, Pg};
 use crate::store::StoreError;
@@ -75,7 +76,7 @@ impl Pg {
         let inserted = client
             .run(
                 "INSERT INTO classes (class_name, fields) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                &[&class, &Value::Object(fields.clone())],
+                &[&class, &Json(&fields)],
             )
             .await?;
         Ok(inserted == 1)
@@ -92,7 +93,7 @@ impl Pg {
         tx.run(
             "INSERT INTO classes (class_name, fields) VALUES ($1, $2)
              ON CONFLICT (class_name) DO UPDATE SET fields = EXCLUDED.fields",
-            &[&class, &Value::Object(fields.clone())],
+            &[&class, &Json(&fields)],
         )
         .await?;
         for field in removed {

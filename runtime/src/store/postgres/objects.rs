@@ -1,4 +1,4 @@
-use serde_json::Value;
+use tokio_postgres::types::Json;
 use tokio_postgres::{GenericClient, Row, Transaction};
 
 use super::Pg;
@@ -87,7 +87,7 @@ pub(super) async fn insert_object(
                 &object.object_id,
                 &fields,
                 &targets,
-                &Value::Object(object.fields.clone()),
+                &Json(&object.fields),
                 &object.created_at,
                 &object.updated_at,
             ],
@@ -142,7 +142,7 @@ impl Pg {
             &[
                 &class,
                 &object_id,
-                &Value::Object(object.fields.clone()),
+                &Json(&object.fields),
                 &object.updated_at,
             ],
         )

@@ -1,5 +1,7 @@
 //! Writing a whole snapshot into an empty database (`cloudcode migrate`).
 
+use tokio_postgres::types::Json;
+
 use super::Pg;
 use super::objects::insert_object;
 use super::sessions::insert_session_row;
@@ -97,10 +99,7 @@ impl Pg {
         for declared in &snapshot.classes {
             tx.execute(
                 "INSERT INTO classes (class_name, fields) VALUES ($1, $2)",
-                &[
-                    &declared.class,
-                    &serde_json::Value::Object(declared.fields.clone()),
-                ],
+                &[&declared.class, &Json(&declared.fields)],
             )
             .await?;
         }

@@ -1,7 +1,7 @@
 use std::sync::Arc;
+use tokio_postgres::types::Json;
 
 use deadpool_postgres::Transaction;
-use serde_json::Value;
 
 use super::readers::{FOUND_AT, Key, Read};
 use super::rows::{USER_COLUMNS, user_at, user_from_row};
@@ -48,7 +48,7 @@ pub(super) async fn save_user(
             &user.email,
             &user.email.as_deref().map(folded),
             &user.password_hash,
-            &Value::Object(user.fields.clone()),
+            &Json(&user.fields),
             &user.created_at,
             &user.updated_at,
         ],

@@ -33,7 +33,6 @@ use r2d2_sqlite::SqliteConnectionManager;
 
 use self::cache::{CommitWatch, Mark, RowCache};
 use r2d2_sqlite::rusqlite::{self, OpenFlags, TransactionBehavior};
-use serde_json::Value;
 
 use super::events::{Event, Journal, Subject, Trail};
 use super::{RevokedSession, SessionRecord, StoreError, UniqueField, UserRecord};
@@ -436,8 +435,10 @@ fn open_reader(path: &Path) -> Result<rusqlite::Connection, StoreError> {
     Ok(conn)
 }
 
-fn to_json(fields: &super::Fields) -> String {
-    Value::Object(fields.clone()).to_string()
+/// JSON text for a column: serialised in place, where `Value`'s `Display`
+/// would need the fields cloned into a `Value` and write through `fmt`.
+pub(super) fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).expect("a JSON value serialises")
 }
 
 fn from_json(text: &str) -> Result<super::Fields, StoreError> {

@@ -153,7 +153,7 @@ impl rusqlite::ToSql for Param {
             Param::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
             Param::Float(n) => ToSqlOutput::Borrowed(ValueRef::Real(*n)),
             Param::Int(n) => ToSqlOutput::Borrowed(ValueRef::Integer(*n)),
-            Param::Json(value) => ToSqlOutput::Owned(value.to_string().into()),
+            Param::Json(value) => ToSqlOutput::Owned(super::to_json(value).into()),
         })
     }
 }
