@@ -76,7 +76,7 @@ impl Pg {
         let inserted = client
             .run(
                 "INSERT INTO classes (class_name, fields) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                &[&class, &Json(&fields)],
+                &[&class, &Json(fields)],
             )
             .await?;
         Ok(inserted == 1)
@@ -93,7 +93,7 @@ impl Pg {
         tx.run(
             "INSERT INTO classes (class_name, fields) VALUES ($1, $2)
              ON CONFLICT (class_name) DO UPDATE SET fields = EXCLUDED.fields",
-            &[&class, &Json(&fields)],
+            &[&class, &Json(fields)],
         )
         .await?;
         for field in removed {

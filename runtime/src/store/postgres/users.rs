@@ -1,7 +1,7 @@
 use std::sync::Arc;
-use tokio_postgres::types::Json;
 
 use deadpool_postgres::Transaction;
+use tokio_postgres::types::Json;
 
 use super::readers::{FOUND_AT, Key, Read};
 use super::rows::{USER_COLUMNS, user_at, user_from_row};
