@@ -5,8 +5,8 @@
 //! in the OpenMetrics text format on `--metrics-addr`.
 //!
 //! Labels are bounded by construction: route templates (never raw paths),
-//! event names, hook file names, outcome names. Never a user, a session or
-//! anything secret.
+//! the methods HTTP defines, event names, hook file names, outcome names.
+//! Never a user, a session or anything secret.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -23,7 +23,8 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub method: String,
+    /// See [`method_label`].
+    pub method: &'static str,
     /// The route's template (`/parse/classes/{class}`), `unmatched` for a
     /// path no route serves.
     pub route: String,
@@ -32,8 +33,27 @@ pub struct RequestLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
-    pub method: String,
+    /// See [`method_label`].
+    pub method: &'static str,
     pub route: String,
+}
+
+/// A request method as a label: the methods HTTP defines, and `other` for
+/// the rest. A client may send any token as a method; each would otherwise
+/// add series (a histogram's worth of them) that the process keeps forever.
+pub fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "other",
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -251,10 +271,11 @@ impl Metrics {
 
     /// Counts one answered request.
     pub fn request(&self, method: &str, route: &str, status: u16, took: Duration) {
-        let (method, route) = (method.to_string(), route.to_string());
+        let method = method_label(method);
+        let route = route.to_string();
         self.request_duration
             .get_or_create(&RouteLabels {
-                method: method.clone(),
+                method,
                 route: route.clone(),
             })
             .observe(took.as_secs_f64());

@@ -148,6 +148,40 @@ fn metrics_move_with_requests_sessions_logins_hooks_and_sweeps() {
     assert!(!text.contains(&token), "no token in the metrics");
 }
 
+/// A client may send any token as a method. Each counted under its own
+/// name would add series the process keeps forever: memory that grows with
+/// the requests of anyone who can reach the server.
+#[test]
+fn made_up_methods_are_counted_as_other_and_add_no_series() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let srv = Server::start_with(&["--metrics-addr", &addr]);
+    let metrics = Scraper(addr);
+    let series = |text: &str| text.lines().filter(|l| !l.starts_with('#')).count();
+    srv.req("MADEUP", "/health").send();
+    srv.req("MADEUP", "/no/such/route").send();
+    let before = series(&metrics.text());
+    for i in 0..50 {
+        let made_up = srv.req(&format!("MADEUP{i}"), "/health").send();
+        assert_eq!(made_up.status, 405);
+        srv.req(&format!("MADEUP{i}"), "/no/such/route").send();
+    }
+    let text = metrics.text();
+    assert!(!text.contains("MADEUP"), "{text}");
+    assert_eq!(series(&text), before, "{text}");
+    assert_eq!(
+        metrics.value(
+            "cloudcode_http_requests_total{method=\"other\",route=\"/parse/health\",status=\"405\"}"
+        ),
+        51.0
+    );
+    assert_eq!(
+        metrics.value(
+            "cloudcode_http_request_duration_seconds_count{method=\"other\",route=\"unmatched\"}"
+        ),
+        51.0
+    );
+}
+
 #[test]
 fn the_metrics_listener_serves_only_get_metrics() {
     let addr = format!("127.0.0.1:{}", free_port());
