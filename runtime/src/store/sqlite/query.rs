@@ -5,9 +5,9 @@
 use r2d2_sqlite::rusqlite::{self, Connection, Row, params_from_iter};
 use serde_json::Value;
 
-use super::Db;
 use super::objects::object_from_row;
 use super::users::{USER_COLUMNS, user_from_row};
+use super::{Db, to_json};
 use crate::store::query::sql::{self, Compiled, Dialect, OBJECT_KEYS, Param};
 use crate::store::query::{Found, Query, Reader};
 use crate::store::{ObjectRecord, StoreError, UserRecord};
@@ -99,7 +99,7 @@ impl Dialect for Sqlite {
     }
 
     fn other_param(value: &Value) -> Param {
-        Param::Text(value.to_string())
+        Param::Text(to_json(value))
     }
 
     fn any_element(json: &Path, holds: &mut dyn FnMut(&Path) -> String) -> String {
@@ -153,7 +153,7 @@ impl rusqlite::ToSql for Param {
             Param::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
             Param::Float(n) => ToSqlOutput::Borrowed(ValueRef::Real(*n)),
             Param::Int(n) => ToSqlOutput::Borrowed(ValueRef::Integer(*n)),
-            Param::Json(value) => ToSqlOutput::Owned(super::to_json(value).into()),
+            Param::Json(value) => ToSqlOutput::Owned(to_json(value).into()),
         })
     }
 }

@@ -1,6 +1,6 @@
 use r2d2_sqlite::rusqlite::{OptionalExtension, Row, Transaction, params};
 
-use super::{Db, events, execute_cached, hash_bytes};
+use super::{Db, events, execute_cached, hash_bytes, to_json};
 use crate::clock::Millis;
 use crate::policy::SessionPolicy;
 use crate::store::events::{Event, Trail};
@@ -71,7 +71,7 @@ pub(super) fn insert_session(
             hash_bytes(hash),
             s.user_id,
             s.installation_id,
-            s.created_with.to_string(),
+            to_json(&s.created_with),
             s.created_at,
             s.updated_at,
             s.last_used_at,
