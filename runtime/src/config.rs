@@ -120,13 +120,17 @@ pub struct ServeArgs {
     /// send it unless the app does (`user.save({password, currentPassword})`).
     #[arg(long, env = "CLOUDCODE_REQUIRE_CURRENT_PASSWORD")]
     pub require_current_password: bool,
-    /// Seconds a client has to send a request's headers (also how long an
-    /// idle keep-alive connection stays open).
+    /// Seconds a client has to send a request's headers (also how long a
+    /// connection with nothing in flight stays open, HTTP/2 included).
     #[arg(long, env = "CLOUDCODE_HEADER_TIMEOUT", default_value_t = 10.0)]
     pub header_timeout: f64,
     /// Seconds a client has to send a whole request body.
     #[arg(long, env = "CLOUDCODE_BODY_TIMEOUT", default_value_t = 30.0)]
     pub body_timeout: f64,
+    /// Seconds a response may wait for the client to take more of it; a
+    /// client that stops reading is cut off.
+    #[arg(long, env = "CLOUDCODE_SEND_TIMEOUT", default_value_t = 30.0)]
+    pub send_timeout: f64,
     /// Open connections at most (kept below the process's file descriptor limit).
     #[arg(long, env = "CLOUDCODE_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
@@ -199,6 +203,7 @@ impl ClientKeys {
 pub struct ConnectionLimits {
     pub header_timeout: Duration,
     pub body_timeout: Duration,
+    pub send_timeout: Duration,
     pub max: usize,
     pub per_ip: usize,
 }
@@ -208,6 +213,7 @@ impl Default for ConnectionLimits {
         Self {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(30),
             max: 4096,
             per_ip: 256,
         }
@@ -368,6 +374,7 @@ impl ServeArgs {
         let connections = ConnectionLimits {
             header_timeout: duration("header timeout", self.header_timeout)?,
             body_timeout: duration("body timeout", self.body_timeout)?,
+            send_timeout: duration("send timeout", self.send_timeout)?,
             max: self.max_connections,
             per_ip: self.max_connections_per_ip,
         };

@@ -4,23 +4,27 @@
 //! either cap is closed as soon as it is accepted. Trusted proxies carry
 //! many clients and are bound by the total only.
 //!
-//! Time is bounded elsewhere: headers by hyper's header read timeout, the
-//! first request by axum-server's first-request timeout, bodies by the
-//! envelope, TLS handshakes by the rustls acceptor (see `server`).
+//! Each admitted connection is also watched ([`activity`]): idle ones close,
+//! and one whose client stops taking a response is cut off. Time is bounded
+//! elsewhere too: headers by hyper's header read timeout, the first request
+//! by axum-server's first-request timeout, bodies by the envelope, TLS
+//! handshakes by the rustls acceptor (see `server`).
+
+mod activity;
 
 use std::collections::HashMap;
 use std::future::{Ready, ready};
 use std::io;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
 use axum_server::accept::Accept;
 use ipnet::IpNet;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub use self::activity::Timeouts;
+use self::activity::{Activity, Tracked, Watched};
 
 /// File descriptors kept free for the database, hooks and logs.
 const RESERVED_DESCRIPTORS: u64 = 128;
@@ -34,18 +38,20 @@ struct Shared {
     per_ip: usize,
     open_by_ip: Mutex<HashMap<IpAddr, usize>>,
     uncapped: Vec<IpNet>,
+    timeouts: Timeouts,
 }
 
 impl Admission {
     /// `max` is lowered to what the process's descriptor limit allows
     /// (after raising the soft limit to the hard one).
-    pub fn new(max: usize, per_ip: usize, uncapped: Vec<IpNet>) -> Self {
+    pub fn new(max: usize, per_ip: usize, uncapped: Vec<IpNet>, timeouts: Timeouts) -> Self {
         let max = max.min(descriptor_budget());
         Self(Arc::new(Shared {
             total: Arc::new(Semaphore::new(max)),
             per_ip,
             open_by_ip: Mutex::default(),
             uncapped,
+            timeouts,
         }))
     }
 
@@ -99,71 +105,25 @@ impl Drop for Ticket {
     }
 }
 
-/// A connection that holds its [`Ticket`] for as long as it is open.
-pub struct Admitted<S> {
-    stream: S,
-    _ticket: Ticket,
-}
-
 impl<S> Accept<TcpStream, S> for Admission {
-    type Stream = Admitted<TcpStream>;
-    type Service = S;
-    type Future = Ready<io::Result<(Self::Stream, S)>>;
+    type Stream = Watched<TcpStream>;
+    type Service = Tracked<S>;
+    type Future = Ready<io::Result<(Self::Stream, Self::Service)>>;
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
-        let admitted = stream.peer_addr().and_then(|peer| {
+        ready(stream.peer_addr().and_then(|peer| {
             let ticket = self.admit(peer.ip()).ok_or_else(|| {
                 tracing::debug!(peer = %peer.ip(), "connection refused: connection limit");
                 io::Error::other("connection limit reached")
             })?;
             // Responses are written whole; waiting to coalesce only adds latency.
             stream.set_nodelay(true)?;
-            Ok(Admitted {
-                stream,
-                _ticket: ticket,
-            })
-        });
-        ready(admitted.map(|stream| (stream, service)))
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Admitted<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Admitted<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
+            let activity = Activity::new(self.0.timeouts, ticket);
+            Ok((
+                Watched::new(stream, activity.clone()),
+                Tracked::new(service, activity),
+            ))
+        }))
     }
 }
 
@@ -203,10 +163,14 @@ mod tests {
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
     const PROXY: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 9));
+    const TIMEOUTS: Timeouts = Timeouts {
+        idle: std::time::Duration::from_secs(10),
+        send: std::time::Duration::from_secs(30),
+    };
 
     #[test]
     fn caps_per_address_and_in_total_and_frees_on_drop() {
-        let admission = Admission::new(4, 2, vec![IpNet::from(PROXY)]);
+        let admission = Admission::new(4, 2, vec![IpNet::from(PROXY)], TIMEOUTS);
         let a1 = admission.admit(A).unwrap();
         let _a2 = admission.admit(A).unwrap();
         assert!(admission.admit(A).is_none(), "third from A");
@@ -222,7 +186,7 @@ mod tests {
 
     #[test]
     fn trusted_proxies_are_not_capped_per_address() {
-        let admission = Admission::new(10, 1, vec![IpNet::from(PROXY)]);
+        let admission = Admission::new(10, 1, vec![IpNet::from(PROXY)], TIMEOUTS);
         let held: Vec<_> = (0..5).map(|_| admission.admit(PROXY).unwrap()).collect();
         assert_eq!(admission.available(), 5);
         drop(held);

@@ -13,7 +13,7 @@ use crate::Core;
 use crate::auth::throttle::FORGET_AFTER;
 use crate::clock::{Millis, SystemClock};
 use crate::config::{Config, Database};
-use crate::connections::Admission;
+use crate::connections::{Admission, Timeouts};
 use crate::sandbox::LoadError;
 use crate::store::{Store, StoreError};
 
@@ -115,6 +115,11 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         limits.max,
         limits.per_ip,
         core.config.trusted_proxies.clone(),
+        Timeouts {
+            // The documented idle time of HTTP/1 keep-alive, for every protocol.
+            idle: limits.header_timeout,
+            send: limits.send_timeout,
+        },
     );
     tracing::info!(
         max_connections = admission.available(),

@@ -50,6 +50,7 @@ fn bad_settings_are_refused_with_a_reason() {
         vec!["--mount-path", "parse"],
         vec!["--header-timeout", "0"],
         vec!["--body-timeout", "0"],
+        vec!["--send-timeout", "0"],
         vec!["--max-connections", "0"],
         vec!["--max-connections-per-ip", "0"],
     ] {
