@@ -154,6 +154,12 @@ pub struct SweepLabels {
     pub result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CutLabels {
+    /// `idle` or `send_timeout`.
+    pub reason: &'static str,
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Every metric of the node.
@@ -173,6 +179,7 @@ pub struct Metrics {
     pub hook_slots_in_use: Family<SlotLabels, Gauge>,
     pub hook_slots: Family<SlotLabels, Gauge>,
     pub sweeps: Family<SweepLabels, Counter>,
+    pub connections_cut: Family<CutLabels, Counter>,
 }
 
 /// Buckets from 100 µs to about 6 s: a cached read takes well under a
@@ -204,6 +211,7 @@ impl Metrics {
             hook_slots_in_use: Family::default(),
             hook_slots: Family::default(),
             sweeps: Family::default(),
+            connections_cut: Family::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -265,6 +273,11 @@ impl Metrics {
             "sweeps",
             "Runs of the expired-session sweeper, by result",
             m.sweeps.clone(),
+        );
+        r.register(
+            "connections_cut",
+            "Connections cut off: idle past the header timeout, or a response the client took none of within the send timeout",
+            m.connections_cut.clone(),
         );
         m
     }

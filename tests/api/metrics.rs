@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::harness::{LOADABLE_GUESTS, Server};
 use crate::postgres::free_port;
 
-struct Scraper(String);
+pub struct Scraper(pub String);
 
 impl Scraper {
     fn text(&self) -> String {
@@ -26,7 +26,7 @@ impl Scraper {
 
     /// The value of one series (`name{labels}` as the text spells it), 0
     /// when the series does not exist yet.
-    fn value(&self, series: &str) -> f64 {
+    pub fn value(&self, series: &str) -> f64 {
         let text = self.text();
         text.lines()
             .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))

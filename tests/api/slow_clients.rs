@@ -7,6 +7,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::harness::Server;
+use crate::metrics::Scraper;
+use crate::postgres::free_port;
 
 /// Opens a connection from `source` (any 127.x address is this machine).
 fn connect_from(source: Ipv4Addr, to: SocketAddr) -> TcpStream {
@@ -314,7 +316,8 @@ mod h2 {
 /// a peer that vanished, held one of `--max-connections` until restart.
 #[test]
 fn an_idle_http2_connection_is_closed_after_the_header_timeout() {
-    let srv = Server::start_with(&["--header-timeout", "1"]);
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let srv = Server::start_with(&["--header-timeout", "1", "--metrics-addr", &metrics]);
     let mut stream = connect_from(Ipv4Addr::LOCALHOST, srv.addr());
     h2::open(&mut stream, None);
     h2::request(&mut stream, 1, "GET", "/parse/health", &[], None);
@@ -334,6 +337,8 @@ fn an_idle_http2_connection_is_closed_after_the_header_timeout() {
     );
     // This client never answers the server's PING: cut off one more timeout later.
     assert!(closed < Duration::from_secs(6), "closed after {closed:?}");
+    let cut = Scraper(metrics).value("cloudcode_connections_cut_total{reason=\"idle\"}");
+    assert!(cut >= 1.0, "counted: {cut}");
 }
 
 /// Idle means nothing being handled: a request that takes longer than the
@@ -369,7 +374,8 @@ fn a_request_longer_than_the_idle_timeout_is_answered_on_http2() {
 /// (200 streams a connection).
 #[test]
 fn an_http2_client_that_opens_no_window_is_cut_off() {
-    let srv = Server::start_with(&["--send-timeout", "1"]);
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let srv = Server::start_with(&["--send-timeout", "1", "--metrics-addr", &metrics]);
     let (path, _) = a_query_larger_than_the_socket_buffers(&srv);
     let mut stream = connect_from(Ipv4Addr::LOCALHOST, srv.addr());
     h2::open(&mut stream, Some(0));
@@ -391,6 +397,8 @@ fn an_http2_client_that_opens_no_window_is_cut_off() {
     assert_eq!(answered, 3);
     let closed = started.elapsed();
     assert!(closed < Duration::from_secs(5), "closed after {closed:?}");
+    let cut = Scraper(metrics).value("cloudcode_connections_cut_total{reason=\"send_timeout\"}");
+    assert_eq!(cut, 1.0);
     let after = plain_get(Ipv4Addr::LOCALHOST, &srv, "/parse/health");
     assert!(after.starts_with("HTTP/1.1 200"), "{after}");
 }

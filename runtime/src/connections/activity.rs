@@ -75,7 +75,26 @@ enum Verdict {
     /// Wait, for ever or until the instant given.
     Wait(Option<Instant>),
     /// Fail the connection's I/O: hyper then drops the connection.
-    Cut(&'static str),
+    Cut(Cut),
+}
+
+/// Why a connection is cut off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Cut {
+    /// No request within the idle timeout, or no close when asked.
+    Idle,
+    /// The client took no byte of a response within the send timeout.
+    SendTimeout,
+}
+
+impl Cut {
+    /// The metrics label.
+    fn label(self) -> &'static str {
+        match self {
+            Cut::Idle => "idle",
+            Cut::SendTimeout => "send_timeout",
+        }
+    }
 }
 
 impl Activity {
@@ -137,7 +156,7 @@ impl Activity {
         if state.sending > 0 || write_blocked {
             let deadline = state.progress_at + self.timeouts.send;
             return if now >= deadline {
-                Verdict::Cut("the client took no byte of a response within the send timeout")
+                Verdict::Cut(Cut::SendTimeout)
             } else {
                 Verdict::Wait(Some(deadline))
             };
@@ -148,7 +167,7 @@ impl Activity {
         if let Some(asked) = state.asked_to_close_at {
             let deadline = asked + self.timeouts.idle;
             return if now >= deadline {
-                Verdict::Cut("an idle connection did not close when asked")
+                Verdict::Cut(Cut::Idle)
             } else {
                 Verdict::Wait(Some(deadline))
             };
@@ -163,7 +182,7 @@ impl Activity {
                 state.asked_to_close_at = Some(now);
                 Verdict::Wait(Some(now + self.timeouts.idle))
             }
-            None => Verdict::Cut("the connection sent no request within the idle timeout"),
+            None => Verdict::Cut(Cut::Idle),
         }
     }
 }
@@ -201,8 +220,13 @@ impl<S> Watched<S> {
     fn watch(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         loop {
             let deadline = match self.activity.verdict(Instant::now(), self.write_blocked) {
-                Verdict::Cut(reason) => {
+                Verdict::Cut(cut) => {
+                    let reason = cut.label();
                     tracing::debug!(reason, "connection cut off");
+                    crate::metrics::get()
+                        .connections_cut
+                        .get_or_create(&crate::metrics::CutLabels { reason })
+                        .inc();
                     return Err(io::Error::new(io::ErrorKind::TimedOut, reason));
                 }
                 Verdict::Wait(None) => return Ok(()),
@@ -434,8 +458,11 @@ mod tests {
         Activity::new(TIMEOUTS, ticket)
     }
 
-    fn is_cut(verdict: Verdict) -> bool {
-        matches!(verdict, Verdict::Cut(_))
+    fn cut_for(verdict: Verdict) -> Option<Cut> {
+        match verdict {
+            Verdict::Cut(cut) => Some(cut),
+            Verdict::Wait(_) => None,
+        }
     }
 
     #[test]
@@ -446,7 +473,7 @@ mod tests {
             panic!("an idle connection has a deadline");
         };
         assert!(deadline >= start + TIMEOUTS.idle);
-        assert!(is_cut(activity.verdict(deadline, false)));
+        assert_eq!(cut_for(activity.verdict(deadline, false)), Some(Cut::Idle));
     }
 
     #[test]
@@ -458,12 +485,18 @@ mod tests {
 
         activity.response_started();
         let started = Instant::now();
-        assert!(!is_cut(activity.verdict(started, false)));
-        assert!(is_cut(activity.verdict(started + TIMEOUTS.send, false)));
+        assert_eq!(cut_for(activity.verdict(started, false)), None);
+        assert_eq!(
+            cut_for(activity.verdict(started + TIMEOUTS.send, false)),
+            Some(Cut::SendTimeout)
+        );
         // Every byte written starts the wait again.
         activity.wrote();
         let wrote = Instant::now();
-        assert!(!is_cut(activity.verdict(wrote + TIMEOUTS.send / 2, false)));
+        assert_eq!(
+            cut_for(activity.verdict(wrote + TIMEOUTS.send / 2, false)),
+            None
+        );
 
         // Answered in full: idle again, from then on.
         activity.response_finished();
@@ -483,7 +516,10 @@ mod tests {
             panic!("a blocked write has a deadline");
         };
         assert!(deadline >= now + TIMEOUTS.send - Duration::from_secs(1));
-        assert!(is_cut(activity.verdict(deadline, true)));
+        assert_eq!(
+            cut_for(activity.verdict(deadline, true)),
+            Some(Cut::SendTimeout)
+        );
     }
 
     #[test]
@@ -496,6 +532,9 @@ mod tests {
             activity.verdict(now, false),
             Verdict::Wait(Some(_))
         ));
-        assert!(is_cut(activity.verdict(now + TIMEOUTS.idle, false)));
+        assert_eq!(
+            cut_for(activity.verdict(now + TIMEOUTS.idle, false)),
+            Some(Cut::Idle)
+        );
     }
 }
