@@ -11,7 +11,10 @@
 //! - **Send stall:** while a response is owed, the client must take some of
 //!   its bytes within the send timeout (`--send-timeout`). A client that
 //!   stops reading otherwise held its connection and the response's memory
-//!   for ever: 60 such connections to a 10 MB query held 650 MB.
+//!   for ever: 60 such connections to a 10 MB query held 650 MB. Every
+//!   response here is whole when its handler returns; a streamed one
+//!   (server-sent events, a live query) would have to stop counting as owed
+//!   while it waits for its next event.
 //!
 //! The requests' side ([`Tracked`], [`Sending`]) counts what the
 //! connection owes; the stream's side ([`Watched`]) sees the bytes move and
