@@ -152,12 +152,16 @@ impl Activity {
         self.lock().progress_at = Instant::now();
     }
 
-    /// The rules, at `now`; `write_blocked` is whether the stream's last
-    /// write is still waiting for the socket.
-    fn verdict(&self, now: Instant, write_blocked: bool) -> Verdict {
+    /// The rules, at `now`; `blocked_since` is when the stream's last
+    /// write started waiting for the socket, if it still does.
+    fn verdict(&self, now: Instant, blocked_since: Option<Instant>) -> Verdict {
         let mut state = self.lock();
-        if state.sending > 0 || write_blocked {
-            let deadline = state.progress_at + self.timeouts.send;
+        if state.sending > 0 || blocked_since.is_some() {
+            // From the later of the last byte taken and the wait's start: a
+            // write that blocks after a long quiet spell gets its full time.
+            let waiting_since =
+                blocked_since.map_or(state.progress_at, |blocked| blocked.max(state.progress_at));
+            let deadline = waiting_since + self.timeouts.send;
             return if now >= deadline {
                 Verdict::Cut(Cut::SendTimeout)
             } else {
@@ -205,7 +209,8 @@ pub struct Watched<S> {
     /// Armed at the earliest deadline the rules gave; when it fires early
     /// (the deadline moved on), the rules give the next one.
     timer: Option<Pin<Box<Sleep>>>,
-    write_blocked: bool,
+    /// When the last write started waiting for the socket, if it still does.
+    blocked_since: Option<Instant>,
 }
 
 impl<S> Watched<S> {
@@ -214,7 +219,7 @@ impl<S> Watched<S> {
             stream,
             activity,
             timer: None,
-            write_blocked: false,
+            blocked_since: None,
         }
     }
 
@@ -222,7 +227,7 @@ impl<S> Watched<S> {
     /// timer that wakes this task at their next deadline.
     fn watch(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         loop {
-            let deadline = match self.activity.verdict(Instant::now(), self.write_blocked) {
+            let deadline = match self.activity.verdict(Instant::now(), self.blocked_since) {
                 Verdict::Cut(cut) => {
                     let reason = cut.label();
                     tracing::debug!(reason, "connection cut off");
@@ -262,12 +267,12 @@ impl<S> Watched<S> {
     ) -> Poll<io::Result<T>> {
         match result {
             Poll::Pending => {
-                self.write_blocked = true;
+                self.blocked_since.get_or_insert_with(Instant::now);
                 self.watch(cx)?;
                 Poll::Pending
             }
             Poll::Ready(result) => {
-                self.write_blocked = false;
+                self.blocked_since = None;
                 if let Ok(value) = &result
                     && progressed(value)
                 {
@@ -472,11 +477,11 @@ mod tests {
     fn a_connection_that_sends_nothing_is_cut_after_the_idle_timeout() {
         let start = Instant::now();
         let activity = activity();
-        let Verdict::Wait(Some(deadline)) = activity.verdict(start, false) else {
+        let Verdict::Wait(Some(deadline)) = activity.verdict(start, None) else {
             panic!("an idle connection has a deadline");
         };
         assert!(deadline >= start + TIMEOUTS.idle);
-        assert_eq!(cut_for(activity.verdict(deadline, false)), Some(Cut::Idle));
+        assert_eq!(cut_for(activity.verdict(deadline, None)), Some(Cut::Idle));
     }
 
     #[test]
@@ -484,20 +489,20 @@ mod tests {
         let activity = activity();
         activity.request_started(None);
         let later = Instant::now() + Duration::from_secs(3600);
-        assert_eq!(activity.verdict(later, false), Verdict::Wait(None));
+        assert_eq!(activity.verdict(later, None), Verdict::Wait(None));
 
         activity.response_started();
         let started = Instant::now();
-        assert_eq!(cut_for(activity.verdict(started, false)), None);
+        assert_eq!(cut_for(activity.verdict(started, None)), None);
         assert_eq!(
-            cut_for(activity.verdict(started + TIMEOUTS.send, false)),
+            cut_for(activity.verdict(started + TIMEOUTS.send, None)),
             Some(Cut::SendTimeout)
         );
         // Every byte written starts the wait again.
         activity.wrote();
         let wrote = Instant::now();
         assert_eq!(
-            cut_for(activity.verdict(wrote + TIMEOUTS.send / 2, false)),
+            cut_for(activity.verdict(wrote + TIMEOUTS.send / 2, None)),
             None
         );
 
@@ -505,7 +510,7 @@ mod tests {
         activity.response_finished();
         let idle = Instant::now();
         assert_eq!(
-            activity.verdict(idle, false),
+            activity.verdict(idle, None),
             Verdict::Wait(Some(activity.lock().idle_since + TIMEOUTS.idle))
         );
         assert!(activity.lock().idle_since >= wrote);
@@ -514,13 +519,14 @@ mod tests {
     #[test]
     fn bytes_the_socket_will_not_take_count_even_when_no_response_is_owed() {
         let activity = activity();
-        let now = Instant::now();
-        let Verdict::Wait(Some(deadline)) = activity.verdict(now, true) else {
+        // Quiet for a long while, then a write blocks: its time starts now.
+        let blocked = Instant::now() + Duration::from_secs(3600);
+        let Verdict::Wait(Some(deadline)) = activity.verdict(blocked, Some(blocked)) else {
             panic!("a blocked write has a deadline");
         };
-        assert!(deadline >= now + TIMEOUTS.send - Duration::from_secs(1));
+        assert_eq!(deadline, blocked + TIMEOUTS.send);
         assert_eq!(
-            cut_for(activity.verdict(deadline, true)),
+            cut_for(activity.verdict(deadline, Some(blocked))),
             Some(Cut::SendTimeout)
         );
     }
@@ -532,11 +538,11 @@ mod tests {
         activity.request_dropped();
         let now = Instant::now();
         assert!(matches!(
-            activity.verdict(now, false),
+            activity.verdict(now, None),
             Verdict::Wait(Some(_))
         ));
         assert_eq!(
-            cut_for(activity.verdict(now + TIMEOUTS.idle, false)),
+            cut_for(activity.verdict(now + TIMEOUTS.idle, None)),
             Some(Cut::Idle)
         );
     }
