@@ -58,6 +58,8 @@ pub struct Server {
     _hooks: Option<TempDir>,
     /// Client TLS settings, for servers started with a certificate.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Where `--metrics-addr` (port 0 allowed) ended up, as it announced.
+    metrics: Option<String>,
 }
 
 impl Server {
@@ -155,6 +157,17 @@ impl Server {
                 }
             }
         };
+        // Announced right after the listener, when asked for.
+        let metrics = extra.contains(&"--metrics-addr").then(|| {
+            lines
+                .by_ref()
+                .map_while(Result::ok)
+                .find_map(|line| {
+                    let url = line.trim().strip_prefix("metrics: http://")?;
+                    url.strip_suffix("/metrics").map(str::to_string)
+                })
+                .expect("the server announces its metrics address")
+        });
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         let database_uri = database_uri.or_else(|| {
@@ -168,6 +181,7 @@ impl Server {
             dir,
             _hooks: None,
             tls: None,
+            metrics,
         })
     }
 
@@ -178,6 +192,12 @@ impl Server {
     }
 
     /// The address it listens on.
+    /// The metrics listener's address, for a server started with
+    /// `--metrics-addr`.
+    pub fn metrics_addr(&self) -> String {
+        self.metrics.clone().expect("started with --metrics-addr")
+    }
+
     pub fn addr(&self) -> std::net::SocketAddr {
         let authority = self.base.split("://").nth(1).unwrap();
         authority.split('/').next().unwrap().parse().unwrap()

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::harness::{LOADABLE_GUESTS, Server};
-use crate::postgres::free_port;
 
 pub struct Scraper(pub String);
 
@@ -36,12 +35,11 @@ impl Scraper {
 
 #[test]
 fn metrics_move_with_requests_sessions_logins_hooks_and_sweeps() {
-    let addr = format!("127.0.0.1:{}", free_port());
     let srv = Server::start_with_hooks(
         LOADABLE_GUESTS,
         &[
             "--metrics-addr",
-            &addr,
+            "127.0.0.1:0",
             "--hook-function-timeout",
             "0.5",
             "--login-free-failures",
@@ -50,7 +48,7 @@ fn metrics_move_with_requests_sessions_logins_hooks_and_sweeps() {
             "0.2",
         ],
     );
-    let metrics = Scraper(addr);
+    let metrics = Scraper(srv.metrics_addr());
     let me = |status: u16| {
         format!(
             "cloudcode_http_requests_total{{method=\"GET\",route=\"/parse/users/me\",status=\"{status}\"}}"
@@ -153,9 +151,8 @@ fn metrics_move_with_requests_sessions_logins_hooks_and_sweeps() {
 /// the requests of anyone who can reach the server.
 #[test]
 fn made_up_methods_are_counted_as_other_and_add_no_series() {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let srv = Server::start_with(&["--metrics-addr", &addr]);
-    let metrics = Scraper(addr);
+    let srv = Server::start_with(&["--metrics-addr", "127.0.0.1:0"]);
+    let metrics = Scraper(srv.metrics_addr());
     // The request series only: a sweep may add its own meanwhile.
     let series = |text: &str| {
         text.lines()
@@ -189,8 +186,8 @@ fn made_up_methods_are_counted_as_other_and_add_no_series() {
 
 #[test]
 fn the_metrics_listener_serves_only_get_metrics() {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let _srv = Server::start_with(&["--metrics-addr", &addr]);
+    let srv = Server::start_with(&["--metrics-addr", "127.0.0.1:0"]);
+    let addr = srv.metrics_addr();
     let post = ureq::post(&format!("http://{addr}/metrics")).call();
     assert!(matches!(post, Err(ureq::Error::Status(405, _))), "{post:?}");
     let other = ureq::get(&format!("http://{addr}/parse/users/me")).call();

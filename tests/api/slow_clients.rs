@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use crate::harness::Server;
 use crate::metrics::Scraper;
-use crate::postgres::free_port;
 
 /// Opens a connection from `source` (any 127.x address is this machine).
 fn connect_from(source: Ipv4Addr, to: SocketAddr) -> TcpStream {
@@ -223,8 +222,8 @@ mod h2 {
     pub const DATA: u8 = 0;
     pub const HEADERS: u8 = 1;
     pub const GOAWAY: u8 = 7;
+    pub const END_STREAM: u8 = 1;
     const SETTINGS: u8 = 4;
-    const END_STREAM: u8 = 1;
     const END_HEADERS: u8 = 4;
     const INITIAL_WINDOW_SIZE: u16 = 4;
 
@@ -292,8 +291,13 @@ mod h2 {
         Some((head[3], head[4], id, payload))
     }
 
-    /// Reads frames until stream `id` ends; whether its status was 200
-    /// (which servers send as the one-byte static index 0x88).
+    /// Whether a HEADERS payload says 200, which servers send as the
+    /// one-byte static index 0x88.
+    pub fn status_200(headers: &[u8]) -> bool {
+        headers.first() == Some(&0x88)
+    }
+
+    /// Reads frames until stream `id` ends; whether its status was 200.
     pub fn response_ok(stream: &mut TcpStream, id: u32) -> bool {
         let mut ok = false;
         while let Some((kind, flags, on, payload)) = next(stream) {
@@ -301,7 +305,7 @@ mod h2 {
                 continue;
             }
             if kind == HEADERS {
-                ok = payload.first() == Some(&0x88);
+                ok = status_200(&payload);
             }
             if (kind == HEADERS || kind == DATA) && flags & END_STREAM != 0 {
                 return ok;
@@ -316,8 +320,7 @@ mod h2 {
 /// a peer that vanished, held one of `--max-connections` until restart.
 #[test]
 fn an_idle_http2_connection_is_closed_after_the_header_timeout() {
-    let metrics = format!("127.0.0.1:{}", free_port());
-    let srv = Server::start_with(&["--header-timeout", "1", "--metrics-addr", &metrics]);
+    let srv = Server::start_with(&["--header-timeout", "1", "--metrics-addr", "127.0.0.1:0"]);
     let mut stream = connect_from(Ipv4Addr::LOCALHOST, srv.addr());
     h2::open(&mut stream, None);
     h2::request(&mut stream, 1, "GET", "/parse/health", &[], None);
@@ -337,7 +340,7 @@ fn an_idle_http2_connection_is_closed_after_the_header_timeout() {
     );
     // This client never answers the server's PING: cut off one more timeout later.
     assert!(closed < Duration::from_secs(6), "closed after {closed:?}");
-    let cut = Scraper(metrics).value("cloudcode_connections_cut_total{reason=\"idle\"}");
+    let cut = Scraper(srv.metrics_addr()).value("cloudcode_connections_cut_total{reason=\"idle\"}");
     assert!(cut >= 1.0, "counted: {cut}");
 }
 
@@ -374,8 +377,7 @@ fn a_request_longer_than_the_idle_timeout_is_answered_on_http2() {
 /// (200 streams a connection).
 #[test]
 fn an_http2_client_that_opens_no_window_is_cut_off() {
-    let metrics = format!("127.0.0.1:{}", free_port());
-    let srv = Server::start_with(&["--send-timeout", "1", "--metrics-addr", &metrics]);
+    let srv = Server::start_with(&["--send-timeout", "1", "--metrics-addr", "127.0.0.1:0"]);
     let (path, _) = a_query_larger_than_the_socket_buffers(&srv);
     let mut stream = connect_from(Ipv4Addr::LOCALHOST, srv.addr());
     h2::open(&mut stream, Some(0));
@@ -385,19 +387,20 @@ fn an_http2_client_that_opens_no_window_is_cut_off() {
     }
     let mut answered = 0;
     while let Some((kind, flags, _, payload)) = h2::next(&mut stream) {
-        if kind == h2::HEADERS {
-            assert_eq!(payload.first(), Some(&0x88), "status 200");
-            answered += 1;
+        match kind {
+            h2::HEADERS => {
+                assert!(h2::status_200(&payload), "status 200");
+                answered += 1;
+            }
+            h2::DATA => assert!(payload.is_empty(), "no window, no data"),
+            _ => continue,
         }
-        if kind == h2::HEADERS || kind == h2::DATA {
-            assert!(payload.is_empty() || kind == h2::HEADERS, "no window, no data");
-            assert_eq!(flags & 1, 0, "no stream ended");
-        }
+        assert_eq!(flags & h2::END_STREAM, 0, "no stream ended");
     }
     assert_eq!(answered, 3);
     let closed = started.elapsed();
     assert!(closed < Duration::from_secs(5), "closed after {closed:?}");
-    let cut = Scraper(metrics).value("cloudcode_connections_cut_total{reason=\"send_timeout\"}");
+    let cut = Scraper(srv.metrics_addr()).value("cloudcode_connections_cut_total{reason=\"send_timeout\"}");
     assert_eq!(cut, 1.0);
     let after = plain_get(Ipv4Addr::LOCALHOST, &srv, "/parse/health");
     assert!(after.starts_with("HTTP/1.1 200"), "{after}");
