@@ -6,9 +6,8 @@
 //!
 //! Each admitted connection is also watched ([`activity`]): idle ones close,
 //! and one whose client stops taking a response is cut off. Time is bounded
-//! elsewhere too: headers by hyper's header read timeout, the first request
-//! by axum-server's first-request timeout, bodies by the envelope, TLS
-//! handshakes by the rustls acceptor (see `server`).
+//! elsewhere too: HTTP/1 headers by hyper's header read timeout, bodies by
+//! the envelope, TLS handshakes by the rustls acceptor (see `server`).
 
 mod activity;
 

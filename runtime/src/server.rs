@@ -160,15 +160,15 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// A client must send each request's headers (HTTP/1), and its first
-/// request whatever the protocol, within `timeout`: slow clients cannot
-/// hold connections open.
+/// A client must send each HTTP/1 request's headers within `timeout`. A
+/// connection that sends no request at all, whatever the protocol, is the
+/// idle rule's (`connections::activity`): it starts at the accept.
 fn bound_request_time<A: axum_server::Address, Acc>(
     mut server: axum_server::Server<A, Acc>,
     timeout: Duration,
 ) -> axum_server::Server<A, Acc> {
     server.http_builder().http1().header_read_timeout(timeout);
-    server.first_request_timeout(timeout)
+    server
 }
 
 /// Tells the operator (and test harnesses) where to connect. Never prints a secret.

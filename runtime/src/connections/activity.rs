@@ -31,7 +31,6 @@ use std::time::Duration;
 
 use axum::http::{Request, Response};
 use axum_server::ConnectionShutdown;
-use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -153,7 +152,8 @@ impl Activity {
     }
 
     /// The rules, at `now`; `blocked_since` is when the stream's last
-    /// write started waiting for the socket, if it still does.
+    /// write started waiting for the socket, if it still does. An idle
+    /// connection with a handle is asked to close here, once.
     fn verdict(&self, now: Instant, blocked_since: Option<Instant>) -> Verdict {
         let mut state = self.lock();
         if state.sending > 0 || blocked_since.is_some() {
@@ -427,10 +427,7 @@ pin_project! {
     }
 }
 
-impl<B: Body> Body for Sending<B>
-where
-    B::Data: Buf,
-{
+impl<B: Body> Body for Sending<B> {
     type Data = B::Data;
     type Error = B::Error;
 
